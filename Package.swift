@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+// minirt: a small container runtime. One target per concern; see README.md "Architecture".
+import PackageDescription
+
+let package = Package(
+    name: "minirt",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "minirt", targets: ["minirt"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        // Thin command line: one file per verb, turns flags into a RunRequest.
+        .executableTarget(
+            name: "minirt",
+            dependencies: [
+                "MinirtKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        // High level: images, run planning (flags -> OCI spec), ls/inspect views, templates.
+        .target(
+            name: "MinirtKit",
+            dependencies: ["MinirtEngine", "MinirtState"]),
+        // The engine: executes an OCI runtime spec (namespaces, mounts, process, tty, signals).
+        .target(
+            name: "MinirtEngine",
+            dependencies: [
+                "CMinirtShim", "CSeccomp", "CLibcap",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]),
+        // State store: per-container folders, atomic JSON writes, locks, names.
+        .target(
+            name: "MinirtState",
+            dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+        // The only C: what runs between clone() and execve(), where Swift must not run.
+        .target(name: "CMinirtShim"),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CLibcap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+
+        .testTarget(name: "MinirtKitTests", dependencies: ["MinirtKit", "MinirtState", "MinirtEngine"]),
+        .testTarget(name: "IntegrationTests", dependencies: []),
+    ]
+)

@@ -1,0 +1,143 @@
+// The only C in minirt: the code that runs in the child between clone() and
+// execve(). A child of a multi-threaded process may only make async-signal-safe
+// calls, so everything here is raw syscalls over memory the parent prepared;
+// no malloc, no stdio, no Swift. See README.md "The fork problem".
+#ifndef MINIRT_SHIM_H
+#define MINIRT_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/signalfd.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Where the child was when it failed; mapped to a name by the engine.
+enum minirt_stage {
+    MINIRT_STAGE_NONE = 0,
+    MINIRT_STAGE_SETNS,
+    MINIRT_STAGE_SYNC,
+    MINIRT_STAGE_PROPAGATION,
+    MINIRT_STAGE_ROOTFS,
+    MINIRT_STAGE_MOUNT,
+    MINIRT_STAGE_DEVICE,
+    MINIRT_STAGE_CONSOLE,
+    MINIRT_STAGE_PIVOT_ROOT,
+    MINIRT_STAGE_MASK,
+    MINIRT_STAGE_READONLY,
+    MINIRT_STAGE_HOSTNAME,
+    MINIRT_STAGE_STDIO,
+    MINIRT_STAGE_CWD,
+    MINIRT_STAGE_USER,
+    MINIRT_STAGE_PRCTL,
+    MINIRT_STAGE_START_WAIT,
+    MINIRT_STAGE_EXEC,
+    MINIRT_STAGE_CLONE,
+};
+
+// Sent by the child over error_fd when it fails; EOF on error_fd (it is
+// O_CLOEXEC) means execve succeeded.
+struct minirt_child_error {
+    int32_t stage;
+    int32_t err;      // errno
+    char detail[1024]; // the path or name involved
+};
+
+struct minirt_mount {
+    const char *source;
+    const char *target;          // absolute path inside the container
+    const char *fstype;          // NULL for bind mounts
+    unsigned long flags;         // MS_* for mount(2)
+    unsigned long propagation;   // MS_PRIVATE/MS_SLAVE/MS_SHARED (|MS_REC), 0 for none
+    const char *data;            // filesystem options, may be NULL
+    int remount_readonly;        // bind mounts become read-only only by a remount
+    int target_is_file;          // bind of a non-directory: the target is created as a file
+};
+
+struct minirt_device {
+    const char *path;            // absolute path inside the container
+    uint32_t mode;               // S_IFCHR|perm or S_IFBLK|perm
+    uint32_t major;
+    uint32_t minor;
+    uint32_t uid;
+    uint32_t gid;
+};
+
+struct minirt_namespace_join {
+    int type;                    // CLONE_NEWNET, CLONE_NEWIPC, ...
+    const char *path;            // e.g. /var/run/netns/minirt-abc or /proc/PID/ns/net
+};
+
+struct minirt_spawn_config {
+    unsigned long clone_flags;   // CLONE_NEW* namespaces to create
+    const struct minirt_namespace_join *joins;
+    size_t njoins;
+
+    const char *rootfs;          // host path of the container's root mount point
+    const char *overlay_data;    // if set, mount overlayfs with these options on rootfs
+    unsigned long rootfs_propagation; // default MS_PRIVATE|MS_REC
+    int rootfs_readonly;
+
+    const struct minirt_mount *mounts;
+    size_t nmounts;
+    const struct minirt_device *devices;
+    size_t ndevices;
+    int default_dev_symlinks;    // /dev/fd, /dev/std{in,out,err}, /dev/ptmx
+    const char *const *masked_paths;
+    size_t nmasked;
+    const char *const *readonly_paths;
+    size_t nreadonly;
+
+    const char *hostname;        // NULL: leave as is
+    const char *cwd;
+    const char *const *argv;     // NULL-terminated
+    const char *const *envp;     // NULL-terminated
+    const char *path_env;        // PATH used to look argv[0] up, inside the container
+
+    uint32_t uid;
+    uint32_t gid;
+    const uint32_t *groups;
+    size_t ngroups;
+    int set_groups;              // call setgroups (not allowed in some user namespaces)
+    int no_new_privileges;
+
+    int terminal;                // create a pty inside the container's devpts
+    int console_socket;          // the pty master is sent here (SCM_RIGHTS)
+    uint16_t console_rows;
+    uint16_t console_cols;
+    int stdio[3];                // fds for 0,1,2 when not a terminal; -1 keeps the current one
+
+    int parent_death_signal;     // 0 for none
+    int sync_fd;                 // >= 0: read one byte before setting up (parent's go)
+    int start_fd;                // >= 0: read one byte right before execve (create/start split)
+    int error_fd;                // O_CLOEXEC; receives a minirt_child_error on failure
+};
+
+// Namespace flags from <sched.h>, which Swift's Glibc module hides behind _GNU_SOURCE.
+enum {
+    MINIRT_CLONE_NEWNS = 0x00020000,
+    MINIRT_CLONE_NEWCGROUP = 0x02000000,
+    MINIRT_CLONE_NEWUTS = 0x04000000,
+    MINIRT_CLONE_NEWIPC = 0x08000000,
+    MINIRT_CLONE_NEWUSER = 0x10000000,
+    MINIRT_CLONE_NEWPID = 0x20000000,
+    MINIRT_CLONE_NEWNET = 0x40000000,
+};
+
+// pipe2(2), also hidden behind _GNU_SOURCE.
+int minirt_pipe_cloexec(int fds[2]);
+
+// clone()s a child that sets itself up from cfg and execs the process.
+// Returns the child's pid (as seen by the caller) or -1 with errno set.
+pid_t minirt_spawn(const struct minirt_spawn_config *cfg);
+
+// Receive one file descriptor sent with SCM_RIGHTS (CMSG_* are macros Swift
+// cannot call); -1 with errno on failure, -2 when the peer closed without sending.
+int minirt_recv_fd(int sock);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

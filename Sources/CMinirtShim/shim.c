@@ -1,0 +1,406 @@
+// Between clone() and execve(). Rules for this file (see minirt_shim.h):
+// only syscalls and trivially async-signal-safe libc; no malloc, no stdio;
+// setuid/setgid/setgroups through syscall() because glibc's wrappers would try
+// to signal the parent's other threads, which do not exist in the child.
+#define _GNU_SOURCE
+#include "minirt_shim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <termios.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+// ---- small string helpers over fixed buffers ----
+
+static size_t str_len(const char *s) { size_t n = 0; while (s && s[n]) n++; return n; }
+
+// Appends src to dst (capacity cap); returns 0, or -1 when it would not fit.
+static int str_append(char *dst, size_t cap, const char *src) {
+    size_t d = str_len(dst), s = str_len(src);
+    if (d + s + 1 > cap) return -1;
+    memcpy(dst + d, src, s + 1);
+    return 0;
+}
+
+static void u32_to_str(uint32_t v, char *out) {
+    char tmp[16]; int i = 0;
+    do { tmp[i++] = (char)('0' + v % 10); v /= 10; } while (v);
+    int j = 0; while (i) out[j++] = tmp[--i];
+    out[j] = 0;
+}
+
+// rootfs + "/" + path (path is absolute inside the container).
+static int join_root(char *out, size_t cap, const char *root, const char *path) {
+    out[0] = 0;
+    if (str_append(out, cap, root) < 0) return -1;
+    if (path[0] != '/' && str_append(out, cap, "/") < 0) return -1;
+    return str_append(out, cap, path);
+}
+
+// ---- failure reporting ----
+
+__attribute__((noreturn))
+static void fail(const struct minirt_spawn_config *cfg, int stage, int err, const char *detail) {
+    struct minirt_child_error e;
+    memset(&e, 0, sizeof e);
+    e.stage = stage;
+    e.err = err;
+    if (detail) {
+        size_t n = str_len(detail);
+        if (n >= sizeof e.detail) n = sizeof e.detail - 1;
+        memcpy(e.detail, detail, n);
+    }
+    if (cfg->error_fd >= 0) {
+        ssize_t w;
+        do { w = write(cfg->error_fd, &e, sizeof e); } while (w < 0 && errno == EINTR);
+    }
+    _exit(127);
+}
+
+// ---- filesystem helpers ----
+
+// mkdir -p for an absolute host path; components that exist are fine.
+static int mkdir_all(const char *path, mode_t mode) {
+    char buf[PATH_MAX];
+    size_t n = str_len(path);
+    if (n == 0 || n >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == 0) {
+            char c = buf[i];
+            buf[i] = 0;
+            if (mkdir(buf, mode) < 0 && errno != EEXIST) return -1;
+            buf[i] = c;
+        }
+    }
+    return 0;
+}
+
+// Creates the parent directories and an empty file at path (a bind target).
+static int touch_file(const char *path) {
+    char dir[PATH_MAX];
+    size_t n = str_len(path);
+    if (n >= sizeof dir) { errno = ENAMETOOLONG; return -1; }
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) { *slash = 0; if (mkdir_all(dir, 0755) < 0) return -1; }
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0 && errno != EEXIST && errno != EISDIR) return -1;
+    if (fd >= 0) close(fd);
+    return 0;
+}
+
+static void do_mount(const struct minirt_spawn_config *cfg, const struct minirt_mount *m) {
+    char target[PATH_MAX];
+    if (join_root(target, sizeof target, cfg->rootfs, m->target) < 0)
+        fail(cfg, MINIRT_STAGE_MOUNT, ENAMETOOLONG, m->target);
+    int r = m->target_is_file ? touch_file(target) : mkdir_all(target, 0755);
+    if (r < 0) fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
+
+    unsigned long flags = m->flags;
+    if (mount(m->source, target, m->fstype, flags, m->data) < 0) {
+        // sysfs cannot be mounted where the network namespace is shared with
+        // a namespace we do not own; a read-only recursive bind is what runc falls back to.
+        if (m->fstype && strcmp(m->fstype, "sysfs") == 0 && (errno == EPERM || errno == EBUSY)) {
+            if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) < 0)
+                fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
+            flags |= MS_BIND | MS_RDONLY;
+            if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+                fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
+        } else {
+            fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
+        }
+    }
+    if (m->remount_readonly) {
+        unsigned long ro = MS_BIND | MS_REMOUNT | MS_RDONLY | (m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC));
+        if (mount(NULL, target, NULL, ro, NULL) < 0)
+            fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
+    }
+    if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
+        fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
+}
+
+static void make_device(const struct minirt_spawn_config *cfg, const struct minirt_device *d) {
+    char path[PATH_MAX];
+    if (join_root(path, sizeof path, cfg->rootfs, d->path) < 0)
+        fail(cfg, MINIRT_STAGE_DEVICE, ENAMETOOLONG, d->path);
+    unlink(path);
+    if (mknod(path, d->mode, makedev(d->major, d->minor)) < 0) {
+        // No mknod (e.g. in a user namespace): bind the host's node instead.
+        if (errno != EPERM || touch_file(path) < 0 ||
+            mount(d->path, path, NULL, MS_BIND, NULL) < 0)
+            fail(cfg, MINIRT_STAGE_DEVICE, errno, d->path);
+        return;
+    }
+    if (chown(path, d->uid, d->gid) < 0) fail(cfg, MINIRT_STAGE_DEVICE, errno, d->path);
+}
+
+static void make_dev_symlinks(const struct minirt_spawn_config *cfg) {
+    static const char *const links[][2] = {
+        {"/proc/self/fd", "/dev/fd"},
+        {"/proc/self/fd/0", "/dev/stdin"},
+        {"/proc/self/fd/1", "/dev/stdout"},
+        {"/proc/self/fd/2", "/dev/stderr"},
+        {"pts/ptmx", "/dev/ptmx"},
+    };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+        char path[PATH_MAX];
+        if (join_root(path, sizeof path, cfg->rootfs, links[i][1]) < 0)
+            fail(cfg, MINIRT_STAGE_DEVICE, ENAMETOOLONG, links[i][1]);
+        unlink(path);
+        if (symlink(links[i][0], path) < 0) fail(cfg, MINIRT_STAGE_DEVICE, errno, links[i][1]);
+    }
+}
+
+static int send_fd(int sock, int fd) {
+    char byte = 'c';
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t r;
+    do { r = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
+    return r < 0 ? -1 : 0;
+}
+
+// Opens a pty in the container's own devpts so ttyname() works inside, binds
+// the slave on /dev/console, sends the master to the parent. Returns the slave.
+static int setup_console(const struct minirt_spawn_config *cfg) {
+    char ptmx[PATH_MAX], slave[PATH_MAX], console[PATH_MAX], num[16];
+    if (join_root(ptmx, sizeof ptmx, cfg->rootfs, "/dev/pts/ptmx") < 0)
+        fail(cfg, MINIRT_STAGE_CONSOLE, ENAMETOOLONG, "/dev/pts/ptmx");
+    int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) fail(cfg, MINIRT_STAGE_CONSOLE, errno, "/dev/pts/ptmx");
+    int unlock = 0;
+    unsigned int n = 0;
+    if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &n) < 0)
+        fail(cfg, MINIRT_STAGE_CONSOLE, errno, "/dev/pts/ptmx");
+    u32_to_str(n, num);
+    if (join_root(slave, sizeof slave, cfg->rootfs, "/dev/pts/") < 0 || str_append(slave, sizeof slave, num) < 0)
+        fail(cfg, MINIRT_STAGE_CONSOLE, ENAMETOOLONG, "/dev/pts");
+    int s = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) fail(cfg, MINIRT_STAGE_CONSOLE, errno, slave);
+    if (cfg->console_rows && cfg->console_cols) {
+        struct winsize ws = { .ws_row = cfg->console_rows, .ws_col = cfg->console_cols };
+        ioctl(s, TIOCSWINSZ, &ws);
+    }
+    if (join_root(console, sizeof console, cfg->rootfs, "/dev/console") < 0)
+        fail(cfg, MINIRT_STAGE_CONSOLE, ENAMETOOLONG, "/dev/console");
+    if (touch_file(console) < 0 || mount(slave, console, NULL, MS_BIND, NULL) < 0)
+        fail(cfg, MINIRT_STAGE_CONSOLE, errno, "/dev/console");
+    if (send_fd(cfg->console_socket, master) < 0) fail(cfg, MINIRT_STAGE_CONSOLE, errno, "console socket");
+    close(master);
+    return s;
+}
+
+static void mask_path(const struct minirt_spawn_config *cfg, const char *path) {
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        if (errno == ENOENT) return;
+        fail(cfg, MINIRT_STAGE_MASK, errno, path);
+    }
+    int r = S_ISDIR(st.st_mode)
+        ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k")
+        : mount("/dev/null", path, NULL, MS_BIND, NULL);
+    if (r < 0 && errno != ENOENT) fail(cfg, MINIRT_STAGE_MASK, errno, path);
+}
+
+static void readonly_path(const struct minirt_spawn_config *cfg, const char *path) {
+    if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0) {
+        if (errno == ENOENT) return;
+        fail(cfg, MINIRT_STAGE_READONLY, errno, path);
+    }
+    if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        fail(cfg, MINIRT_STAGE_READONLY, errno, path);
+}
+
+static void setup_rootfs(const struct minirt_spawn_config *cfg, int *console_slave) {
+    unsigned long prop = cfg->rootfs_propagation ? cfg->rootfs_propagation : (MS_PRIVATE | MS_REC);
+    // Nothing the container mounts may propagate back to the host.
+    if (mount(NULL, "/", NULL, prop, NULL) < 0) fail(cfg, MINIRT_STAGE_PROPAGATION, errno, "/");
+
+    if (cfg->overlay_data) {
+        // Mounted inside the container's own mount namespace: it disappears with
+        // the container, so a crash can never leave it on the host.
+        if (mount("overlay", cfg->rootfs, "overlay", 0, cfg->overlay_data) < 0)
+            fail(cfg, MINIRT_STAGE_ROOTFS, errno, cfg->rootfs);
+    } else if (mount(cfg->rootfs, cfg->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0) {
+        // pivot_root needs the new root to be a mount point.
+        fail(cfg, MINIRT_STAGE_ROOTFS, errno, cfg->rootfs);
+    }
+
+    for (size_t i = 0; i < cfg->nmounts; i++) do_mount(cfg, &cfg->mounts[i]);
+    for (size_t i = 0; i < cfg->ndevices; i++) make_device(cfg, &cfg->devices[i]);
+    if (cfg->default_dev_symlinks) make_dev_symlinks(cfg);
+    if (cfg->terminal) *console_slave = setup_console(cfg);
+
+    // pivot_root(".", ".") stacks the old root under the new one; detaching it
+    // leaves only the container's tree, with no directory to create or remove.
+    if (chdir(cfg->rootfs) < 0) fail(cfg, MINIRT_STAGE_PIVOT_ROOT, errno, cfg->rootfs);
+    if (syscall(SYS_pivot_root, ".", ".") < 0) fail(cfg, MINIRT_STAGE_PIVOT_ROOT, errno, cfg->rootfs);
+    if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0) fail(cfg, MINIRT_STAGE_PIVOT_ROOT, errno, "old root");
+    if (umount2(".", MNT_DETACH) < 0) fail(cfg, MINIRT_STAGE_PIVOT_ROOT, errno, "old root");
+    if (chdir("/") < 0) fail(cfg, MINIRT_STAGE_PIVOT_ROOT, errno, "/");
+
+    for (size_t i = 0; i < cfg->nmasked; i++) mask_path(cfg, cfg->masked_paths[i]);
+    for (size_t i = 0; i < cfg->nreadonly; i++) readonly_path(cfg, cfg->readonly_paths[i]);
+    if (cfg->rootfs_readonly &&
+        mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+        fail(cfg, MINIRT_STAGE_READONLY, errno, "/");
+}
+
+// execvpe() without malloc: try each PATH entry the way execvp does.
+__attribute__((noreturn))
+static void exec_process(const struct minirt_spawn_config *cfg) {
+    const char *file = cfg->argv[0];
+    char *const *argv = (char *const *)cfg->argv;
+    char *const *envp = (char *const *)cfg->envp;
+    if (strchr(file, '/')) {
+        execve(file, argv, envp);
+        fail(cfg, MINIRT_STAGE_EXEC, errno, file);
+    }
+    const char *p = cfg->path_env && cfg->path_env[0] ? cfg->path_env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    int saw_eacces = 0;
+    while (1) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : str_len(p);
+        char full[PATH_MAX];
+        if (len + 1 + str_len(file) + 1 <= sizeof full) {
+            if (len == 0) { full[0] = '.'; full[1] = 0; }
+            else { memcpy(full, p, len); full[len] = 0; }
+            str_append(full, sizeof full, "/");
+            str_append(full, sizeof full, file);
+            execve(full, argv, envp);
+            switch (errno) {
+            case EACCES: saw_eacces = 1; break;
+            case ENOENT: case ENOTDIR: case ESTALE: case ENODEV: case ETIMEDOUT: break;
+            default: fail(cfg, MINIRT_STAGE_EXEC, errno, file);
+            }
+        }
+        if (!end) break;
+        p = end + 1;
+    }
+    fail(cfg, MINIRT_STAGE_EXEC, saw_eacces ? EACCES : ENOENT, file);
+}
+
+// Waits for the parent's go; EOF means the parent gave up (and reports why).
+static void wait_for_parent(int fd) {
+    char c;
+    ssize_t r;
+    do { r = read(fd, &c, 1); } while (r < 0 && errno == EINTR);
+    if (r != 1) _exit(1);
+}
+
+__attribute__((noreturn))
+static void child_main(const struct minirt_spawn_config *cfg) {
+    // (getppid() is 0 in a new PID namespace, so a parent that died before this
+    // point is noticed through sync_fd/error_fd instead.)
+    if (cfg->parent_death_signal) prctl(PR_SET_PDEATHSIG, cfg->parent_death_signal);
+    umask(0);
+    for (size_t i = 0; i < cfg->njoins; i++) {
+        int fd = open(cfg->joins[i].path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || setns(fd, cfg->joins[i].type) < 0) fail(cfg, MINIRT_STAGE_SETNS, errno, cfg->joins[i].path);
+        close(fd);
+    }
+    if (cfg->sync_fd >= 0) wait_for_parent(cfg->sync_fd);
+
+    int console_slave = -1;
+    if (cfg->clone_flags & CLONE_NEWNS) setup_rootfs(cfg, &console_slave);
+
+    if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS) &&
+        sethostname(cfg->hostname, str_len(cfg->hostname)) < 0)
+        fail(cfg, MINIRT_STAGE_HOSTNAME, errno, cfg->hostname);
+
+    // The container gets its own session; with a terminal, the pty is its controlling tty.
+    if (setsid() < 0) fail(cfg, MINIRT_STAGE_STDIO, errno, "setsid");
+    if (console_slave >= 0) {
+        if (ioctl(console_slave, TIOCSCTTY, 0) < 0) fail(cfg, MINIRT_STAGE_STDIO, errno, "TIOCSCTTY");
+        for (int i = 0; i < 3; i++)
+            if (dup2(console_slave, i) < 0) fail(cfg, MINIRT_STAGE_STDIO, errno, "dup2");
+        if (console_slave > 2) close(console_slave);
+    } else {
+        for (int i = 0; i < 3; i++)
+            if (cfg->stdio[i] >= 0 && cfg->stdio[i] != i && dup2(cfg->stdio[i], i) < 0)
+                fail(cfg, MINIRT_STAGE_STDIO, errno, "dup2");
+    }
+
+    const char *cwd = cfg->cwd && cfg->cwd[0] ? cfg->cwd : "/";
+    // Like runc: a missing working directory is created.
+    if (chdir(cwd) < 0 && (errno != ENOENT || mkdir_all(cwd, 0755) < 0 || chdir(cwd) < 0))
+        fail(cfg, MINIRT_STAGE_CWD, errno, cwd);
+
+    if (cfg->set_groups && syscall(SYS_setgroups, cfg->ngroups, cfg->groups) < 0)
+        fail(cfg, MINIRT_STAGE_USER, errno, "setgroups");
+    if (syscall(SYS_setresgid, cfg->gid, cfg->gid, cfg->gid) < 0) fail(cfg, MINIRT_STAGE_USER, errno, "setgid");
+    if (syscall(SYS_setresuid, cfg->uid, cfg->uid, cfg->uid) < 0) fail(cfg, MINIRT_STAGE_USER, errno, "setuid");
+
+    if (cfg->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        fail(cfg, MINIRT_STAGE_PRCTL, errno, "no_new_privs");
+
+    umask(022);
+    // No descriptor of minirt's may reach the container: mark all but stdio close-on-exec
+    // (error_fd already is, so its EOF still tells the parent that execve succeeded).
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
+        for (int fd = 3; fd < 65536; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    if (cfg->start_fd >= 0) wait_for_parent(cfg->start_fd);
+
+    // The parent blocks the signals it forwards; the container starts clean.
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < _NSIG; sig++) sigaction(sig, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
+
+    exec_process(cfg);
+}
+
+pid_t minirt_spawn(const struct minirt_spawn_config *cfg) {
+    // Raw clone without CLONE_VM behaves like fork() but runs no atfork handlers
+    // and creates the new namespaces in one step; the child is pid 1 of a new PID namespace.
+    long pid = syscall(SYS_clone, (unsigned long)(cfg->clone_flags | SIGCHLD), NULL, NULL, NULL, NULL);
+    if (pid < 0) return -1;
+    if (pid == 0) child_main(cfg);
+    return (pid_t)pid;
+}
+
+int minirt_recv_fd(int sock) {
+    char byte;
+    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+    union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+    ssize_t r;
+    do { r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC); } while (r < 0 && errno == EINTR);
+    if (r < 0) return -1;
+    if (r == 0) return -2;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_type != SCM_RIGHTS) { errno = EBADMSG; return -1; }
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+
+int minirt_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

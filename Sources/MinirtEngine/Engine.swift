@@ -1,0 +1,286 @@
+import CMinirtShim
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failure of the engine, printed as one line; `exitCode` follows `docker run`:
+/// 127 the command was not found, 126 it could not be invoked, 125 anything else.
+public enum EngineError: Error, CustomStringConvertible {
+    case invalidSpec(String)
+    case system(String, Errno)
+    case setup(stage: String, detail: String, Errno)
+    case commandNotFound(String, Errno)
+    case cannotInvoke(String, Errno)
+
+    public var description: String {
+        switch self {
+        case .invalidSpec(let m): return "invalid runtime spec: \(m)"
+        case .system(let what, let e): return "\(what): \(e)"
+        case .setup(let stage, let detail, let e): return "container setup failed: \(stage) \(detail): \(e)"
+        case .commandNotFound(let cmd, let e):
+            return cmd.contains("/")
+                ? "exec: \"\(cmd)\": \(e): check the path inside the rootfs"
+                : "exec: \"\(cmd)\": executable file not found in $PATH"
+        case .cannotInvoke(let cmd, let e): return "exec: \"\(cmd)\": \(e)"
+        }
+    }
+
+    public var exitCode: Int32 {
+        switch self {
+        case .commandNotFound: return 127
+        case .cannotInvoke: return 126
+        default: return 125
+        }
+    }
+}
+
+/// Standard streams for the container's process when it has no terminal.
+public struct SpawnIO: Sendable {
+    public var stdin: Int32
+    public var stdout: Int32
+    public var stderr: Int32
+    public init(stdin: Int32 = 0, stdout: Int32 = 1, stderr: Int32 = 2) {
+        self.stdin = stdin; self.stdout = stdout; self.stderr = stderr
+    }
+}
+
+public struct SpawnedProcess: Sendable {
+    public var pid: Int32
+    /// The pty master when `process.terminal` is set; the caller owns it.
+    public var consoleMaster: Int32?
+}
+
+/// Executes an OCI runtime spec: one code path for `minirt run` and the
+/// runc-compatible verbs.
+public enum Engine {
+    /// Clones the container's init with its namespaces, sets it up and execs its
+    /// process. Returns once execve succeeded; throws (with nothing left running)
+    /// when any step failed.
+    public static func spawn(_ spec: OCISpec, bundle: String, io: SpawnIO = SpawnIO(),
+                             consoleSize: (rows: UInt16, cols: UInt16)? = nil,
+                             parentDeathSignal: Int32 = 0) throws -> SpawnedProcess {
+        guard let process = spec.process, !process.args.isEmpty else {
+            throw EngineError.invalidSpec("process.args is empty: give a command")
+        }
+        guard let root = spec.root else { throw EngineError.invalidSpec("root.path is missing") }
+        let rootfs = root.path.hasPrefix("/") ? root.path : "\(bundle)/\(root.path)"
+
+        var cloneFlags: UInt = 0
+        var joins: [(Int32, String)] = []
+        for ns in spec.linux?.namespaces ?? [] {
+            guard let flag = namespaceFlags[ns.type] else {
+                throw EngineError.invalidSpec("unknown namespace type \"\(ns.type)\"")
+            }
+            if ns.type == "user" && ns.path == nil {
+                throw EngineError.invalidSpec("creating a user namespace is not supported yet")
+            }
+            if let path = ns.path, !path.isEmpty { joins.append((flag, path)) } else { cloneFlags |= UInt(flag) }
+        }
+
+        let arena = CArena()
+        var cfg = minirt_spawn_config()
+        cfg.clone_flags = cloneFlags
+        let cJoins = joins.map { minirt_namespace_join(type: $0.0, path: arena.string($0.1)) }
+        cfg.joins = arena.array(cJoins)
+        cfg.njoins = cJoins.count
+
+        cfg.rootfs = arena.string(rootfs)
+        if let overlay = spec.annotations?[OCISpec.overlayAnnotation] { cfg.overlay_data = arena.string(overlay) }
+        cfg.rootfs_propagation = propagationFlags(spec.linux?.rootfsPropagation)
+        cfg.rootfs_readonly = root.readonly == true ? 1 : 0
+
+        let mounts = (spec.mounts ?? []).map { m -> minirt_mount in
+            let plan = MountPlan(m)
+            var source = plan.source
+            if plan.isBind, let s = source, !s.hasPrefix("/") { source = "\(bundle)/\(s)" }
+            var st = stat()
+            let isFile = plan.isBind && source.map { stat($0, &st) == 0 && (st.st_mode & S_IFMT) != S_IFDIR } == true
+            return minirt_mount(
+                source: source.map(arena.string), target: arena.string(plan.target),
+                fstype: plan.fstype.map(arena.string), flags: plan.flags, propagation: plan.propagation,
+                data: plan.data.map(arena.string), remount_readonly: plan.remountReadonly ? 1 : 0,
+                target_is_file: isFile ? 1 : 0)
+        }
+        cfg.mounts = arena.array(mounts)
+        cfg.nmounts = mounts.count
+
+        let devices = (spec.linux?.devices ?? OCISpec.defaultDevices()).map { d -> minirt_device in
+            let kind: UInt32 = d.type == "b" ? UInt32(S_IFBLK) : UInt32(S_IFCHR)
+            return minirt_device(path: arena.string(d.path), mode: kind | ((d.fileMode ?? 0o666) & 0o7777),
+                                 major: UInt32(d.major ?? 0), minor: UInt32(d.minor ?? 0),
+                                 uid: d.uid ?? 0, gid: d.gid ?? 0)
+        }
+        let hasDevTmpfs = spec.mounts?.contains { $0.destination == "/dev" } ?? false
+        if hasDevTmpfs {
+            cfg.devices = arena.array(devices)
+            cfg.ndevices = devices.count
+            cfg.default_dev_symlinks = 1
+        }
+        let masked = spec.linux?.maskedPaths ?? []
+        cfg.masked_paths = arena.stringArray(masked, terminated: false)
+        cfg.nmasked = masked.count
+        let readonly = spec.linux?.readonlyPaths ?? []
+        cfg.readonly_paths = arena.stringArray(readonly, terminated: false)
+        cfg.nreadonly = readonly.count
+
+        if let h = spec.hostname, !h.isEmpty { cfg.hostname = arena.string(h) }
+        cfg.cwd = arena.string(process.cwd)
+        let env = process.env ?? []
+        cfg.argv = arena.stringArray(process.args, terminated: true)
+        cfg.envp = arena.stringArray(env, terminated: true)
+        if let path = env.last(where: { $0.hasPrefix("PATH=") }) { cfg.path_env = arena.string(String(path.dropFirst(5))) }
+
+        cfg.uid = process.user.uid
+        cfg.gid = process.user.gid
+        let groups = process.user.additionalGids ?? []
+        cfg.groups = arena.array(groups)
+        cfg.ngroups = groups.count
+        cfg.set_groups = 1
+        cfg.no_new_privileges = process.noNewPrivileges == true ? 1 : 0
+
+        cfg.stdio = (io.stdin, io.stdout, io.stderr)
+        cfg.parent_death_signal = parentDeathSignal
+        cfg.sync_fd = -1
+        cfg.start_fd = -1
+
+        // error pipe: the child writes a minirt_child_error; EOF means execve worked.
+        var errPipe: [Int32] = [0, 0]
+        guard minirt_pipe_cloexec(&errPipe) == 0 else { throw EngineError.system("pipe2", Errno(rawValue: errno)) }
+        defer { close(errPipe[0]) }
+        cfg.error_fd = errPipe[1]
+
+        var consolePair: [Int32] = [-1, -1]
+        if process.terminal == true {
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &consolePair) == 0 else {
+                close(errPipe[1])
+                throw EngineError.system("socketpair", Errno(rawValue: errno))
+            }
+            cfg.terminal = 1
+            cfg.console_socket = consolePair[1]
+            if let size = consoleSize { cfg.console_rows = size.rows; cfg.console_cols = size.cols }
+        }
+
+        let pid = withUnsafePointer(to: &cfg) { minirt_spawn($0) }
+        let spawnErrno = errno
+        close(errPipe[1])
+        if consolePair[1] >= 0 { close(consolePair[1]) }
+        guard pid > 0 else {
+            if consolePair[0] >= 0 { close(consolePair[0]) }
+            throw EngineError.system("clone", Errno(rawValue: spawnErrno))
+        }
+
+        var master: Int32?
+        if consolePair[0] >= 0 {
+            let fd = minirt_recv_fd(consolePair[0])
+            close(consolePair[0])
+            if fd >= 0 { master = fd }
+        }
+
+        if let failure = readChildError(errPipe[0]) {
+            if let m = master { close(m) }
+            reap(pid)
+            throw failure
+        }
+        if process.terminal == true && master == nil {
+            reap(pid)
+            throw EngineError.setup(stage: "console", detail: "pty", .ioError)
+        }
+        return SpawnedProcess(pid: pid, consoleMaster: master)
+    }
+
+    static let namespaceFlags: [String: Int32] = [
+        "pid": Int32(MINIRT_CLONE_NEWPID), "network": Int32(MINIRT_CLONE_NEWNET),
+        "mount": Int32(MINIRT_CLONE_NEWNS), "ipc": Int32(MINIRT_CLONE_NEWIPC),
+        "uts": Int32(MINIRT_CLONE_NEWUTS), "user": Int32(MINIRT_CLONE_NEWUSER),
+        "cgroup": Int32(MINIRT_CLONE_NEWCGROUP),
+    ]
+
+    static func propagationFlags(_ name: String?) -> UInt {
+        switch name {
+        case "shared", "rshared": return UInt(MS_SHARED | MS_REC)
+        case "slave", "rslave": return UInt(MS_SLAVE | MS_REC)
+        case "unbindable", "runbindable": return UInt(MS_UNBINDABLE | MS_REC)
+        default: return UInt(MS_PRIVATE | MS_REC)
+        }
+    }
+
+    static let stageNames: [Int32: String] = [
+        Int32(MINIRT_STAGE_SETNS.rawValue): "joining namespace",
+        Int32(MINIRT_STAGE_PROPAGATION.rawValue): "making mounts private",
+        Int32(MINIRT_STAGE_ROOTFS.rawValue): "mounting rootfs",
+        Int32(MINIRT_STAGE_MOUNT.rawValue): "mount",
+        Int32(MINIRT_STAGE_DEVICE.rawValue): "creating device",
+        Int32(MINIRT_STAGE_CONSOLE.rawValue): "creating console",
+        Int32(MINIRT_STAGE_PIVOT_ROOT.rawValue): "pivot_root",
+        Int32(MINIRT_STAGE_MASK.rawValue): "masking path",
+        Int32(MINIRT_STAGE_READONLY.rawValue): "making path read-only",
+        Int32(MINIRT_STAGE_HOSTNAME.rawValue): "sethostname",
+        Int32(MINIRT_STAGE_STDIO.rawValue): "setting up stdio",
+        Int32(MINIRT_STAGE_CWD.rawValue): "changing to working directory",
+        Int32(MINIRT_STAGE_USER.rawValue): "switching user",
+        Int32(MINIRT_STAGE_PRCTL.rawValue): "prctl",
+    ]
+
+    /// Reads the child's error report; nil on EOF (execve succeeded).
+    static func readChildError(_ fd: Int32) -> EngineError? {
+        var report = minirt_child_error()
+        let size = MemoryLayout<minirt_child_error>.size
+        var got = 0
+        withUnsafeMutableBytes(of: &report) { buf in
+            while got < size {
+                let n = read(fd, buf.baseAddress! + got, size - got)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                got += n
+            }
+        }
+        guard got == size else { return nil }
+        let detail = withUnsafeBytes(of: report.detail) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        let e = Errno(rawValue: report.err)
+        if report.stage == Int32(MINIRT_STAGE_EXEC.rawValue) {
+            switch report.err {
+            case ENOENT, ENOTDIR: return .commandNotFound(detail, e)
+            default: return .cannotInvoke(detail, e)
+            }
+        }
+        return .setup(stage: stageNames[report.stage] ?? "stage \(report.stage)", detail: detail, e)
+    }
+
+    static func reap(_ pid: Int32) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
+}
+
+/// C memory for one spawn: strings and arrays live until the arena is freed,
+/// after the child has exec'd (the child has its own copy of the address space).
+final class CArena {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    func string(_ s: String) -> UnsafePointer<CChar> {
+        let p = strdup(s)!
+        blocks.append(UnsafeMutableRawPointer(p))
+        return UnsafePointer(p)
+    }
+
+    /// Only for trivial C types (structs of scalars and pointers): no deinitialization.
+    func array<T>(_ items: [T]) -> UnsafePointer<T>? {
+        guard !items.isEmpty else { return nil }
+        let raw = malloc(MemoryLayout<T>.stride * items.count)!
+        let p = raw.bindMemory(to: T.self, capacity: items.count)
+        p.initialize(from: items, count: items.count)
+        blocks.append(raw)
+        return UnsafePointer(p)
+    }
+
+    func stringArray(_ items: [String], terminated: Bool) -> UnsafePointer<UnsafePointer<CChar>?>? {
+        var ptrs: [UnsafePointer<CChar>?] = items.map { string($0) }
+        if terminated { ptrs.append(nil) }
+        return array(ptrs)
+    }
+
+    deinit { blocks.forEach { free($0) } }
+}

@@ -1,0 +1,145 @@
+// The part of the OCI runtime specification (config.json) that minirt executes.
+// Field names follow https://github.com/opencontainers/runtime-spec/blob/main/config.md
+// so that a bundle written by minirt runs under runc and vice versa.
+
+public struct OCISpec: Codable, Sendable, Equatable {
+    public var ociVersion: String = "1.0.2"
+    public var process: Process?
+    public var root: Root?
+    public var hostname: String?
+    public var mounts: [Mount]?
+    public var linux: Linux?
+    public var annotations: [String: String]?
+
+    public init() {}
+
+    public struct Process: Codable, Sendable, Equatable {
+        public var terminal: Bool?
+        public var consoleSize: ConsoleSize?
+        public var user: User = User()
+        public var args: [String] = []
+        public var env: [String]?
+        public var cwd: String = "/"
+        public var noNewPrivileges: Bool?
+        public var capabilities: Capabilities?
+        public var rlimits: [Rlimit]?
+        public init() {}
+    }
+
+    public struct ConsoleSize: Codable, Sendable, Equatable {
+        public var height: UInt32
+        public var width: UInt32
+        public init(height: UInt32, width: UInt32) { self.height = height; self.width = width }
+    }
+
+    public struct User: Codable, Sendable, Equatable {
+        public var uid: UInt32 = 0
+        public var gid: UInt32 = 0
+        public var additionalGids: [UInt32]?
+        public init(uid: UInt32 = 0, gid: UInt32 = 0, additionalGids: [UInt32]? = nil) {
+            self.uid = uid; self.gid = gid; self.additionalGids = additionalGids
+        }
+    }
+
+    public struct Capabilities: Codable, Sendable, Equatable {
+        public var bounding: [String]?
+        public var effective: [String]?
+        public var inheritable: [String]?
+        public var permitted: [String]?
+        public var ambient: [String]?
+        public init() {}
+    }
+
+    public struct Rlimit: Codable, Sendable, Equatable {
+        public var type: String
+        public var hard: UInt64
+        public var soft: UInt64
+    }
+
+    public struct Root: Codable, Sendable, Equatable {
+        public var path: String
+        public var readonly: Bool?
+        public init(path: String, readonly: Bool? = nil) { self.path = path; self.readonly = readonly }
+    }
+
+    public struct Mount: Codable, Sendable, Equatable {
+        public var destination: String
+        public var type: String?
+        public var source: String?
+        public var options: [String]?
+        public init(destination: String, type: String? = nil, source: String? = nil, options: [String]? = nil) {
+            self.destination = destination; self.type = type; self.source = source; self.options = options
+        }
+    }
+
+    public struct Linux: Codable, Sendable, Equatable {
+        public var namespaces: [Namespace]?
+        public var devices: [Device]?
+        public var maskedPaths: [String]?
+        public var readonlyPaths: [String]?
+        public var rootfsPropagation: String?
+        public var cgroupsPath: String?
+        public init() {}
+    }
+
+    public struct Namespace: Codable, Sendable, Equatable {
+        public var type: String
+        public var path: String?
+        public init(type: String, path: String? = nil) { self.type = type; self.path = path }
+    }
+
+    public struct Device: Codable, Sendable, Equatable {
+        public var type: String
+        public var path: String
+        public var major: Int64?
+        public var minor: Int64?
+        public var fileMode: UInt32?
+        public var uid: UInt32?
+        public var gid: UInt32?
+        public init(type: String, path: String, major: Int64, minor: Int64, fileMode: UInt32 = 0o666) {
+            self.type = type; self.path = path; self.major = major; self.minor = minor
+            self.fileMode = fileMode; self.uid = 0; self.gid = 0
+        }
+    }
+}
+
+extension OCISpec {
+    /// Annotation carrying overlayfs options for the root: the engine mounts the
+    /// overlay inside the container's mount namespace, so no host mount can leak.
+    public static let overlayAnnotation = "org.minirt.rootfs.overlay"
+
+    /// The default mounts runc's `spec` writes, which Docker also uses.
+    public static func defaultMounts() -> [Mount] {
+        [
+            Mount(destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"]),
+            Mount(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            Mount(destination: "/dev/pts", type: "devpts", source: "devpts",
+                  options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+            Mount(destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+            Mount(destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"]),
+            Mount(destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"]),
+        ]
+    }
+
+    /// The device nodes every container gets (runc's implicit list).
+    public static func defaultDevices() -> [Device] {
+        [
+            Device(type: "c", path: "/dev/null", major: 1, minor: 3),
+            Device(type: "c", path: "/dev/zero", major: 1, minor: 5),
+            Device(type: "c", path: "/dev/full", major: 1, minor: 7),
+            Device(type: "c", path: "/dev/random", major: 1, minor: 8),
+            Device(type: "c", path: "/dev/urandom", major: 1, minor: 9),
+            Device(type: "c", path: "/dev/tty", major: 5, minor: 0),
+        ]
+    }
+
+    public static let defaultMaskedPaths = [
+        "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+        "/sys/firmware", "/sys/devices/virtual/powercap",
+    ]
+
+    public static let defaultReadonlyPaths = [
+        "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+    ]
+}

@@ -1,0 +1,185 @@
+import FoundationEssentials
+import MinirtEngine
+import MinirtState
+
+/// What the user asked `minirt run` for, before anything is checked.
+public struct RunOptions: Sendable {
+    public var image: String
+    public var command: [String] = []
+    public var name: String?
+    public var hostname: String?
+    public var env: [String] = []
+    public var envFiles: [String] = []
+    public var workdir: String?
+    /// nil keeps the image's entrypoint; "" clears it.
+    public var entrypoint: String?
+    public var network: String = "none"
+    public var autoRemove = false
+    public var interactive = false
+    public var tty = false
+
+    public init(image: String) { self.image = image }
+}
+
+public enum RunError: Error, CustomStringConvertible, Equatable {
+    case noCommand(String)
+    case invalid(String)
+    case unreadableEnvFile(String)
+    case unknownNetwork(String)
+    case notAvailable(String)
+    case notRoot
+
+    public var description: String {
+        switch self {
+        case .noCommand(let image):
+            return "no command specified: image \"\(image)\" has no Cmd or Entrypoint; give one after the image"
+        case .invalid(let m): return m
+        case .unreadableEnvFile(let p): return "cannot read env file \(p): check the path"
+        case .unknownNetwork(let n): return "unknown network \"\(n)\": use --network none or --network host"
+        case .notAvailable(let m): return m
+        case .notRoot: return "minirt needs root to create namespaces and mounts: run it with sudo"
+        }
+    }
+}
+
+public enum NetworkMode: Equatable, Sendable {
+    case none, host
+
+    public init(_ s: String) throws {
+        switch s {
+        case "none": self = .none
+        case "host": self = .host
+        case "bridge", "default":
+            throw RunError.notAvailable("network mode \"\(s)\" is not available yet: use --network none or --network host")
+        default: throw RunError.unknownNetwork(s)
+        }
+    }
+
+    public var name: String { self == .host ? "host" : "none" }
+}
+
+/// Environment handling, as `docker run` does it.
+public enum EnvParser {
+    /// `K=V` as is; `K` alone takes the host's value, or is dropped when unset.
+    public static func parse(_ item: String, host: [String: String]) throws -> String? {
+        let name = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        guard !name.isEmpty else {
+            throw RunError.invalid("invalid environment variable \"\(item)\": the name before '=' is empty; write NAME=VALUE")
+        }
+        guard !name.contains(where: { $0 == " " || $0 == "\t" || $0 == "\0" }) else {
+            throw RunError.invalid("invalid environment variable \"\(item)\": the name contains whitespace; write NAME=VALUE")
+        }
+        if item.contains("=") { return item }
+        return host[String(name)].map { "\(name)=\($0)" }
+    }
+
+    /// Lines of an env file: blank lines and `#` comments are skipped.
+    public static func parseFile(_ text: String, host: [String: String]) throws -> [String] {
+        try text.split(whereSeparator: \.isNewline).compactMap { raw in
+            let line = raw.drop(while: { $0 == " " || $0 == "\t" })
+            if line.isEmpty || line.hasPrefix("#") { return nil }
+            return try parse(String(line), host: host)
+        }
+    }
+
+    /// Later entries win over earlier ones with the same name; order of first appearance is kept.
+    public static func merge(_ lists: [String]...) -> [String] {
+        var order: [String] = []
+        var values: [String: String] = [:]
+        for item in lists.joined() {
+            let key = String(item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0])
+            if values[key] == nil { order.append(key) }
+            values[key] = item
+        }
+        return order.map { values[$0]! }
+    }
+}
+
+/// A container ready to be created: its record and the OCI spec the engine runs.
+public struct RunPlan: Sendable {
+    public var record: ContainerRecord
+    public var spec: OCISpec
+
+    public static let defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// Turns options and an image into a plan. Pure: checks everything that can be
+    /// checked before any state exists, so bad input leaves nothing behind.
+    public static func make(_ o: RunOptions, image: Image, id: String, name: String, directory: String,
+                            hostEnv: [String: String], hostHostname: String,
+                            readFile: (String) -> String? = { p in FileManager.default.contents(atPath: p).map { String(decoding: $0, as: UTF8.self) } }
+    ) throws -> RunPlan {
+        let network = try NetworkMode(o.network)
+
+        var entrypoint = image.config.Entrypoint ?? []
+        var cmd = image.config.Cmd ?? []
+        if let e = o.entrypoint {
+            // Like docker: --entrypoint replaces the image's and drops its Cmd.
+            entrypoint = e.isEmpty ? [] : [e]
+            cmd = []
+        }
+        if !o.command.isEmpty { cmd = o.command }
+        let argv = entrypoint + cmd
+        guard let path = argv.first else { throw RunError.noCommand(image.name) }
+
+        var userEnv: [String] = []
+        for file in o.envFiles {
+            guard let text = readFile(file) else { throw RunError.unreadableEnvFile(file) }
+            userEnv += try EnvParser.parseFile(text, host: hostEnv)
+        }
+        for item in o.env { if let v = try EnvParser.parse(item, host: hostEnv) { userEnv.append(v) } }
+
+        let imageEnv = image.config.Env ?? []
+        let hasPath = (imageEnv + userEnv).contains { $0.hasPrefix("PATH=") }
+        let configEnv = EnvParser.merge(hasPath ? [] : [defaultPath], o.tty ? ["TERM=xterm"] : [], imageEnv, userEnv)
+
+        let hostname = o.hostname ?? (network == .host ? hostHostname : String(id.prefix(12)))
+        let processEnv = EnvParser.merge(["HOSTNAME=\(hostname)"], configEnv)
+        let workdir = o.workdir ?? (image.config.WorkingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/")
+        guard workdir.hasPrefix("/") else {
+            throw RunError.invalid("the working directory \"\(workdir)\" is not absolute: give a path starting with /")
+        }
+
+        var config = ContainerRecord.Config(hostname: hostname, image: o.image)
+        config.env = configEnv
+        config.cmd = cmd.isEmpty ? nil : cmd
+        config.entrypoint = entrypoint.isEmpty ? nil : entrypoint
+        config.workingDir = o.workdir ?? image.config.WorkingDir ?? ""
+        config.tty = o.tty
+        config.openStdin = o.interactive
+        config.stopSignal = image.config.StopSignal
+        config.user = image.config.User ?? ""
+        config.exposedPorts = image.config.ExposedPorts.map { $0.keys.sorted() }
+        config.labels = image.config.Labels ?? [:]
+
+        var host = ContainerRecord.HostConfig(networkMode: network.name)
+        host.autoRemove = o.autoRemove
+
+        let record = ContainerRecord(
+            id: id, name: name, created: .now(), image: o.image, rootfs: image.rootfs,
+            path: path, args: Array(argv.dropFirst()), config: config, hostConfig: host)
+
+        var spec = OCISpec()
+        var process = OCISpec.Process()
+        process.terminal = o.tty
+        process.args = argv
+        process.env = processEnv
+        process.cwd = workdir
+        process.noNewPrivileges = true
+        spec.process = process
+        spec.root = OCISpec.Root(path: "\(directory)/rootfs")
+        spec.hostname = hostname
+        spec.mounts = OCISpec.defaultMounts()
+        var linux = OCISpec.Linux()
+        var namespaces = ["pid", "ipc", "uts", "mount"].map { OCISpec.Namespace(type: $0) }
+        if network == .none { namespaces.append(OCISpec.Namespace(type: "network")) }
+        linux.namespaces = namespaces
+        linux.devices = OCISpec.defaultDevices()
+        linux.maskedPaths = OCISpec.defaultMaskedPaths
+        linux.readonlyPaths = OCISpec.defaultReadonlyPaths
+        spec.linux = linux
+        spec.annotations = [
+            OCISpec.overlayAnnotation: "lowerdir=\(image.rootfs),upperdir=\(directory)/upper,workdir=\(directory)/work",
+        ]
+        return RunPlan(record: record, spec: spec)
+    }
+}

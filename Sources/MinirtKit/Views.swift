@@ -1,0 +1,206 @@
+import FoundationEssentials
+import MinirtState
+
+/// `minirt inspect`'s JSON: Docker's keys and shapes, derived from the record.
+public struct InspectView: Encodable {
+    var Id: String
+    var Created: String
+    var Path: String
+    var Args: [String]
+    var State: StateView
+    var Image: String
+    var ResolvConfPath = ""
+    var HostnamePath = ""
+    var HostsPath = ""
+    var LogPath = ""
+    var Name: String
+    var RestartCount = 0
+    var Driver = "overlay"
+    var Platform = "linux"
+    var HostConfig: HostConfigView
+    var GraphDriver: GraphDriverView
+    var Mounts: [String] = []
+    var Config: ConfigView
+    var NetworkSettings: NetworkSettingsView
+
+    struct StateView: Encodable {
+        var Status: String
+        var Running: Bool
+        var Paused = false
+        var Restarting = false
+        var OOMKilled: Bool
+        var Dead: Bool
+        var Pid: Int32
+        var ExitCode: Int32
+        var Error: String
+        var StartedAt: String
+        var FinishedAt: String
+    }
+
+    struct HostConfigView: Encodable {
+        var NetworkMode: String
+        var AutoRemove: Bool
+        var Privileged = false
+        var PortBindings: [String: [String]] = [:]
+        var RestartPolicy = RestartPolicyView()
+    }
+
+    struct RestartPolicyView: Encodable {
+        var Name = "no"
+        var MaximumRetryCount = 0
+    }
+
+    struct GraphDriverView: Encodable {
+        var Name = "overlay"
+        var Data: [String: String]
+    }
+
+    struct ConfigView: Encodable {
+        var Hostname: String
+        var Domainname = ""
+        var User: String
+        var AttachStdin: Bool
+        var AttachStdout = true
+        var AttachStderr = true
+        var ExposedPorts: [String: EmptyObject]?
+        var Tty: Bool
+        var OpenStdin: Bool
+        var StdinOnce: Bool
+        var Env: [String]
+        var Cmd: [String]?
+        var Image: String
+        var WorkingDir: String
+        var Entrypoint: [String]?
+        var Labels: [String: String]
+        var StopSignal: String?
+    }
+
+    struct NetworkSettingsView: Encodable {
+        var Bridge = ""
+        var SandboxKey: String
+        var Ports: [String: [String]] = [:]
+        var Gateway = ""
+        var IPAddress = ""
+        var IPPrefixLen = 0
+        var MacAddress = ""
+        var Networks: [String: EndpointView]
+    }
+
+    struct EndpointView: Encodable {
+        var NetworkID: String
+        var EndpointID = ""
+        var Gateway = ""
+        var IPAddress = ""
+        var IPPrefixLen = 0
+        var MacAddress = ""
+    }
+
+    public init(_ r: ContainerRecord, directory: String) {
+        let s = r.state
+        Id = r.id
+        Created = r.created.rfc3339
+        Path = r.path
+        Args = r.args
+        State = StateView(
+            Status: s.status.rawValue, Running: s.status == .running, OOMKilled: s.oomKilled,
+            Dead: s.status == .dead, Pid: s.status == .running ? s.pid : 0, ExitCode: s.exitCode,
+            Error: s.error, StartedAt: s.startedAt.rfc3339, FinishedAt: s.finishedAt.rfc3339)
+        Image = r.image
+        Name = "/" + r.name
+        HostConfig = HostConfigView(NetworkMode: r.hostConfig.networkMode, AutoRemove: r.hostConfig.autoRemove)
+        GraphDriver = GraphDriverView(Data: [
+            "LowerDir": r.rootfs, "UpperDir": "\(directory)/upper",
+            "WorkDir": "\(directory)/work", "MergedDir": "\(directory)/rootfs",
+        ])
+        let c = r.config
+        Config = ConfigView(
+            Hostname: c.hostname, User: c.user, AttachStdin: c.openStdin,
+            ExposedPorts: c.exposedPorts.map { Dictionary(uniqueKeysWithValues: $0.map { ($0, EmptyObject()) }) },
+            Tty: c.tty, OpenStdin: c.openStdin, StdinOnce: c.openStdin, Env: c.env, Cmd: c.cmd,
+            Image: c.image, WorkingDir: c.workingDir, Entrypoint: c.entrypoint, Labels: c.labels,
+            StopSignal: c.stopSignal)
+        let mode = r.hostConfig.networkMode
+        NetworkSettings = NetworkSettingsView(
+            SandboxKey: s.status == .running && mode != "host" ? "/proc/\(s.pid)/ns/net" : "",
+            Networks: [mode: EndpointView(NetworkID: mode)])
+    }
+}
+
+/// One row of `minirt ls`, in `docker ps`'s words.
+public struct PsRow: Encodable, Equatable {
+    public var ID: String
+    public var Image: String
+    public var Command: String
+    public var CreatedAt: String
+    public var RunningFor: String
+    public var Ports = ""
+    public var State: String
+    public var Status: String
+    public var Names: String
+    public var Networks: String
+
+    public init(_ r: ContainerRecord, now: Timestamp, truncate: Bool = true) {
+        ID = truncate ? r.shortID : r.id
+        Image = r.image
+        let command = ([r.path] + r.args).joined(separator: " ")
+        Command = Self.quote(truncate && command.count > 20 ? String(command.prefix(20)) + "…" : command)
+        CreatedAt = r.created.rfc3339
+        RunningFor = humanDuration(now, since: r.created) + " ago"
+        State = r.state.status.rawValue
+        switch r.state.status {
+        case .running: Status = "Up " + humanDuration(now, since: r.state.startedAt)
+        case .exited: Status = "Exited (\(r.state.exitCode)) " + humanDuration(now, since: r.state.finishedAt) + " ago"
+        case .created: Status = "Created"
+        case .removing: Status = "Removal In Progress"
+        case .dead: Status = "Dead"
+        }
+        Names = r.name
+        Networks = r.hostConfig.networkMode
+    }
+
+    static func quote(_ s: String) -> String {
+        "\"" + s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
+    }
+
+    public static let headers = ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]
+    public var cells: [String] { [ID, Image, Command, RunningFor, Status, Ports, Names] }
+}
+
+/// Docker's (go-units) HumanDuration: "Less than a second", "About a minute", "3 hours".
+public func humanDuration(_ now: Timestamp, since: Timestamp) -> String {
+    let d = max(0, now.seconds - since.seconds)
+    let seconds = Int(d)
+    if seconds < 1 { return "Less than a second" }
+    if seconds == 1 { return "1 second" }
+    if seconds < 60 { return "\(seconds) seconds" }
+    let minutes = Int(d / 60)
+    if minutes == 1 { return "About a minute" }
+    if minutes < 60 { return "\(minutes) minutes" }
+    let hours = Int(d / 3600 + 0.5)
+    if hours == 1 { return "About an hour" }
+    if hours < 48 { return "\(hours) hours" }
+    if hours < 24 * 7 * 2 { return "\(hours / 24) days" }
+    if hours < 24 * 30 * 2 { return "\(hours / 24 / 7) weeks" }
+    if hours < 24 * 365 * 2 { return "\(hours / 24 / 30) months" }
+    return "\(Int(d / 3600 / 24 / 365)) years"
+}
+
+/// Columns padded like Go's tabwriter in `docker ps` (min width 10, padding 3).
+public func formatTable(_ rows: [[String]]) -> String {
+    guard let columns = rows.first?.count else { return "" }
+    var widths = [Int](repeating: 0, count: columns)
+    for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
+    var out = ""
+    for row in rows {
+        var line = ""
+        for (i, cell) in row.enumerated() {
+            if i == columns - 1 { line += cell } else {
+                let w = max(10, widths[i] + 3)
+                line += cell + String(repeating: " ", count: w - cell.count)
+            }
+        }
+        while line.hasSuffix(" ") { line.removeLast() }
+        out += line + "\n"
+    }
+    return out
+}

@@ -1,0 +1,68 @@
+/// What minirt remembers about one container: `<root>/<id>/state.json`.
+/// Docker's inspect view is derived from it (MinirtKit), never stored twice.
+public struct ContainerRecord: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var created: Timestamp
+    /// The image name or rootfs path the user gave.
+    public var image: String
+    /// The read-only lower directory of the container's overlay.
+    public var rootfs: String
+    /// The process: Docker's `Path` and `Args`.
+    public var path: String
+    public var args: [String]
+    public var config: Config
+    public var hostConfig: HostConfig
+    public var state: State
+
+    public init(id: String, name: String, created: Timestamp, image: String, rootfs: String,
+                path: String, args: [String], config: Config, hostConfig: HostConfig, state: State = State()) {
+        self.id = id; self.name = name; self.created = created; self.image = image; self.rootfs = rootfs
+        self.path = path; self.args = args; self.config = config; self.hostConfig = hostConfig; self.state = state
+    }
+
+    public var shortID: String { String(id.prefix(12)) }
+
+    /// Docker's container `Config`.
+    public struct Config: Codable, Sendable, Equatable {
+        public var hostname: String
+        public var user: String = ""
+        public var env: [String] = []
+        public var cmd: [String]?
+        public var entrypoint: [String]?
+        public var workingDir: String = ""
+        public var image: String
+        public var tty: Bool = false
+        public var openStdin: Bool = false
+        public var stopSignal: String?
+        public var exposedPorts: [String]?
+        public var labels: [String: String] = [:]
+
+        public init(hostname: String, image: String) { self.hostname = hostname; self.image = image }
+    }
+
+    /// Docker's `HostConfig`, the parts minirt implements.
+    public struct HostConfig: Codable, Sendable, Equatable {
+        public var networkMode: String
+        public var autoRemove: Bool = false
+        public init(networkMode: String) { self.networkMode = networkMode }
+    }
+
+    public enum Status: String, Codable, Sendable {
+        case created, running, exited, removing, dead
+    }
+
+    public struct State: Codable, Sendable, Equatable {
+        public var status: Status = .created
+        public var pid: Int32 = 0
+        /// Start time of `pid` in clock ticks since boot: with the pid it names the
+        /// process exactly, so a recycled pid is never taken for the container.
+        public var pidStartTime: UInt64 = 0
+        public var exitCode: Int32 = 0
+        public var error: String = ""
+        public var oomKilled: Bool = false
+        public var startedAt: Timestamp = .zero
+        public var finishedAt: Timestamp = .zero
+        public init() {}
+    }
+}

@@ -1,0 +1,225 @@
+import FoundationEssentials
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Errors of the state store; each prints as one line that says what to do.
+public enum StateError: Error, CustomStringConvertible, Equatable {
+    case invalidName(String)
+    case nameInUse(name: String, id: String)
+    case noSuchContainer(String)
+    case ambiguous(String)
+    case io(String, path: String, Errno)
+
+    public var description: String {
+        switch self {
+        case .invalidName(let n):
+            return "invalid container name \"\(n)\": only [a-zA-Z0-9][a-zA-Z0-9_.-]* are allowed (at most 128 characters)"
+        case .nameInUse(let n, let id):
+            return "the container name \"\(n)\" is already in use by container \(id.prefix(12)): remove it (minirt rm \(n)) or choose another name"
+        case .noSuchContainer(let r):
+            return "no such container: \(r)"
+        case .ambiguous(let r):
+            return "multiple containers match the id prefix \"\(r)\": give more characters"
+        case .io(let op, let path, let e):
+            return "\(op) \(path): \(e)"
+        }
+    }
+}
+
+/// One folder per container under `root`, JSON written atomically (temp file +
+/// rename), a global flock for name changes and a per-container flock for state
+/// changes, so any number of minirt processes can work on one store at once.
+///
+///     <root>/.lock            global lock (names)
+///     <root>/.names/<name>    symlink to the id: a name is taken iff it exists
+///     <root>/<id>/state.json  ContainerRecord
+///     <root>/<id>/.lock       per-container lock
+public struct StateStore: Sendable {
+    public let root: String
+    public static let defaultRoot = "/var/run/minirt"
+
+    public init(root: String) throws {
+        self.root = root
+        try Self.makeDirectory(root)
+        try Self.makeDirectory(root + "/.names")
+    }
+
+    public func directory(_ id: String) -> String { "\(root)/\(id)" }
+    public func statePath(_ id: String) -> String { "\(root)/\(id)/state.json" }
+
+    // MARK: names and ids
+
+    public static func isValidName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, name.utf8.count <= 128 else { return false }
+        func alnum(_ c: UInt8) -> Bool { (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) }
+        return alnum(first) && name.utf8.allSatisfy { alnum($0) || $0 == 95 || $0 == 46 || $0 == 45 }
+    }
+
+    public static func isID(_ s: String) -> Bool {
+        s.utf8.count == 64 && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+
+    public static func newID() -> String {
+        var g = SystemRandomNumberGenerator()
+        var s = ""
+        for _ in 0..<4 {
+            let v = g.next() as UInt64
+            let h = String(v, radix: 16)
+            s += String(repeating: "0", count: 16 - h.count) + h
+        }
+        return s
+    }
+
+    // MARK: create / load / update / remove
+
+    /// Creates the container's folder and state and takes its name, atomically
+    /// with respect to every other minirt process.
+    public func create(_ record: ContainerRecord) throws {
+        guard Self.isValidName(record.name) else { throw StateError.invalidName(record.name) }
+        try withLock(root + "/.lock") {
+            let link = nameLink(record.name)
+            if let owner = readLink(link) {
+                if exists(statePath(owner)) { throw StateError.nameInUse(name: record.name, id: owner) }
+                unlink(link) // left by a crash between removing a folder and its name
+            }
+            let dir = directory(record.id)
+            guard mkdir(dir, 0o700) == 0 else { throw StateError.io("mkdir", path: dir, Errno(rawValue: errno)) }
+            do {
+                try write(record)
+                guard symlink(record.id, link) == 0 else { throw StateError.io("symlink", path: link, Errno(rawValue: errno)) }
+            } catch {
+                try? FileManager.default.removeItem(atPath: dir)
+                throw error
+            }
+        }
+    }
+
+    public func load(_ id: String) throws -> ContainerRecord {
+        let path = statePath(id)
+        guard let data = FileManager.default.contents(atPath: path) else { throw StateError.noSuchContainer(id) }
+        do {
+            return try JSONDecoder().decode(ContainerRecord.self, from: data)
+        } catch {
+            throw StateError.io("decode", path: path, .invalidArgument)
+        }
+    }
+
+    /// Read-modify-write under the container's lock. Returns nil when the
+    /// container was removed meanwhile (its folder is gone): nothing is written then.
+    @discardableResult
+    public func update(_ id: String, _ change: (inout ContainerRecord) throws -> Void) throws -> ContainerRecord? {
+        let lock = directory(id) + "/.lock"
+        guard exists(directory(id)) else { return nil }
+        return try withLock(lock) {
+            guard exists(statePath(id)) else { return nil }
+            var r = try load(id)
+            try change(&r)
+            try write(r)
+            return r
+        }
+    }
+
+    /// Writes state.json by temp file + rename: readers see the old or the new file, never half.
+    public func write(_ record: ContainerRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(record)
+        try Self.writeAtomically(data, to: statePath(record.id))
+    }
+
+    /// Removes the folder and frees the name. The folder is first renamed out of
+    /// the store, so concurrent readers see the container either whole or gone.
+    public func remove(_ id: String) throws {
+        let dir = directory(id)
+        let trash = "\(root)/.trash-\(id)-\(getpid())"
+        var name: String?
+        try withLock(dir + "/.lock") {
+            name = (try? load(id))?.name
+            guard rename(dir, trash) == 0 else {
+                if errno == ENOENT { return }
+                throw StateError.io("rename", path: dir, Errno(rawValue: errno))
+            }
+        }
+        if let name {
+            try withLock(root + "/.lock") {
+                let link = nameLink(name)
+                if readLink(link) == id { unlink(link) }
+            }
+        }
+        try? FileManager.default.removeItem(atPath: trash)
+        if exists(trash) { throw StateError.io("remove", path: trash, .directoryNotEmpty) }
+    }
+
+    /// Ids of every container folder (creation order is not implied).
+    public func ids() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter(Self.isID)
+    }
+
+    /// All containers that can be read; folders half-written or half-removed are skipped.
+    public func all() -> [ContainerRecord] {
+        ids().compactMap { try? load($0) }.sorted { $0.created > $1.created }
+    }
+
+    /// Resolves a name, a full id or a unique id prefix to an id.
+    public func resolve(_ ref: String) throws -> String {
+        if Self.isValidName(ref), let id = readLink(nameLink(ref)), exists(statePath(id)) { return id }
+        let lower = ref.lowercased()
+        guard !lower.isEmpty, lower.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else {
+            throw StateError.noSuchContainer(ref)
+        }
+        let matches = ids().filter { $0.hasPrefix(lower) && exists(statePath($0)) }
+        if matches.count == 1 { return matches[0] }
+        if matches.isEmpty { throw StateError.noSuchContainer(ref) }
+        throw StateError.ambiguous(ref)
+    }
+
+    // MARK: helpers
+
+    private func nameLink(_ name: String) -> String { "\(root)/.names/\(name)" }
+
+    private func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    private func readLink(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 256)
+        let n = readlink(path, &buf, buf.count - 1)
+        guard n > 0 else { return nil }
+        return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Runs body holding an exclusive flock on path (created if missing).
+    public func withLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StateError.io("open", path: path, Errno(rawValue: errno)) }
+        defer { close(fd) }
+        while flock(fd, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw StateError.io("flock", path: path, Errno(rawValue: errno)) }
+        }
+        return try body()
+    }
+
+    public static func makeDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw StateError.io("mkdir", path: path, Errno(rawValue: errno == 0 ? EIO : errno))
+        }
+    }
+
+    public static func writeAtomically(_ data: Data, to path: String) throws {
+        let tmp = "\(path).tmp-\(getpid())"
+        do {
+            let fd = try FileDescriptor.open(FilePath(tmp), .writeOnly, options: [.create, .truncate],
+                                             permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            try fd.closeAfter { _ = try fd.writeAll(data) }
+        } catch let e as Errno {
+            throw StateError.io("write", path: tmp, e)
+        }
+        guard rename(tmp, path) == 0 else {
+            let e = Errno(rawValue: errno)
+            unlink(tmp)
+            throw StateError.io("rename", path: path, e)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import ArgumentParser
+import MinirtKit
+
+struct Images: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the images in the image store.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: [.short, .long], help: "Only print image names.")
+    var quiet = false
+
+    func run() throws {
+        do {
+            let images = try global.containers().images.list()
+            if quiet {
+                for i in images { print(i.name) }
+                return
+            }
+            let rows = images.map { i in
+                [i.name, (i.config.Entrypoint ?? []).joined(separator: " ") + ((i.config.Cmd ?? []).isEmpty ? "" : " " + (i.config.Cmd ?? []).joined(separator: " ")), i.folder ?? ""]
+            }
+            print(formatTable([["NAME", "COMMAND", "PATH"]] + rows), terminator: "")
+        } catch {
+            throw fail(error, defaultCode: 1)
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import MinirtKit
+
+struct Remove: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove containers and everything they hold.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: [.short, .long], help: "Kill a running container first.")
+    var force = false
+
+    @Argument(help: ArgumentHelp("Container names or ids.", valueName: "container"))
+    var containers: [String]
+
+    func run() throws {
+        let c: Containers
+        do { c = try global.containers() } catch { throw fail(error, defaultCode: 1) }
+        // Like docker: go on past a failure, print each removed name, exit 1 if any failed.
+        var failed = false
+        for ref in containers {
+            do {
+                try c.remove(ref, force: force)
+                print(ref)
+            } catch {
+                _ = fail(error, defaultCode: 1)
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import FoundationEssentials
+import MinirtEngine
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct StandardError: TextOutputStream {
+    mutating func write(_ string: String) {
+        var s = string
+        s.withUTF8 { buf in _ = Glibc.write(2, buf.baseAddress, buf.count) }
+    }
+}
+
+enum ProcessEnvironment {
+    static var values: [String: String] { ProcessInfo.processInfo.environment }
+}
+
+
+/// Prints an error as one line and turns it into the exit code docker would use:
+/// `run` failures are 125 (or 126/127 from the engine), other verbs exit 1.
+func fail(_ error: Error, defaultCode: Int32) -> ExitCode {
+    if let e = error as? ExitCode { return e }
+    var err = StandardError()
+    print("minirt: \(error)", to: &err)
+    if let e = error as? EngineError { return ExitCode(e.exitCode) }
+    return ExitCode(defaultCode)
+}
