@@ -118,7 +118,7 @@ public struct Containers: Sendable {
             r.state.pid = 0
             r.state.finishedAt = .now()
         }
-        return (updated ?? nil) ?? record
+        return updated ?? record
     }
 
     static func isAlive(_ r: ContainerRecord) -> Bool {

@@ -158,7 +158,7 @@ public struct PsRow: Encodable, Equatable {
         Networks = r.hostConfig.networkMode
     }
 
-    static func quote(_ s: String) -> String {
+    public static func quote(_ s: String) -> String {
         "\"" + s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
     }
 

@@ -40,10 +40,10 @@ public struct StateStore: Sendable {
     public let root: String
     public static let defaultRoot = "/var/run/minirt"
 
-    public init(root: String) throws {
+    /// Nothing is created until the first container is: reading an empty store
+    /// (ls, inspect) works anywhere, even without root.
+    public init(root: String) {
         self.root = root
-        try Self.makeDirectory(root)
-        try Self.makeDirectory(root + "/.names")
     }
 
     public func directory(_ id: String) -> String { "\(root)/\(id)" }
@@ -78,6 +78,7 @@ public struct StateStore: Sendable {
     /// with respect to every other minirt process.
     public func create(_ record: ContainerRecord) throws {
         guard Self.isValidName(record.name) else { throw StateError.invalidName(record.name) }
+        try Self.makeDirectory(root + "/.names")
         try withLock(root + "/.lock") {
             let link = nameLink(record.name)
             if let owner = readLink(link) {

@@ -10,18 +10,14 @@ struct Images: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        do {
-            let images = try global.containers().images.list()
-            if quiet {
-                for i in images { print(i.name) }
-                return
-            }
-            let rows = images.map { i in
-                [i.name, (i.config.Entrypoint ?? []).joined(separator: " ") + ((i.config.Cmd ?? []).isEmpty ? "" : " " + (i.config.Cmd ?? []).joined(separator: " ")), i.folder ?? ""]
-            }
-            print(formatTable([["NAME", "COMMAND", "PATH"]] + rows), terminator: "")
-        } catch {
-            throw fail(error, defaultCode: 1)
+        let images = global.containers().images.list()
+        if quiet {
+            for i in images { print(i.name) }
+            return
         }
+        let rows = images.map { i in
+            [i.name, PsRow.quote(((i.config.Entrypoint ?? []) + (i.config.Cmd ?? [])).joined(separator: " ")), i.folder ?? ""]
+        }
+        print(formatTable([["IMAGE", "COMMAND", "PATH"]] + rows), terminator: "")
     }
 }

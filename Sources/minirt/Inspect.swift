@@ -17,7 +17,7 @@ struct Inspect: ParsableCommand {
     func run() throws {
         do {
             let template = try format.map(Template.init)
-            let c = try global.containers()
+            let c = global.containers()
             var views: [InspectView] = []
             var missing: [String] = []
             for ref in containers {

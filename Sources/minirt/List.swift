@@ -24,7 +24,7 @@ struct List: ParsableCommand {
     func run() throws {
         do {
             let now = Timestamp.now()
-            let rows = try global.containers().list(all: all).map { PsRow($0, now: now, truncate: !noTrunc) }
+            let rows = global.containers().list(all: all).map { PsRow($0, now: now, truncate: !noTrunc) }
             if quiet {
                 for r in rows { print(r.ID) }
             } else if format == "table" {

@@ -24,7 +24,8 @@ struct Minirt: ParsableCommand {
             let code = exitCode(for: error)
             if code.rawValue == 64 {
                 var err = StandardError()
-                print("minirt: \(fullMessage(for: error))", to: &err)
+                let verb = CommandLine.arguments.dropFirst().first { !$0.hasPrefix("-") }.map { " \($0)" } ?? ""
+                print("minirt: \(message(for: error)): see 'minirt\(verb) --help'", to: &err)
                 Glibc.exit(125)
             }
             exit(withError: error)
@@ -40,9 +41,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("images"), help: ArgumentHelp("The image store (env MINIRT_IMAGES).", valueName: "dir"))
     var images: String?
 
-    func containers() throws -> Containers {
+    func containers() -> Containers {
         let env = ProcessEnvironment.values
-        let store = try StateStore(root: root ?? env["MINIRT_ROOT"] ?? StateStore.defaultRoot)
+        let store = StateStore(root: root ?? env["MINIRT_ROOT"] ?? StateStore.defaultRoot)
         return Containers(store: store, images: ImageStore(root: images ?? env["MINIRT_IMAGES"] ?? ImageStore.defaultRoot))
     }
 }

@@ -13,8 +13,7 @@ struct Remove: ParsableCommand {
     var containers: [String]
 
     func run() throws {
-        let c: Containers
-        do { c = try global.containers() } catch { throw fail(error, defaultCode: 1) }
+        let c = global.containers()
         // Like docker: go on past a failure, print each removed name, exit 1 if any failed.
         var failed = false
         for ref in containers {

@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `ls`, `inspect`, `rm` and the state store, with real containers.
+@Suite struct LifecycleTests {
+    @Test func lsAndInspectShowWhatRan() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "--name", "seven", "busybox", "sh", "-c", "exit 7").status == 7)
+
+        #expect(try s.minirt("ls").lines.count == 1, "only the header: nothing is running")
+        let all = try s.minirt("ls", "-a")
+        #expect(all.lines.first?.hasPrefix("CONTAINER ID   IMAGE") == true)
+        let row = all.lines.count > 1 ? all.lines[1] : ""
+        #expect(row.contains("busybox") && row.contains("Exited (7)") && row.hasSuffix("seven"), "\(row)")
+        #expect(row.contains("\"sh -c exit 7\""))
+
+        let json = try s.minirt("ls", "-a", "--format", "json")
+        let obj = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        #expect(obj?["Names"] as? String == "seven")
+        #expect(obj?["State"] as? String == "exited")
+        #expect(try s.minirt("ls", "-a", "--format", "{{.Names}}:{{.State}}").stdout == "seven:exited\n")
+
+        let inspect = try s.minirt("inspect", "seven")
+        #expect(inspect.status == 0)
+        let arr = try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [[String: Any]]
+        let c = arr?.first ?? [:]
+        let id = c["Id"] as? String ?? ""
+        #expect(id.count == 64)
+        #expect(c["Name"] as? String == "/seven")
+        #expect(c["Path"] as? String == "sh")
+        #expect(c["Args"] as? [String] == ["-c", "exit 7"])
+        let state = c["State"] as? [String: Any] ?? [:]
+        #expect(state["Status"] as? String == "exited")
+        #expect(state["ExitCode"] as? Int == 7)
+        #expect(state["Running"] as? Bool == false)
+        #expect((state["StartedAt"] as? String ?? "") < (state["FinishedAt"] as? String ?? ""))
+        let config = c["Config"] as? [String: Any] ?? [:]
+        #expect(config["Image"] as? String == "busybox")
+        #expect(config["Cmd"] as? [String] == ["sh", "-c", "exit 7"])
+        #expect(config["Hostname"] as? String == String(id.prefix(12)))
+        #expect((c["HostConfig"] as? [String: Any])?["NetworkMode"] as? String == "none")
+
+        #expect(try s.minirt("inspect", "-f", "{{.State.ExitCode}} {{json .Config.Cmd}}", "seven").stdout == "7 [\"sh\",\"-c\",\"exit 7\"]\n")
+        #expect(try s.minirt("inspect", "-f", "{{.Name}}", String(id.prefix(5))).stdout == "/seven\n")
+        let missing = try s.minirt("inspect", "seven", "ghost")
+        #expect(missing.status == 1 && missing.stderr.contains("no such container: ghost"))
+        #expect(try s.minirt("ls", "-aq").stdout == String(id.prefix(12)) + "\n")
+
+        #expect(try s.minirt("rm", "seven").status == 0)
+        #expect(try s.minirt("inspect", "seven").status == 1)
+        try s.finish()
+    }
+
+    @Test func runningContainerIsListedAndNeedsForceToRemove() throws {
+        let s = try Sandbox()
+        let p = try s.start(["run", "--name", "sleeper", "busybox", "sleep", "30"])
+        let pid = try s.waitForPid("sleeper")
+        let ls = try s.minirt("ls")
+        #expect(ls.lines.count == 2 && ls.lines[1].contains("Up "), "\(ls.stdout)")
+        let rm = try s.minirt("rm", "sleeper")
+        #expect(rm.status == 1 && rm.stderr.contains("container is running"), "\(rm.stderr)")
+        #expect(kill(pid, 0) == 0, "a refused rm must not touch the container")
+        #expect(try s.minirt("rm", "-f", "sleeper").status == 0)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 137)
+        #expect(kill(pid, 0) != 0)
+        try s.finish()
+    }
+
+    @Test func killedRunnerIsNeverShownRunning() throws {
+        let s = try Sandbox()
+        let p = try s.start(["run", "--name", "orphan", "busybox", "sleep", "30"])
+        let pid = try s.waitForPid("orphan")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        // The container dies with its runner (parent-death signal) and is reaped by the host's init.
+        var gone = false
+        for _ in 0..<200 where !gone { gone = kill(pid, 0) != 0; if !gone { usleep(10_000) } }
+        #expect(gone)
+        #expect(try s.minirt("ls").lines.count == 1)
+        #expect(try s.minirt("inspect", "-f", "{{.State.Status}}", "orphan").stdout == "exited\n")
+        #expect(try s.minirt("rm", "orphan").status == 0)
+        try s.finish()
+    }
+
+    @Test func parallelRunsGetUniqueIdsAndAnIntactStore() throws {
+        let s = try Sandbox()
+        let n = 16
+        let procs = try (0..<n).map { i in try s.start(["run", "--name", "par\(i)", "busybox", "sh", "-c", "exit \(i)"]) }
+        for p in procs { p.waitUntilExit() }
+        #expect(procs.enumerated().allSatisfy { $0.element.terminationStatus == Int32($0.offset) })
+        let ids = try s.minirt("ls", "-aq", "--no-trunc").lines
+        #expect(ids.count == n && Set(ids).count == n)
+        let statuses = try s.minirt("ls", "-a", "--format", "{{.Names}}={{.Status}}").lines
+        #expect(statuses.count == n)
+        for i in 0..<n {
+            #expect(statuses.contains { $0.hasPrefix("par\(i)=Exited (\(i)) ") }, "par\(i) in \(statuses)")
+        }
+        for i in 0..<n {
+            #expect(try s.minirt("inspect", "-f", "{{.State.ExitCode}}", "par\(i)").stdout == "\(i)\n")
+        }
+        // Parallel removal as well.
+        let rms = try (0..<n).map { i in try s.start(["rm", "par\(i)"]) }
+        for p in rms { p.waitUntilExit() }
+        #expect(rms.allSatisfy { $0.terminationStatus == 0 })
+        try s.finish()
+    }
+
+    @Test func parallelRunsRaceForOneName() throws {
+        let s = try Sandbox()
+        let procs = try (0..<8).map { _ in try s.start(["run", "--name", "only", "busybox", "true"]) }
+        for p in procs { p.waitUntilExit() }
+        #expect(procs.filter { $0.terminationStatus == 0 }.count == 1)
+        #expect(procs.filter { $0.terminationStatus == 125 }.count == 7)
+        #expect(try s.minirt("ls", "-aq").lines.count == 1)
+        try s.minirt("rm", "only")
+        try s.finish()
+    }
+
+    @Test func autoRemoveLeavesNothing() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "--rm", "--name", "gone", "busybox", "sh", "-c", "echo x > /tmp/y").status == 0)
+        #expect(s.containerFolders().isEmpty)
+        #expect(try s.minirt("run", "--rm", "--name", "gone", "busybox", "true").status == 0, "the name is free again")
+        try s.finish()
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The output of one minirt invocation.
+struct Outcome {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+}
+
+/// A private state root for one test, against the real kernel and the real
+/// busybox image. `finish()` removes what the test left and asserts nothing leaked.
+final class Sandbox: @unchecked Sendable {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().path
+    static let binary = ProcessInfo.processInfo.environment["MINIRT_BIN"] ?? "\(packageRoot)/.build/debug/minirt"
+    static let images = ProcessInfo.processInfo.environment["MINIRT_TEST_IMAGES"] ?? "/var/lib/minirt/images"
+
+    let root: String
+
+    init() throws {
+        #expect(geteuid() == 0, "integration tests create namespaces and mounts: run them as root")
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build minirt first: swift build")
+        #expect(FileManager.default.fileExists(atPath: "\(Self.images)/busybox/rootfs/bin/busybox"),
+                "build the busybox image first: rootfs-images/build rootfs-images/busybox")
+        var template = Array("/tmp/minirt-test-XXXXXX".utf8CString)
+        root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }
+
+    var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["MINIRT_ROOT"] = root
+        env["MINIRT_IMAGES"] = Self.images
+        return env
+    }
+
+    /// Starts minirt without waiting for it.
+    func start(_ args: [String], stdin: FileHandle? = nil, stdout: Any? = nil, stderr: Any? = nil) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        p.environment = environment
+        p.standardInput = stdin ?? FileHandle.nullDevice
+        p.standardOutput = stdout ?? Pipe()
+        p.standardError = stderr ?? Pipe()
+        try p.run()
+        return p
+    }
+
+    /// Runs minirt to completion and collects its output.
+    @discardableResult
+    func minirt(_ args: String..., input: String? = nil) throws -> Outcome { try minirt(args, input: input) }
+
+    @discardableResult
+    func minirt(_ args: [String], input: String? = nil) throws -> Outcome {
+        try Self.exec(Self.binary, args, env: environment, input: input)
+    }
+
+    static func exec(_ path: String, _ args: [String], env: [String: String]? = nil, input: String? = nil) throws -> Outcome {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        if let env { p.environment = env }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        let inPipe = Pipe()
+        p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+        try p.run()
+        if let input {
+            inPipe.fileHandleForWriting.write(Data(input.utf8))
+            try inPipe.fileHandleForWriting.close()
+        }
+        // Read both pipes to the end before waiting, so a full pipe cannot stall the child.
+        let errData = DataBox()
+        let errReader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
+        errReader.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Outcome(status: p.terminationStatus,
+                       stdout: String(decoding: outData, as: UTF8.self),
+                       stderr: String(decoding: errData.wait(), as: UTF8.self))
+    }
+
+    /// Waits (bounded) until the container's init is running and returns its host pid.
+    func waitForPid(_ name: String, timeout: Double = 10) throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let o = try minirt("inspect", "-f", "{{.State.Pid}}", name)
+            if o.status == 0, let pid = Int32(o.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 { return pid }
+            usleep(20_000)
+        }
+        Issue.record("container \(name) did not start within \(timeout)s")
+        return 0
+    }
+
+    /// Container folders in the store (dot entries are the store's own files).
+    func containerFolders() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { !$0.hasPrefix(".") }
+    }
+
+    /// Host mounts that name this sandbox: there must be none, ever (the
+    /// container's mounts live in its own mount namespace).
+    func hostMounts() -> [String] {
+        let text = (try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map(String.init).filter { $0.contains(root) }
+    }
+
+    func names() -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: root + "/.names")) ?? []
+    }
+
+    /// Removes every container the test left, then asserts the store and the host are clean.
+    func finish(expectEmpty: Bool = true) throws {
+        if expectEmpty {
+            #expect(containerFolders().isEmpty, "state folders left behind: \(containerFolders())")
+            #expect(names().isEmpty, "names left behind: \(names())")
+        }
+        let leftover = try minirt("ls", "-aq", "--no-trunc").lines
+        if !leftover.isEmpty { try minirt(["rm", "-f"] + leftover) }
+        #expect(containerFolders().isEmpty, "rm left state folders: \(containerFolders())")
+        #expect(hostMounts().isEmpty, "mounts left on the host: \(hostMounts())")
+        try? FileManager.default.removeItem(atPath: root)
+    }
+}
+
+/// Hands data from a reader thread to the test, which waits for it.
+final class DataBox: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var data = Data()
+    func set(_ d: Data) { data = d; done.signal() }
+    func wait() -> Data { done.wait(); return data }
+}

@@ -1,0 +1,98 @@
+import Testing
+@testable import MinirtKit
+import MinirtEngine
+import MinirtState
+import Glibc
+
+@Suite struct TimestampTests {
+    @Test func roundTripsRFC3339() {
+        let t = Timestamp(nanoseconds: 1_795_000_000_123_456_789)
+        #expect(Timestamp(rfc3339: t.rfc3339) == t)
+        #expect(t.rfc3339.hasSuffix(".123456789Z"))
+        #expect(Timestamp(rfc3339: "2026-11-26T16:19:11Z")?.nanoseconds == 1_795_709_951_000_000_000)
+        #expect(Timestamp(rfc3339: "2026-11-26T16:19:11.5Z")?.nanoseconds == 1_795_709_951_500_000_000)
+        #expect(Timestamp(rfc3339: "yesterday") == nil)
+        #expect(Timestamp.zero.rfc3339 == "0001-01-01T00:00:00Z")
+    }
+}
+
+@Suite struct HumanDurationTests {
+    @Test func readsLikeDocker() {
+        let t0 = Timestamp(nanoseconds: 0)
+        func after(_ s: Double) -> String { humanDuration(Timestamp(nanoseconds: Int64(s * 1e9)), since: t0) }
+        #expect(after(0.4) == "Less than a second")
+        #expect(after(1) == "1 second")
+        #expect(after(59) == "59 seconds")
+        #expect(after(61) == "About a minute")
+        #expect(after(150) == "2 minutes")
+        #expect(after(3600) == "About an hour")
+        #expect(after(5 * 3600) == "5 hours")
+        #expect(after(3 * 86400) == "3 days")
+        #expect(after(20 * 86400) == "2 weeks")
+        #expect(after(90 * 86400) == "3 months")
+        #expect(after(800 * 86400) == "2 years")
+    }
+}
+
+@Suite struct EnvParserTests {
+    @Test func parsesItemsAndFiles() throws {
+        #expect(try EnvParser.parse("A=b=c", host: [:]) == "A=b=c")
+        #expect(try EnvParser.parse("A=", host: [:]) == "A=")
+        #expect(try EnvParser.parse("H", host: ["H": "x"]) == "H=x")
+        #expect(try EnvParser.parse("H", host: [:]) == nil)
+        #expect(try EnvParser.parseFile("  # c\nA=1\n\n  B=2\n", host: [:]) == ["A=1", "B=2"])
+        #expect(EnvParser.merge(["A=1", "B=2"], ["A=3"]) == ["A=3", "B=2"])
+    }
+}
+
+@Suite struct MountPlanTests {
+    @Test func splitsFlagsFromData() {
+        let p = MountPlan(OCISpec.Mount(destination: "/dev", type: "tmpfs", source: "tmpfs",
+                                         options: ["nosuid", "strictatime", "mode=755", "size=65536k"]))
+        #expect(p.flags == UInt(MS_NOSUID) | UInt(MS_STRICTATIME))
+        #expect(p.data == "mode=755,size=65536k")
+        #expect(!p.isBind && !p.remountReadonly && p.fstype == "tmpfs")
+    }
+
+    @Test func readOnlyBindNeedsRemount() {
+        let p = MountPlan(OCISpec.Mount(destination: "/data", type: "bind", source: "/srv", options: ["rbind", "ro", "rprivate"]))
+        #expect(p.isBind && p.remountReadonly && p.fstype == nil)
+        #expect(p.flags & UInt(MS_RDONLY) == 0)
+        #expect(p.flags & UInt(MS_BIND | MS_REC) == UInt(MS_BIND | MS_REC))
+        #expect(p.propagation == UInt(MS_PRIVATE | MS_REC))
+        let sys = MountPlan(OCISpec.Mount(destination: "/sys", type: "sysfs", source: "sysfs", options: ["ro"]))
+        #expect(sys.flags & UInt(MS_RDONLY) != 0 && !sys.remountReadonly)
+    }
+}
+
+@Suite struct PsRowTests {
+    func record(_ status: ContainerRecord.Status, exit: Int32 = 0) -> ContainerRecord {
+        var r = ContainerRecord(
+            id: String(repeating: "0123456789abcdef", count: 4), name: "web", created: Timestamp(nanoseconds: 0),
+            image: "busybox", rootfs: "/r", path: "sh", args: ["-c", "while true; do sleep 1; done"],
+            config: .init(hostname: "h", image: "busybox"), hostConfig: .init(networkMode: "none"))
+        r.state.status = status
+        r.state.exitCode = exit
+        r.state.startedAt = Timestamp(nanoseconds: 0)
+        r.state.finishedAt = Timestamp(nanoseconds: 0)
+        return r
+    }
+
+    @Test func columnsReadLikeDockerPs() {
+        let now = Timestamp(nanoseconds: 180_000_000_000)
+        let up = PsRow(record(.running), now: now)
+        #expect(up.ID == "0123456789ab")
+        #expect(up.Command == "\"sh -c while true; do…\"")
+        #expect(up.Status == "Up 3 minutes")
+        #expect(up.RunningFor == "3 minutes ago")
+        #expect(PsRow(record(.exited, exit: 7), now: now).Status == "Exited (7) 3 minutes ago")
+        #expect(PsRow(record(.created), now: now).Status == "Created")
+        #expect(PsRow(record(.running), now: now, truncate: false).ID.count == 64)
+    }
+
+    @Test func tablePadsLikeTabwriter() {
+        let t = formatTable([["A", "LONGER HEADER", "Z"], ["xyz", "b", "last"]])
+        // Like Go's tabwriter: a cell is max(10, text + 3) wide; the last column is not padded.
+        #expect(t == "A         LONGER HEADER   Z\nxyz       b               last\n")
+    }
+}

@@ -1,0 +1,103 @@
+import Testing
+@testable import MinirtKit
+import MinirtEngine
+import MinirtState
+
+@Suite struct RunPlanTests {
+    func image(cmd: [String]? = ["sh"], entrypoint: [String]? = nil, env: [String]? = nil, workdir: String? = nil) -> Image {
+        var c = ImageConfig()
+        c.Cmd = cmd
+        c.Entrypoint = entrypoint
+        c.Env = env
+        c.WorkingDir = workdir
+        return Image(name: "img", folder: "/images/img", rootfs: "/images/img/rootfs", config: c)
+    }
+
+    let id = String(repeating: "ab", count: 32)
+
+    func plan(_ o: RunOptions, _ img: Image? = nil, host: [String: String] = [:]) throws -> RunPlan {
+        try RunPlan.make(o, image: img ?? image(), id: id, name: "n", directory: "/state/\(id)",
+                         hostEnv: host, hostHostname: "thehost", readFile: { _ in "A=1\n# comment\n\nB\n" })
+    }
+
+    @Test func commandComesFromImageUnlessGiven() throws {
+        #expect(try plan(RunOptions(image: "img")).spec.process?.args == ["sh"])
+        var o = RunOptions(image: "img")
+        o.command = ["echo", "hi"]
+        let p = try plan(o, image(cmd: ["sh"], entrypoint: ["/entry"]))
+        #expect(p.spec.process?.args == ["/entry", "echo", "hi"])
+        #expect(p.record.path == "/entry")
+        #expect(p.record.args == ["echo", "hi"])
+    }
+
+    @Test func entrypointFlagReplacesImageEntrypointAndCmd() throws {
+        var o = RunOptions(image: "img")
+        o.entrypoint = "/bin/date"
+        #expect(try plan(o, image(cmd: ["x"], entrypoint: ["/e"])).spec.process?.args == ["/bin/date"])
+        o.entrypoint = ""
+        o.command = ["ls"]
+        #expect(try plan(o, image(cmd: ["x"], entrypoint: ["/e"])).spec.process?.args == ["ls"])
+    }
+
+    @Test func noCommandIsAnError() {
+        #expect(throws: RunError.noCommand("img")) { try plan(RunOptions(image: "img"), image(cmd: nil)) }
+    }
+
+    @Test func environmentMergesLikeDocker() throws {
+        var o = RunOptions(image: "img")
+        o.env = ["FOO=bar", "HOME_COPY", "UNSET", "X=override"]
+        o.envFiles = ["f"]
+        o.tty = true
+        let p = try plan(o, image(env: ["X=image", "PATH=/bin"]), host: ["HOME_COPY": "/root", "B": "fromhost"])
+        let env = p.spec.process?.env ?? []
+        #expect(env.first == "HOSTNAME=abababababab")
+        #expect(env.contains("FOO=bar"))
+        #expect(env.contains("HOME_COPY=/root"))
+        #expect(!env.contains { $0.hasPrefix("UNSET") })
+        #expect(env.contains("X=override") && !env.contains("X=image"))
+        #expect(env.contains("PATH=/bin") && !env.contains(RunPlan.defaultPath))
+        #expect(env.contains("TERM=xterm"))
+        #expect(env.contains("A=1") && env.contains("B=fromhost"))
+        #expect(p.record.config.env.contains("FOO=bar"))
+    }
+
+    @Test func defaultPathWhenImageHasNone() throws {
+        #expect(try plan(RunOptions(image: "img")).spec.process?.env?.contains(RunPlan.defaultPath) == true)
+    }
+
+    @Test func badEnvironmentIsRejected() {
+        var o = RunOptions(image: "img")
+        o.env = ["=x"]
+        #expect(throws: RunError.self) { try plan(o) }
+        o.env = ["A B=x"]
+        #expect(throws: RunError.self) { try plan(o) }
+    }
+
+    @Test func namespacesFollowNetworkMode() throws {
+        let none = try plan(RunOptions(image: "img")).spec.linux?.namespaces?.map(\.type) ?? []
+        #expect(Set(none) == ["pid", "ipc", "uts", "mount", "network"])
+        var o = RunOptions(image: "img")
+        o.network = "host"
+        let p = try plan(o)
+        let types = p.spec.linux?.namespaces?.map(\.type) ?? []
+        #expect(types.contains("network") == false)
+        #expect(p.spec.hostname == "thehost")
+        o.network = "mesh"
+        #expect(throws: RunError.unknownNetwork("mesh")) { try plan(o) }
+    }
+
+    @Test func hostnameWorkdirAndOverlay() throws {
+        var o = RunOptions(image: "img")
+        o.hostname = "box"
+        o.workdir = "/srv"
+        let p = try plan(o, image(workdir: "/app"))
+        #expect(p.spec.hostname == "box")
+        #expect(p.spec.process?.cwd == "/srv")
+        #expect(try plan(RunOptions(image: "img"), image(workdir: "/app")).spec.process?.cwd == "/app")
+        #expect(p.spec.root?.path == "/state/\(id)/rootfs")
+        #expect(p.spec.annotations?[OCISpec.overlayAnnotation] ==
+                "lowerdir=/images/img/rootfs,upperdir=/state/\(id)/upper,workdir=/state/\(id)/work")
+        o.workdir = "relative"
+        #expect(throws: RunError.self) { try plan(o) }
+    }
+}

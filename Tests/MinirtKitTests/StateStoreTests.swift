@@ -1,0 +1,72 @@
+import Testing
+import FoundationEssentials
+import MinirtState
+import Glibc
+
+@Suite struct StateStoreTests {
+    func tempStore() throws -> StateStore {
+        var template = Array("/tmp/minirt-unit-XXXXXX".utf8CString)
+        let dir = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        return StateStore(root: dir)
+    }
+
+    func record(_ name: String) -> ContainerRecord {
+        ContainerRecord(id: StateStore.newID(), name: name, created: .now(), image: "busybox", rootfs: "/r",
+                        path: "true", args: [], config: .init(hostname: "h", image: "busybox"),
+                        hostConfig: .init(networkMode: "none"))
+    }
+
+    @Test func namesFollowDockerRules() {
+        for good in ["web", "a", "web-1.2_x", "A9"] { #expect(StateStore.isValidName(good), "\(good)") }
+        for bad in ["", "../x", "a/b", "-x", ".x", "_x", "a b", "é", String(repeating: "a", count: 129)] {
+            #expect(!StateStore.isValidName(bad), "\(bad)")
+        }
+    }
+
+    @Test func idsAre64Hex() {
+        let id = StateStore.newID()
+        #expect(StateStore.isID(id))
+        #expect(id != StateStore.newID())
+    }
+
+    @Test func createResolveUpdateRemove() throws {
+        let store = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: store.root) }
+        let r = record("web")
+        try store.create(r)
+        #expect(try store.resolve("web") == r.id)
+        #expect(try store.resolve(String(r.id.prefix(12))) == r.id)
+        #expect(throws: StateError.nameInUse(name: "web", id: r.id)) { try store.create(record("web")) }
+        #expect(throws: StateError.noSuchContainer("nope")) { try store.resolve("nope") }
+
+        let updated = try store.update(r.id) { $0.state.exitCode = 7 }
+        #expect(updated?.state.exitCode == 7)
+        #expect(try store.load(r.id).state.exitCode == 7)
+
+        try store.remove(r.id)
+        #expect(throws: StateError.noSuchContainer("web")) { try store.resolve("web") }
+        #expect(try store.update(r.id) { $0.state.exitCode = 1 } == nil)
+        // The name is free again and nothing is left in the store.
+        try store.create(record("web"))
+        #expect(store.ids().count == 1)
+    }
+
+    @Test func staleNameLinkIsReclaimed() throws {
+        let store = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: store.root) }
+        symlink(StateStore.newID(), store.root + "/.names/ghost")
+        try store.create(record("ghost"))
+        #expect(store.all().map(\.name) == ["ghost"])
+    }
+
+    @Test func ambiguousPrefix() throws {
+        let store = try tempStore()
+        defer { try? FileManager.default.removeItem(atPath: store.root) }
+        var a = record("a"), b = record("b")
+        a.id = "ab" + String(a.id.dropFirst(2))
+        b.id = "ab" + String(b.id.dropFirst(2))
+        try store.create(a)
+        try store.create(b)
+        #expect(throws: StateError.ambiguous("ab")) { try store.resolve("ab") }
+    }
+}
