@@ -63,7 +63,7 @@ struct Run: ParsableCommand {
         o.tty = tty
         let code: Int32
         do {
-            code = global.containers().run(o)
+            code = try global.containers().run(o)
         } catch {
             throw fail(error, defaultCode: 125)
         }
