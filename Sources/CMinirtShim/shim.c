@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <net/if.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -270,6 +271,20 @@ static void setup_rootfs(const struct minirt_spawn_config *cfg, int *console_sla
         fail(cfg, MINIRT_STAGE_READONLY, errno, "/");
 }
 
+// A network namespace the engine creates is useless with lo down: bring it up,
+// as Docker's `--network none` does. (SIOCSIFFLAGS on a socket: no netlink needed.)
+static void loopback_up(const struct minirt_spawn_config *cfg) {
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) fail(cfg, MINIRT_STAGE_NETWORK, errno, "lo");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    memcpy(ifr.ifr_name, "lo", 3);
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) fail(cfg, MINIRT_STAGE_NETWORK, errno, "lo");
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) fail(cfg, MINIRT_STAGE_NETWORK, errno, "lo");
+    close(sock);
+}
+
 // execvpe() without malloc: try each PATH entry the way execvp does.
 __attribute__((noreturn))
 static void exec_process(const struct minirt_spawn_config *cfg) {
@@ -324,6 +339,8 @@ static void child_main(const struct minirt_spawn_config *cfg) {
         close(fd);
     }
     if (cfg->sync_fd >= 0) wait_for_parent(cfg->sync_fd);
+
+    if (cfg->clone_flags & CLONE_NEWNET) loopback_up(cfg);
 
     int console_slave = -1;
     if (cfg->clone_flags & CLONE_NEWNS) setup_rootfs(cfg, &console_slave);

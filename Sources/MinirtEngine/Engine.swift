@@ -220,6 +220,7 @@ public enum Engine {
         Int32(MINIRT_STAGE_CWD.rawValue): "changing to working directory",
         Int32(MINIRT_STAGE_USER.rawValue): "switching user",
         Int32(MINIRT_STAGE_PRCTL.rawValue): "prctl",
+        Int32(MINIRT_STAGE_NETWORK.rawValue): "bringing up",
     ]
 
     /// Reads the child's error report; nil on EOF (execve succeeded).

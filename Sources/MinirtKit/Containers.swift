@@ -42,7 +42,7 @@ public struct Containers: Sendable {
         let plan = try RunPlan.make(o, image: image, id: id, name: o.name ?? NameGenerator.make(),
                                     directory: directory, hostEnv: ProcessInfo.processInfo.environment,
                                     hostHostname: Self.hostHostname())
-        try createWithFreshName(plan.record, generated: o.name == nil)
+        var record = try createWithFreshName(plan.record, generated: o.name == nil)
 
         let spawned: SpawnedProcess
         do {
@@ -64,38 +64,41 @@ public struct Containers: Sendable {
             throw error
         }
 
-        let startTime = ProcessIdentity.startTime(of: spawned.pid) ?? 0
-        _ = try? store.update(id) { r in
-            r.state.status = .running
-            r.state.pid = spawned.pid
-            r.state.pidStartTime = startTime
-            r.state.startedAt = .now()
-        }
+        // This process is the container's runner: it alone writes its state while
+        // it runs, so the record in hand is current (rm may only remove it).
+        record.state.status = .running
+        record.state.pid = spawned.pid
+        record.state.pidStartTime = ProcessIdentity.startTime(of: spawned.pid) ?? 0
+        record.state.startedAt = .now()
+        _ = try? store.save(record)
 
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster,
                                         forwardStdin: o.interactive)
         let code = exitCode(fromWaitStatus: monitor.run())
-        _ = try? store.update(id) { r in
-            r.state.status = .exited
-            r.state.exitCode = code
-            r.state.pid = 0
-            r.state.finishedAt = .now()
+        if o.autoRemove {
+            try? store.remove(id, name: record.name)
+        } else {
+            record.state.status = .exited
+            record.state.exitCode = code
+            record.state.pid = 0
+            record.state.finishedAt = .now()
+            _ = try? store.save(record)
         }
-        if o.autoRemove { try? store.remove(id) }
         return code
     }
 
     /// A generated name may collide with one in use: draw again a few times.
-    private func createWithFreshName(_ record: ContainerRecord, generated: Bool) throws {
+    private func createWithFreshName(_ record: ContainerRecord, generated: Bool) throws -> ContainerRecord {
         var r = record
-        for attempt in 0..<8 {
+        for attempt in 1... {
             do {
                 try store.create(r)
-                return
-            } catch StateError.nameInUse where generated && attempt < 7 {
-                r.name = "\(NameGenerator.make())_\(attempt + 2)"
+                return r
+            } catch StateError.nameInUse where generated && attempt < 8 {
+                r.name = "\(NameGenerator.make())_\(attempt + 1)"
             }
         }
+        fatalError("unreachable")
     }
 
     static func hostHostname() -> String {

@@ -113,13 +113,24 @@ public struct StateStore: Sendable {
     public func update(_ id: String, _ change: (inout ContainerRecord) throws -> Void) throws -> ContainerRecord? {
         let lock = directory(id) + "/.lock"
         guard exists(directory(id)) else { return nil }
-        return try withLock(lock) {
+        return try withLock(lock, missingIsGone: true) {
             guard exists(statePath(id)) else { return nil }
             var r = try load(id)
             try change(&r)
             try write(r)
             return r
         }
+    }
+
+    /// Replaces the state of a container this process owns (its runner), without
+    /// reading it first; nothing is written when the container was removed meanwhile.
+    @discardableResult
+    public func save(_ record: ContainerRecord) throws -> Bool {
+        try withLock(directory(record.id) + "/.lock", missingIsGone: true) { () -> Bool? in
+            guard exists(statePath(record.id)) else { return nil }
+            try write(record)
+            return true
+        } ?? false
     }
 
     /// Writes state.json by temp file + rename: readers see the old or the new file, never half.
@@ -132,12 +143,14 @@ public struct StateStore: Sendable {
 
     /// Removes the folder and frees the name. The folder is first renamed out of
     /// the store, so concurrent readers see the container either whole or gone.
-    public func remove(_ id: String) throws {
+    public func remove(_ id: String, name knownName: String? = nil) throws {
         let dir = directory(id)
         let trash = "\(root)/.trash-\(id)-\(getpid())"
-        var name: String?
-        try withLock(dir + "/.lock") {
-            name = (try? load(id))?.name
+        var name = knownName
+        // Already removed by someone else (a --rm runner racing rm -f): nothing to do.
+        guard exists(dir) else { return }
+        try withLock(dir + "/.lock", missingIsGone: true) {
+            if name == nil { name = (try? load(id))?.name }
             guard rename(dir, trash) == 0 else {
                 if errno == ENOENT { return }
                 throw StateError.io("rename", path: dir, Errno(rawValue: errno))
@@ -191,7 +204,14 @@ public struct StateStore: Sendable {
 
     /// Runs body holding an exclusive flock on path (created if missing).
     public func withLock<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        try withLock(path, missingIsGone: false, body)!
+    }
+
+    /// With missingIsGone, a lock whose folder has vanished (the container was
+    /// removed meanwhile) returns nil instead of failing.
+    func withLock<T>(_ path: String, missingIsGone: Bool, _ body: () throws -> T?) throws -> T? {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd < 0 && errno == ENOENT && missingIsGone { return nil }
         guard fd >= 0 else { throw StateError.io("open", path: path, Errno(rawValue: errno)) }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 {

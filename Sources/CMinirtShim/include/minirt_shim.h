@@ -35,6 +35,7 @@ enum minirt_stage {
     MINIRT_STAGE_START_WAIT,
     MINIRT_STAGE_EXEC,
     MINIRT_STAGE_CLONE,
+    MINIRT_STAGE_NETWORK,
 };
 
 // Sent by the child over error_fd when it fails; EOF on error_fd (it is
