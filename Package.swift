@@ -17,13 +17,13 @@ let package = Package(
         .executableTarget(
             name: "minirt",
             dependencies: [
-                "MinirtKit",
+                "MinirtKit", "MinirtCNI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // High level: images, run planning (flags -> OCI spec), ls/inspect views, templates.
         .target(
             name: "MinirtKit",
-            dependencies: ["MinirtEngine", "MinirtState"]),
+            dependencies: ["MinirtEngine", "MinirtState", "MinirtCNI"]),
         // The engine: executes an OCI runtime spec (namespaces, mounts, process, tty, signals).
         .target(
             name: "MinirtEngine",
@@ -35,12 +35,14 @@ let package = Package(
         .target(
             name: "MinirtState",
             dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+        // A CNI runtime: conflists, plugin execution (ADD/CHECK/DEL), result chaining.
+        .target(name: "MinirtCNI"),
         // The only C: what runs between clone() and execve(), where Swift must not run.
         .target(name: "CMinirtShim"),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CLibcap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
 
-        .testTarget(name: "MinirtKitTests", dependencies: ["MinirtKit", "MinirtState", "MinirtEngine"]),
+        .testTarget(name: "MinirtKitTests", dependencies: ["MinirtKit", "MinirtState", "MinirtEngine", "MinirtCNI"]),
         .testTarget(name: "IntegrationTests", dependencies: []),
     ]
 )

@@ -421,3 +421,5 @@ int minirt_recv_fd(int sock) {
 }
 
 int minirt_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+int minirt_unshare(int flags) { return unshare(flags); }
+int minirt_setns(int fd, int nstype) { return setns(fd, nstype); }

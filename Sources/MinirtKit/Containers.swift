@@ -1,4 +1,5 @@
 import FoundationEssentials
+import MinirtCNI
 import MinirtEngine
 import MinirtState
 #if canImport(Glibc)
@@ -19,29 +20,74 @@ public enum ContainerError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// The high-level operations behind the CLI verbs, over one state store and one image store.
+/// The high-level operations behind the CLI verbs, over one state store, one
+/// image store and one folder of network configurations.
 public struct Containers: Sendable {
     public let store: StateStore
     public let images: ImageStore
+    public let networks: Networks
 
-    public init(store: StateStore, images: ImageStore) {
+    public init(store: StateStore, images: ImageStore, networks: Networks) {
         self.store = store
         self.images = images
+        self.networks = networks
     }
+
+    var attacher: NetworkAttacher { NetworkAttacher(networks: networks, store: store) }
 
     // MARK: run
 
     /// Runs a container in the foreground and returns `docker run`'s exit code.
-    /// Every failure before the process starts removes what was created.
+    /// Everything is checked before anything is created, and every failure after
+    /// that tears down what was made (network, namespace pin, state).
     public func run(_ o: RunOptions) throws -> Int32 {
         guard geteuid() == 0 else { throw RunError.notRoot }
         if let n = o.name, !StateStore.isValidName(n) { throw StateError.invalidName(n) }
         let image = try images.resolve(o.image)
         let id = StateStore.newID()
         let directory = store.directory(id)
+
+        // Network and ports: resolved and validated up front.
+        let mode = try NetworkMode(o.network)
+        var requested = try o.publish.flatMap(PortSpec.parse)
+        if o.publishAll {
+            for key in image.config.ExposedPorts?.keys.sorted() ?? [] {
+                let parts = key.split(separator: "/")
+                if let port = UInt16(parts[0]), !requested.contains(where: { $0.containerPort == port }) {
+                    requested.append(PortBinding(hostIP: "", hostPort: 0, containerPort: port, proto: parts.count > 1 ? String(parts[1]) : "tcp"))
+                }
+            }
+        }
+        var list: NetworkConfigList?
+        let choice: NetworkChoice
+        switch mode {
+        case .none: choice = .none
+        case .host: choice = .host
+        case .cni(let name):
+            let l = try networks.load(name)
+            try networks.cni.validate(l)
+            try networks.cni.validate(Networks.loopback)
+            list = l
+            choice = .cni(name: l.name, netns: NetworkNamespace.pinPath(for: id))
+        case .container(let ref):
+            let target = try get(ref)
+            guard target.state.status == .running else {
+                throw RunError.invalid("cannot join the network of container \"\(target.name)\": it is not running")
+            }
+            choice = .container(id: target.id, netns: target.network?.netnsPath ?? "/proc/\(target.state.pid)/ns/net")
+        }
+        if !requested.isEmpty && list == nil {
+            throw RunError.invalid("port publishing needs a bridge network: drop -p/-P or use --network bridge (it is \(choice.modeName))")
+        }
+        let reservation = try PortReservation(requested)
+        defer { reservation.release() }
+
         let plan = try RunPlan.make(o, image: image, id: id, name: o.name ?? NameGenerator.make(),
-                                    directory: directory, hostEnv: ProcessInfo.processInfo.environment,
+                                    directory: directory, network: choice, ports: reservation.bindings,
+                                    hostEnv: ProcessInfo.processInfo.environment,
                                     hostHostname: Self.hostHostname())
+        let gatewayForExtraHosts = list.flatMap(Networks.gateway(of:)) ?? ""
+        let extraHosts = try o.addHosts.map { try DNSFiles.parseExtraHost($0, gateway: gatewayForExtraHosts) }
         var record = try createWithFreshName(plan.record, generated: o.name == nil)
 
         let spawned: SpawnedProcess
@@ -50,6 +96,8 @@ public struct Containers: Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try StateStore.writeAtomically(try encoder.encode(plan.spec), to: "\(directory)/config.json")
+            if let list { try attacher.attach(&record, list: list, ports: reservation.bindings) }
+            try writeDNSFiles(&record, choice: choice, extraHosts: extraHosts)
 
             let devNull = o.interactive ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
             defer { if devNull >= 0 { close(devNull) } }
@@ -60,7 +108,8 @@ public struct Containers: Sendable {
                                        consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil,
                                        parentDeathSignal: SIGKILL)
         } catch {
-            try? store.remove(id)
+            try? attacher.detach(&record)
+            try? store.remove(id, name: record.name)
             throw error
         }
 
@@ -75,16 +124,44 @@ public struct Containers: Sendable {
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster,
                                         forwardStdin: o.interactive)
         let code = exitCode(fromWaitStatus: monitor.run())
-        if o.autoRemove {
-            try? store.remove(id, name: record.name)
-        } else {
-            record.state.status = .exited
-            record.state.exitCode = code
-            record.state.pid = 0
-            record.state.finishedAt = .now()
-            _ = try? store.save(record)
+        // rm -f may have torn everything down already; then the folder is gone.
+        if let current = try? store.load(id) {
+            record = current
+            try? attacher.detach(&record)
+            if o.autoRemove {
+                try? store.remove(id, name: record.name)
+            } else {
+                record.state.status = .exited
+                record.state.exitCode = code
+                record.state.pid = 0
+                record.state.finishedAt = .now()
+                _ = try? store.save(record)
+            }
         }
         return code
+    }
+
+    /// /etc/hosts, /etc/hostname and /etc/resolv.conf for the container, in its folder.
+    func writeDNSFiles(_ r: inout ContainerRecord, choice: NetworkChoice, extraHosts: [(String, String)]) throws {
+        let dir = store.directory(r.id)
+        func read(_ p: String) -> String? { FileManager.default.contents(atPath: p).map { String(decoding: $0, as: UTF8.self) } }
+        let hosts: String
+        if choice == .host {
+            hosts = (read("/etc/hosts") ?? "") + extraHosts.map { "\($1)\t\($0)\n" }.joined()
+        } else {
+            hosts = DNSFiles.hosts(hostname: r.config.hostname, name: r.name, address: r.network?.ipAddress ?? "",
+                                   extraHosts: extraHosts)
+        }
+        let resolv = DNSFiles.resolvConf(host: read("/etc/resolv.conf") ?? "", upstream: read("/run/systemd/resolve/resolv.conf"),
+                                         dns: r.hostConfig.dns, search: r.hostConfig.dnsSearch,
+                                         options: r.hostConfig.dnsOptions, keepLoopback: choice == .host)
+        r.hostsPath = "\(dir)/hosts"
+        r.hostnamePath = "\(dir)/hostname"
+        r.resolvConfPath = "\(dir)/resolv.conf"
+        try StateStore.writeAtomically(Data(hosts.utf8), to: r.hostsPath)
+        try StateStore.writeAtomically(Data((r.config.hostname + "\n").utf8), to: r.hostnamePath)
+        try StateStore.writeAtomically(Data(resolv.utf8), to: r.resolvConfPath)
+        _ = try store.save(r)
     }
 
     /// A generated name may collide with one in use: draw again a few times.
@@ -154,6 +231,10 @@ public struct Containers: Sendable {
             }
             if Self.isAlive(record) { throw ContainerError.stillAlive(record.name) }
         }
-        try store.remove(record.id)
+        // The runner (if it is still alive) may be detaching at the same moment:
+        // CNI DEL is idempotent, and the pin is removed only after DEL succeeded.
+        var current = (try? store.load(record.id)) ?? record
+        try attacher.detach(&current)
+        try store.remove(record.id, name: record.name)
     }
 }

@@ -13,7 +13,13 @@ public struct RunOptions: Sendable {
     public var workdir: String?
     /// nil keeps the image's entrypoint; "" clears it.
     public var entrypoint: String?
-    public var network: String = "none"
+    public var network: String = Networks.defaultName
+    public var publish: [String] = []
+    public var publishAll = false
+    public var dns: [String] = []
+    public var dnsSearch: [String] = []
+    public var dnsOptions: [String] = []
+    public var addHosts: [String] = []
     public var autoRemove = false
     public var interactive = false
     public var tty = false
@@ -35,27 +41,54 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
             return "no command specified: image \"\(image)\" has no Cmd or Entrypoint; give one after the image"
         case .invalid(let m): return m
         case .unreadableEnvFile(let p): return "cannot read env file \(p): check the path"
-        case .unknownNetwork(let n): return "unknown network \"\(n)\": use --network none or --network host"
+        case .unknownNetwork(let n): return "unknown network \"\(n)\": use none, host, bridge, container:NAME or a network from minirt network ls"
         case .notAvailable(let m): return m
         case .notRoot: return "minirt needs root to create namespaces and mounts: run it with sudo"
         }
     }
 }
 
+/// What `--network` asked for, before anything is looked up.
 public enum NetworkMode: Equatable, Sendable {
     case none, host
+    /// A CNI network by name; `bridge` is the default one.
+    case cni(String)
+    /// Join another container's network namespace (the pod model).
+    case container(String)
 
     public init(_ s: String) throws {
         switch s {
         case "none": self = .none
         case "host": self = .host
-        case "bridge", "default":
-            throw RunError.notAvailable("network mode \"\(s)\" is not available yet: use --network none or --network host")
-        default: throw RunError.unknownNetwork(s)
+        case "", "bridge", "default": self = .cni(Networks.defaultName)
+        default:
+            if s.hasPrefix("container:") {
+                let ref = String(s.dropFirst("container:".count))
+                guard !ref.isEmpty else { throw RunError.invalid("--network container: needs a container name: container:NAME") }
+                self = .container(ref)
+            } else {
+                guard StateStore.isValidName(s) else { throw RunError.unknownNetwork(s) }
+                self = .cni(s)
+            }
         }
     }
+}
 
-    public var name: String { self == .host ? "host" : "none" }
+/// The network a container gets, resolved: namespaces to create or join.
+public enum NetworkChoice: Sendable, Equatable {
+    case none, host
+    case cni(name: String, netns: String)
+    case container(id: String, netns: String)
+
+    /// Docker's `HostConfig.NetworkMode`.
+    public var modeName: String {
+        switch self {
+        case .none: return "none"
+        case .host: return "host"
+        case .cni(let name, _): return name
+        case .container(let id, _): return "container:\(id)"
+        }
+    }
 }
 
 /// Environment handling, as `docker run` does it.
@@ -105,11 +138,10 @@ public struct RunPlan: Sendable {
     /// Turns options and an image into a plan. Pure: checks everything that can be
     /// checked before any state exists, so bad input leaves nothing behind.
     public static func make(_ o: RunOptions, image: Image, id: String, name: String, directory: String,
+                            network: NetworkChoice = .none, ports: [PortBinding] = [],
                             hostEnv: [String: String], hostHostname: String,
                             readFile: (String) -> String? = { p in FileManager.default.contents(atPath: p).map { String(decoding: $0, as: UTF8.self) } }
     ) throws -> RunPlan {
-        let network = try NetworkMode(o.network)
-
         var entrypoint = image.config.Entrypoint ?? []
         var cmd = image.config.Cmd ?? []
         if let e = o.entrypoint {
@@ -151,8 +183,13 @@ public struct RunPlan: Sendable {
         config.exposedPorts = image.config.ExposedPorts.map { $0.keys.sorted() }
         config.labels = image.config.Labels ?? [:]
 
-        var host = ContainerRecord.HostConfig(networkMode: network.name)
+        var host = ContainerRecord.HostConfig(networkMode: network.modeName)
         host.autoRemove = o.autoRemove
+        host.portBindings = ports
+        host.dns = o.dns
+        host.dnsSearch = o.dnsSearch
+        host.dnsOptions = o.dnsOptions
+        host.extraHosts = o.addHosts
 
         let record = ContainerRecord(
             id: id, name: name, created: .now(), image: o.image, rootfs: image.rootfs,
@@ -168,10 +205,17 @@ public struct RunPlan: Sendable {
         spec.process = process
         spec.root = OCISpec.Root(path: "\(directory)/rootfs")
         spec.hostname = hostname
-        spec.mounts = OCISpec.defaultMounts()
+        // /etc/hosts, /etc/hostname and /etc/resolv.conf are minirt's files, bound over the image's.
+        spec.mounts = OCISpec.defaultMounts() + ["hosts", "hostname", "resolv.conf"].map {
+            OCISpec.Mount(destination: "/etc/\($0)", type: "bind", source: "\(directory)/\($0)", options: ["rbind", "rprivate"])
+        }
         var linux = OCISpec.Linux()
         var namespaces = ["pid", "ipc", "uts", "mount"].map { OCISpec.Namespace(type: $0) }
-        if network == .none { namespaces.append(OCISpec.Namespace(type: "network")) }
+        switch network {
+        case .none: namespaces.append(OCISpec.Namespace(type: "network"))
+        case .host: break
+        case .cni(_, let path), .container(_, let path): namespaces.append(OCISpec.Namespace(type: "network", path: path))
+        }
         linux.namespaces = namespaces
         linux.devices = OCISpec.defaultDevices()
         linux.maskedPaths = OCISpec.defaultMaskedPaths

@@ -1,60 +1,5 @@
 import FoundationEssentials
-
-/// A JSON document as a tree, for `--format` lookups.
-public indirect enum JSONValue: Codable, Equatable, Sendable {
-    case null
-    case bool(Bool)
-    case int(Int64)
-    case double(Double)
-    case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
-
-    struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    public init(from decoder: Decoder) throws {
-        if let c = try? decoder.container(keyedBy: Key.self) {
-            var o: [String: JSONValue] = [:]
-            for k in c.allKeys { o[k.stringValue] = try c.decode(JSONValue.self, forKey: k) }
-            self = .object(o)
-        } else if var c = try? decoder.unkeyedContainer() {
-            var a: [JSONValue] = []
-            while !c.isAtEnd { a.append(try c.decode(JSONValue.self)) }
-            self = .array(a)
-        } else {
-            let c = try decoder.singleValueContainer()
-            if c.decodeNil() { self = .null }
-            else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-            else if let i = try? c.decode(Int64.self) { self = .int(i) }
-            else if let d = try? c.decode(Double.self) { self = .double(d) }
-            else { self = .string(try c.decode(String.self)) }
-        }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        switch self {
-        case .null: var c = encoder.singleValueContainer(); try c.encodeNil()
-        case .bool(let b): var c = encoder.singleValueContainer(); try c.encode(b)
-        case .int(let i): var c = encoder.singleValueContainer(); try c.encode(i)
-        case .double(let d): var c = encoder.singleValueContainer(); try c.encode(d)
-        case .string(let s): var c = encoder.singleValueContainer(); try c.encode(s)
-        case .array(let a): var c = encoder.unkeyedContainer(); for v in a { try c.encode(v) }
-        case .object(let o):
-            var c = encoder.container(keyedBy: Key.self)
-            for (k, v) in o { try c.encode(v, forKey: Key(stringValue: k)) }
-        }
-    }
-
-    /// Any Encodable value as a tree.
-    public static func from<T: Encodable>(_ value: T) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
-    }
-}
+import MinirtCNI
 
 public struct TemplateError: Error, CustomStringConvertible, Equatable {
     public var description: String
@@ -120,6 +65,11 @@ public struct Template: Sendable {
             throw TemplateError(description: "template: \(first) takes \(arity) argument(s) in \(source)")
         }
         return .action(first, try words.dropFirst().map(arg))
+    }
+
+    /// Renders against any Encodable value, seen as its JSON.
+    public func render<T: Encodable>(_ value: T) throws -> String {
+        try render(try JSONValue.from(value))
     }
 
     public func render(_ data: JSONValue) throws -> String {

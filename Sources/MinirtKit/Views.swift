@@ -41,7 +41,11 @@ public struct InspectView: Encodable {
         var NetworkMode: String
         var AutoRemove: Bool
         var Privileged = false
-        var PortBindings: [String: [String]] = [:]
+        var PortBindings: [String: [HostPort]]
+        var Dns: [String]
+        var DnsSearch: [String]
+        var DnsOptions: [String]
+        var ExtraHosts: [String]
         var RestartPolicy = RestartPolicyView()
     }
 
@@ -75,10 +79,16 @@ public struct InspectView: Encodable {
         var StopSignal: String?
     }
 
+    struct HostPort: Encodable {
+        var HostIp: String
+        var HostPort: String
+    }
+
     struct NetworkSettingsView: Encodable {
         var Bridge = ""
         var SandboxKey: String
-        var Ports: [String: [String]] = [:]
+        var HostInterface = ""
+        var Ports: [String: [HostPort]]
         var Gateway = ""
         var IPAddress = ""
         var IPPrefixLen = 0
@@ -95,6 +105,14 @@ public struct InspectView: Encodable {
         var MacAddress = ""
     }
 
+    static func ports(_ bindings: [PortBinding]) -> [String: [HostPort]] {
+        var out: [String: [HostPort]] = [:]
+        for b in bindings {
+            out[b.containerKey, default: []].append(HostPort(HostIp: b.hostIP.isEmpty ? "0.0.0.0" : b.hostIP, HostPort: String(b.hostPort)))
+        }
+        return out
+    }
+
     public init(_ r: ContainerRecord, directory: String) {
         let s = r.state
         Id = r.id
@@ -107,7 +125,12 @@ public struct InspectView: Encodable {
             Error: s.error, StartedAt: s.startedAt.rfc3339, FinishedAt: s.finishedAt.rfc3339)
         Image = r.image
         Name = "/" + r.name
-        HostConfig = HostConfigView(NetworkMode: r.hostConfig.networkMode, AutoRemove: r.hostConfig.autoRemove)
+        let h = r.hostConfig
+        HostConfig = HostConfigView(NetworkMode: h.networkMode, AutoRemove: h.autoRemove, PortBindings: Self.ports(h.portBindings),
+                                    Dns: h.dns, DnsSearch: h.dnsSearch, DnsOptions: h.dnsOptions, ExtraHosts: h.extraHosts)
+        ResolvConfPath = r.resolvConfPath
+        HostnamePath = r.hostnamePath
+        HostsPath = r.hostsPath
         GraphDriver = GraphDriverView(Data: [
             "LowerDir": r.rootfs, "UpperDir": "\(directory)/upper",
             "WorkDir": "\(directory)/work", "MergedDir": "\(directory)/rootfs",
@@ -120,9 +143,19 @@ public struct InspectView: Encodable {
             Image: c.image, WorkingDir: c.workingDir, Entrypoint: c.entrypoint, Labels: c.labels,
             StopSignal: c.stopSignal)
         let mode = r.hostConfig.networkMode
-        NetworkSettings = NetworkSettingsView(
-            SandboxKey: s.status == .running && mode != "host" ? "/proc/\(s.pid)/ns/net" : "",
-            Networks: [mode: EndpointView(NetworkID: mode)])
+        let running = s.status == .running
+        if let n = r.network {
+            let endpoint = EndpointView(NetworkID: n.network, EndpointID: n.hostInterface, Gateway: n.gateway,
+                                        IPAddress: n.ipAddress, IPPrefixLen: n.prefixLength, MacAddress: n.macAddress)
+            NetworkSettings = NetworkSettingsView(
+                Bridge: n.bridge, SandboxKey: n.netnsPath, HostInterface: n.hostInterface, Ports: Self.ports(h.portBindings),
+                Gateway: n.gateway, IPAddress: n.ipAddress, IPPrefixLen: n.prefixLength, MacAddress: n.macAddress,
+                Networks: [n.network: endpoint])
+        } else {
+            NetworkSettings = NetworkSettingsView(
+                SandboxKey: running && mode != "host" ? "/proc/\(s.pid)/ns/net" : "", Ports: [:],
+                Networks: [mode: EndpointView(NetworkID: mode)])
+        }
     }
 }
 
@@ -156,6 +189,9 @@ public struct PsRow: Encodable, Equatable {
         }
         Names = r.name
         Networks = r.hostConfig.networkMode
+        Ports = r.hostConfig.portBindings.map { b in
+            "\(b.hostIP.isEmpty ? "0.0.0.0" : b.hostIP):\(b.hostPort)->\(b.containerKey)"
+        }.joined(separator: ", ")
     }
 
     public static func quote(_ s: String) -> String {

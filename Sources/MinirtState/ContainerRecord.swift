@@ -14,6 +14,12 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var config: Config
     public var hostConfig: HostConfig
     public var state: State
+    /// Set for containers on a CNI network; nil for none, host and container: modes.
+    public var network: NetworkState?
+    /// Files minirt wrote for the container and bind-mounts over /etc.
+    public var hostsPath = ""
+    public var hostnamePath = ""
+    public var resolvConfPath = ""
 
     public init(id: String, name: String, created: Timestamp, image: String, rootfs: String,
                 path: String, args: [String], config: Config, hostConfig: HostConfig, state: State = State()) {
@@ -45,6 +51,11 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public struct HostConfig: Codable, Sendable, Equatable {
         public var networkMode: String
         public var autoRemove: Bool = false
+        public var portBindings: [PortBinding] = []
+        public var dns: [String] = []
+        public var dnsSearch: [String] = []
+        public var dnsOptions: [String] = []
+        public var extraHosts: [String] = []
         public init(networkMode: String) { self.networkMode = networkMode }
     }
 

@@ -29,7 +29,7 @@ struct Inspect: ParsableCommand {
                 }
             }
             if let template {
-                for v in views { print(try template.render(try JSONValue.from(v))) }
+                for v in views { print(try template.render(v)) }
             } else {
                 let e = JSONEncoder()
                 e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -35,7 +35,7 @@ struct List: ParsableCommand {
                 for r in rows { print(String(decoding: try e.encode(r), as: UTF8.self)) }
             } else {
                 let t = try Template(format)
-                for r in rows { print(try t.render(try JSONValue.from(r))) }
+                for r in rows { print(try t.render(r)) }
             }
         } catch {
             throw fail(error, defaultCode: 1)

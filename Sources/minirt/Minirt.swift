@@ -1,4 +1,5 @@
 import ArgumentParser
+import MinirtCNI
 import MinirtKit
 import MinirtState
 #if canImport(Glibc)
@@ -13,7 +14,7 @@ struct Minirt: ParsableCommand {
         commandName: "minirt",
         abstract: "A small container runtime: real Linux namespaces, docker-style commands.",
         version: version,
-        subcommands: [Run.self, List.self, Inspect.self, Remove.self, Images.self])
+        subcommands: [Run.self, List.self, Inspect.self, Remove.self, Port.self, Network.self, Images.self])
 
     /// Like `docker`: usage errors exit 125, not ArgumentParser's 64.
     static func main() {
@@ -41,9 +42,20 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("images"), help: ArgumentHelp("The image store (env MINIRT_IMAGES).", valueName: "dir"))
     var images: String?
 
+    @Option(name: .customLong("cni-config"), help: ArgumentHelp("Folder of CNI network configs (env MINIRT_CNI_CONFIG).", valueName: "dir"))
+    var cniConfig: String?
+
+    @Option(name: .customLong("cni-path"), help: ArgumentHelp("Where CNI plugins are, ':'-separated (env MINIRT_CNI_PATH).", valueName: "dirs"))
+    var cniPath: String?
+
     func containers() -> Containers {
         let env = ProcessEnvironment.values
-        let store = StateStore(root: root ?? env["MINIRT_ROOT"] ?? StateStore.defaultRoot)
-        return Containers(store: store, images: ImageStore(root: images ?? env["MINIRT_IMAGES"] ?? ImageStore.defaultRoot))
+        let root = self.root ?? env["MINIRT_ROOT"] ?? StateStore.defaultRoot
+        let pluginPath = (cniPath ?? env["MINIRT_CNI_PATH"]).map { $0.split(separator: ":").map(String.init) } ?? CNIRuntime.defaultPath
+        let networks = Networks(configDir: cniConfig ?? env["MINIRT_CNI_CONFIG"] ?? Networks.defaultConfigDir,
+                                stateRoot: root, cni: CNIRuntime(path: pluginPath))
+        return Containers(store: StateStore(root: root),
+                          images: ImageStore(root: images ?? env["MINIRT_IMAGES"] ?? ImageStore.defaultRoot),
+                          networks: networks)
     }
 }

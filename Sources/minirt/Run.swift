@@ -30,8 +30,27 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Overwrite the image's entrypoint (\"\" clears it).", valueName: "command"))
     var entrypoint: String?
 
-    @Option(name: [.customLong("network"), .customLong("net")], help: ArgumentHelp("Network mode: none or host.", valueName: "mode"))
-    var network = "none"
+    @Option(name: [.customLong("network"), .customLong("net")],
+            help: ArgumentHelp("bridge (default), none, host, container:NAME or a network's name.", valueName: "mode"))
+    var network = "bridge"
+
+    @Option(name: [.short, .customLong("publish")], help: ArgumentHelp("Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp].", valueName: "port"))
+    var publish: [String] = []
+
+    @Flag(name: [.customShort("P"), .customLong("publish-all")], help: "Publish every port the image exposes on a free host port.")
+    var publishAll = false
+
+    @Option(help: ArgumentHelp("A DNS server for the container's resolv.conf.", valueName: "ip"))
+    var dns: [String] = []
+
+    @Option(name: .customLong("dns-search"), help: ArgumentHelp("A DNS search domain.", valueName: "domain"))
+    var dnsSearch: [String] = []
+
+    @Option(name: .customLong("dns-option"), help: ArgumentHelp("A resolv.conf option.", valueName: "option"))
+    var dnsOption: [String] = []
+
+    @Option(name: .customLong("add-host"), help: ArgumentHelp("Add NAME:IP (or NAME:host-gateway) to /etc/hosts.", valueName: "host:ip"))
+    var addHost: [String] = []
 
     @Flag(help: "Remove the container when it exits.")
     var rm = false
@@ -58,6 +77,12 @@ struct Run: ParsableCommand {
         o.workdir = workdir
         o.entrypoint = entrypoint
         o.network = network
+        o.publish = publish
+        o.publishAll = publishAll
+        o.dns = dns
+        o.dnsSearch = dnsSearch
+        o.dnsOptions = dnsOption
+        o.addHosts = addHost
         o.autoRemove = rm
         o.interactive = interactive
         o.tty = tty

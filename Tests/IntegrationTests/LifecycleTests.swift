@@ -41,7 +41,7 @@ import Glibc
         #expect(config["Image"] as? String == "busybox")
         #expect(config["Cmd"] as? [String] == ["sh", "-c", "exit 7"])
         #expect(config["Hostname"] as? String == String(id.prefix(12)))
-        #expect((c["HostConfig"] as? [String: Any])?["NetworkMode"] as? String == "none")
+        #expect((c["HostConfig"] as? [String: Any])?["NetworkMode"] as? String == "bridge", "bridge is the default")
 
         #expect(try s.minirt("inspect", "-f", "{{.State.ExitCode}} {{json .Config.Cmd}}", "seven").stdout == "7 [\"sh\",\"-c\",\"exit 7\"]\n")
         #expect(try s.minirt("inspect", "-f", "{{.Name}}", String(id.prefix(5))).stdout == "/seven\n")

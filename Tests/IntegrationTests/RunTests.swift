@@ -29,7 +29,7 @@ import Glibc
     }
 
     @Test func hostNetworkSeesHostInterfaces() throws {
-        let s = try Sandbox()
+        let s = try Sandbox(isolatedNetwork: false)
         let o = try s.minirt("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")
         #expect(o.status == 0, "\(o.stderr)")
         let host = try FileManager.default.contentsOfDirectory(atPath: "/sys/class/net").sorted()

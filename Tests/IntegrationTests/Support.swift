@@ -21,28 +21,65 @@ final class Sandbox: @unchecked Sendable {
     static let images = ProcessInfo.processInfo.environment["MINIRT_TEST_IMAGES"] ?? "/var/lib/minirt/images"
 
     let root: String
+    /// With `isolatedNetwork`, minirt runs inside a network namespace made for
+    /// this test: its bridge, veths, iptables rules and addresses are the test's
+    /// own "host", and vanish with it (shared/machine-notes.md, "Testing network code safely").
+    let netns: String?
+    /// Ids of containers the test named through `id(of:)`, checked for leaks at the end.
+    private(set) var trackedIDs: [String] = []
 
-    init() throws {
+    convenience init() throws { try self.init(isolatedNetwork: true) }
+
+    init(isolatedNetwork: Bool) throws {
         #expect(geteuid() == 0, "integration tests create namespaces and mounts: run them as root")
         #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build minirt first: swift build")
         #expect(FileManager.default.fileExists(atPath: "\(Self.images)/busybox/rootfs/bin/busybox"),
                 "build the busybox image first: rootfs-images/build rootfs-images/busybox")
         var template = Array("/tmp/minirt-test-XXXXXX".utf8CString)
         root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        if isolatedNetwork {
+            let name = "minirt-test-\(URL(fileURLWithPath: root).lastPathComponent.suffix(6))"
+            _ = try Self.exec("/usr/sbin/ip", ["netns", "add", name])
+            _ = try Self.exec("/usr/sbin/ip", ["-n", name, "link", "set", "lo", "up"])
+            netns = name
+        } else {
+            netns = nil
+        }
+    }
+
+    /// Runs a host command, inside the test's network namespace when it has one.
+    @discardableResult
+    func host(_ args: String...) throws -> Outcome {
+        if let netns { return try Self.exec("/usr/bin/nsenter", ["--net=/run/netns/\(netns)", "--"] + args) }
+        return try Self.exec(args[0], Array(args.dropFirst()))
+    }
+
+    func id(of name: String) throws -> String {
+        let id = try minirt("inspect", "-f", "{{.Id}}", name).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(id.count == 64, "no container \(name)")
+        trackedIDs.append(id)
+        return id
     }
 
     var environment: [String: String] {
         var env = ProcessInfo.processInfo.environment
         env["MINIRT_ROOT"] = root
         env["MINIRT_IMAGES"] = Self.images
+        env["MINIRT_CNI_CONFIG"] = root + "/.cni-config"
         return env
+    }
+
+    /// minirt itself, wrapped in nsenter when the test has its own network namespace.
+    var command: (String, [String]) {
+        if let netns { return ("/usr/bin/nsenter", ["--net=/run/netns/\(netns)", "--", Self.binary]) }
+        return (Self.binary, [])
     }
 
     /// Starts minirt without waiting for it.
     func start(_ args: [String], stdin: FileHandle? = nil, stdout: Any? = nil, stderr: Any? = nil) throws -> Process {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = args
+        p.executableURL = URL(fileURLWithPath: command.0)
+        p.arguments = command.1 + args
         p.environment = environment
         p.standardInput = stdin ?? FileHandle.nullDevice
         p.standardOutput = stdout ?? Pipe()
@@ -57,7 +94,7 @@ final class Sandbox: @unchecked Sendable {
 
     @discardableResult
     func minirt(_ args: [String], input: String? = nil) throws -> Outcome {
-        try Self.exec(Self.binary, args, env: environment, input: input)
+        try Self.exec(command.0, command.1 + args, env: environment, input: input)
     }
 
     static func exec(_ path: String, _ args: [String], env: [String: String]? = nil, input: String? = nil) throws -> Outcome {
@@ -124,6 +161,28 @@ final class Sandbox: @unchecked Sendable {
         if !leftover.isEmpty { try minirt(["rm", "-f"] + leftover) }
         #expect(containerFolders().isEmpty, "rm left state folders: \(containerFolders())")
         #expect(hostMounts().isEmpty, "mounts left on the host: \(hostMounts())")
+        for id in trackedIDs {
+            let pin = "/var/run/netns/minirt-\(id.prefix(12))"
+            #expect(!FileManager.default.fileExists(atPath: pin), "network namespace pin left: \(pin)")
+            #expect(!(try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)).contains(pin))
+        }
+        let leases = (try? FileManager.default.subpathsOfDirectory(atPath: root + "/.ipam")) ?? []
+        let leftLeases = leases.filter { !$0.hasSuffix("lock") && !$0.contains("last_reserved_ip") && $0.contains("/") }
+        #expect(leftLeases.isEmpty, "IPAM leases left: \(leftLeases)")
+        if let netns {
+            let veths = try host("ip", "-o", "link", "show", "type", "veth").stdout
+            #expect(veths.isEmpty, "veths left: \(veths)")
+            let nat = try host("iptables", "-t", "nat", "-S").lines.filter {
+                $0.hasPrefix("-A") && !$0.contains("CNI-HOSTPORT-MASQ") && !$0.contains("CNI-HOSTPORT-SETMARK")
+                    && !$0.hasSuffix("-j CNI-HOSTPORT-DNAT")
+            }
+            #expect(nat.isEmpty, "nat rules left: \(nat)")
+            for id in trackedIDs {
+                let all = try host("iptables-save").stdout
+                #expect(!all.contains(String(id.prefix(12))) && !all.contains(id), "iptables rules naming \(id.prefix(12)) left")
+            }
+            _ = try Self.exec("/usr/sbin/ip", ["netns", "delete", netns])
+        }
         try? FileManager.default.removeItem(atPath: root)
     }
 }

@@ -73,17 +73,34 @@ import MinirtState
         #expect(throws: RunError.self) { try plan(o) }
     }
 
-    @Test func namespacesFollowNetworkMode() throws {
-        let none = try plan(RunOptions(image: "img")).spec.linux?.namespaces?.map(\.type) ?? []
-        #expect(Set(none) == ["pid", "ipc", "uts", "mount", "network"])
-        var o = RunOptions(image: "img")
-        o.network = "host"
-        let p = try plan(o)
-        let types = p.spec.linux?.namespaces?.map(\.type) ?? []
-        #expect(types.contains("network") == false)
-        #expect(p.spec.hostname == "thehost")
-        o.network = "mesh"
-        #expect(throws: RunError.unknownNetwork("mesh")) { try plan(o) }
+    @Test func namespacesFollowNetworkChoice() throws {
+        func plan(_ c: NetworkChoice) throws -> RunPlan {
+            try RunPlan.make(RunOptions(image: "img"), image: image(), id: id, name: "n", directory: "/state/\(id)",
+                             network: c, hostEnv: [:], hostHostname: "thehost")
+        }
+        let none = try plan(.none)
+        #expect(Set(none.spec.linux?.namespaces?.map(\.type) ?? []) == ["pid", "ipc", "uts", "mount", "network"])
+        #expect(none.spec.linux?.namespaces?.first { $0.type == "network" }?.path == nil)
+        let host = try plan(.host)
+        #expect((host.spec.linux?.namespaces?.map(\.type) ?? []).contains("network") == false)
+        #expect(host.spec.hostname == "thehost")
+        let bridge = try plan(.cni(name: "bridge", netns: "/var/run/netns/minirt-x"))
+        #expect(bridge.spec.linux?.namespaces?.first { $0.type == "network" }?.path == "/var/run/netns/minirt-x")
+        #expect(bridge.record.hostConfig.networkMode == "bridge")
+        #expect(try plan(.container(id: "abc", netns: "/proc/9/ns/net")).record.hostConfig.networkMode == "container:abc")
+        // The DNS files are minirt's, bound over the image's.
+        let binds = bridge.spec.mounts?.filter { $0.type == "bind" }.map(\.destination)
+        #expect(binds == ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"])
+    }
+
+    @Test func networkModesParse() throws {
+        #expect(try NetworkMode("bridge") == .cni("bridge"))
+        #expect(try NetworkMode("none") == NetworkMode.none)
+        #expect(try NetworkMode("host") == .host)
+        #expect(try NetworkMode("container:web") == .container("web"))
+        #expect(try NetworkMode("mynet") == .cni("mynet"))
+        #expect(throws: RunError.self) { try NetworkMode("container:") }
+        #expect(throws: RunError.unknownNetwork("../x")) { try NetworkMode("../x") }
     }
 
     @Test func hostnameWorkdirAndOverlay() throws {

@@ -1,5 +1,6 @@
 import Testing
 @testable import MinirtKit
+import MinirtCNI
 
 @Suite struct TemplateTests {
     let data: JSONValue = .object([

@@ -127,8 +127,11 @@ enum {
     MINIRT_CLONE_NEWNET = 0x40000000,
 };
 
-// pipe2(2), also hidden behind _GNU_SOURCE.
+// pipe2(2), unshare(2) and setns(2), also hidden behind _GNU_SOURCE; the
+// engine uses the last two to pin a new network namespace for CNI.
 int minirt_pipe_cloexec(int fds[2]);
+int minirt_unshare(int flags);
+int minirt_setns(int fd, int nstype);
 
 // clone()s a child that sets itself up from cfg and execs the process.
 // Returns the child's pid (as seen by the caller) or -1 with errno set.

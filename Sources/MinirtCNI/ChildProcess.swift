@@ -1,0 +1,71 @@
+import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What one program run returned.
+public struct ChildOutput: Sendable {
+    public var status: Int32
+    public var stdout: Data
+    public var stderr: Data
+}
+
+/// Runs a program (a CNI plugin, iproute2) with posix_spawn (safe in a threaded process, unlike fork),
+/// feeding stdin and collecting stdout and stderr without deadlocking on full pipes.
+public enum ChildProcess {
+    public static func run(_ path: String, arguments: [String] = [], environment: [String], stdin: Data = Data()) throws -> ChildOutput {
+        var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
+        guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+            throw CNIError.exec(path, String(cString: strerror(errno)))
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        for fd in inPipe + outPipe + errPipe { posix_spawn_file_actions_addclose(&actions, fd) }
+
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
+        close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
+        guard rc == 0 else {
+            close(inPipe[1]); close(outPipe[0]); close(errPipe[0])
+            throw CNIError.exec(path, String(cString: strerror(rc)))
+        }
+
+        var out = Data(), err = Data()
+        var toWrite = stdin
+        var fds = [
+            pollfd(fd: inPipe[1], events: Int16(POLLOUT), revents: 0),
+            pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
+            pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0),
+        ]
+        if toWrite.isEmpty { close(inPipe[1]); fds[0].fd = -1 }
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while fds[1].fd >= 0 || fds[2].fd >= 0 {
+            if poll(&fds, nfds_t(fds.count), -1) < 0 { if errno == EINTR { continue }; break }
+            if fds[0].fd >= 0 && fds[0].revents != 0 {
+                let n = toWrite.withUnsafeBytes { write(fds[0].fd, $0.baseAddress, $0.count) }
+                if n > 0 { toWrite.removeFirst(n) }
+                if n < 0 || toWrite.isEmpty { close(fds[0].fd); fds[0].fd = -1 }
+            }
+            for i in 1...2 where fds[i].fd >= 0 && fds[i].revents != 0 {
+                let n = read(fds[i].fd, &buf, buf.count)
+                if n > 0 {
+                    if i == 1 { out.append(contentsOf: buf[0..<n]) } else { err.append(contentsOf: buf[0..<n]) }
+                } else if n == 0 || errno != EINTR {
+                    close(fds[i].fd); fds[i].fd = -1
+                }
+            }
+        }
+        if fds[0].fd >= 0 { close(fds[0].fd) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return ChildOutput(status: code, stdout: out, stderr: err)
+    }
+}

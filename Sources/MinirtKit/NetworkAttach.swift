@@ -1,0 +1,101 @@
+import FoundationEssentials
+import MinirtCNI
+import MinirtEngine
+import MinirtState
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Connects a container to a CNI network and disconnects it. Each host change
+/// is recorded in the container's state *before* it is made, and `detach`
+/// reverses exactly what was recorded: one path for rm, a failed run, the end
+/// of a `--rm` container and recovery after a crash.
+struct NetworkAttacher {
+    let networks: Networks
+    let store: StateStore
+
+    var cni: CNIRuntime { networks.cni }
+
+    static func portMappings(_ ports: [PortBinding]) -> JSONValue {
+        .array(ports.map { p in
+            .object([
+                "hostPort": .int(Int64(p.hostPort)), "containerPort": .int(Int64(p.containerPort)),
+                "protocol": .string(p.proto), "hostIP": .string(p.hostIP),
+            ])
+        })
+    }
+
+    static func attachment(_ r: ContainerRecord, _ net: NetworkState, ifName: String? = nil) -> Attachment {
+        Attachment(containerID: r.id, netns: net.netnsPath, ifName: ifName ?? net.ifName,
+                   capabilityArgs: net.ports.isEmpty ? [:] : ["portMappings": portMappings(net.ports)])
+    }
+
+    /// Appends every plugin invocation to `<dir>/cni.log` (JSON lines): what minirt
+    /// passed to each plugin and what came back, for learners and for debugging.
+    func tracer(_ r: ContainerRecord) -> (Invocation) -> Void {
+        let path = store.directory(r.id) + "/cni.log"
+        return { inv in
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            guard var line = try? e.encode(inv) else { return }
+            line.append(UInt8(ascii: "\n"))
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { return }
+            _ = line.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+        }
+    }
+
+    private func save(_ r: ContainerRecord) throws {
+        guard try store.save(r) else { throw StateError.noSuchContainer(r.name) }
+    }
+
+    /// Pins a new network namespace, brings up lo and ADDs the network.
+    func attach(_ r: inout ContainerRecord, list: NetworkConfigList, ports: [PortBinding]) throws {
+        var net = NetworkState(network: list.name, netnsPath: NetworkNamespace.pinPath(for: r.id), config: list.raw.text())
+        net.ports = ports
+        net.pinned = true
+        r.network = net
+        try save(r)
+        try NetworkNamespace.create(at: net.netnsPath)
+
+        let trace = tracer(r)
+        r.network!.loopbackAdded = true
+        try save(r)
+        _ = try cni.add(Networks.loopback, Self.attachment(r, net, ifName: "lo"), trace: trace)
+
+        r.network!.addStarted = true
+        try save(r)
+        let result = try cni.add(list, Self.attachment(r, net), trace: trace)
+        let summary = ResultSummary(result, ifName: net.ifName)
+        r.network!.result = result.text()
+        r.network!.ipAddress = summary.ipAddress
+        r.network!.prefixLength = summary.prefixLength
+        r.network!.gateway = summary.gateway
+        r.network!.macAddress = summary.macAddress
+        r.network!.hostInterface = summary.hostInterface
+        r.network!.bridge = summary.bridge
+        try save(r)
+    }
+
+    /// DELs what was added (in reverse), then unpins the namespace. If DEL fails
+    /// the pin stays, so a later rm can retry with the same namespace (nerdctl#1872).
+    func detach(_ r: inout ContainerRecord) throws {
+        guard let net = r.network else { return }
+        let trace = access(store.directory(r.id), F_OK) == 0 ? tracer(r) : nil
+        if net.addStarted {
+            let list = try NetworkConfigList(data: Data(net.config.utf8), source: "the network config saved with \(r.name)")
+            let prev = try net.result.map { try JSONValue.parse($0) }
+            try cni.del(list, Self.attachment(r, net), prevResult: prev, trace: trace)
+            r.network!.addStarted = false
+            r.network!.result = nil
+        }
+        if net.loopbackAdded {
+            try? cni.del(Networks.loopback, Self.attachment(r, net, ifName: "lo"), prevResult: nil, trace: trace)
+            r.network!.loopbackAdded = false
+        }
+        if net.pinned { NetworkNamespace.remove(at: net.netnsPath) }
+        r.network = nil
+        _ = try? store.save(r)
+    }
+}

@@ -1,0 +1,70 @@
+import MinirtCNI
+import MinirtState
+
+/// `minirt network inspect`'s JSON, in Docker's words.
+public struct NetworkView: Encodable {
+    public var Name: String
+    public var Driver: String
+    public var Scope = "local"
+    public var Internal: Bool
+    public var IPAM: IPAMView
+    public var Options: [String: String]
+    public var ConfigFile: String
+    public var Containers: [String: EndpointView]
+
+    public struct IPAMView: Encodable {
+        public var Driver: String
+        public var Config: [Pool]
+    }
+
+    public struct Pool: Encodable {
+        public var Subnet: String
+        public var Gateway: String
+    }
+
+    public struct EndpointView: Encodable {
+        public var Name: String
+        public var IPv4Address: String
+        public var MacAddress: String
+        public var HostInterface: String
+    }
+}
+
+extension Containers {
+    public func networkViews() -> [NetworkView] {
+        let records = store.all()
+        var views = [
+            NetworkView(Name: "none", Driver: "null", Internal: false, IPAM: .init(Driver: "", Config: []),
+                        Options: [:], ConfigFile: "", Containers: [:]),
+            NetworkView(Name: "host", Driver: "host", Internal: false, IPAM: .init(Driver: "", Config: []),
+                        Options: [:], ConfigFile: "", Containers: [:]),
+        ]
+        for (list, file) in networks.all() {
+            let first = list.plugins.first
+            let subnet = Networks.subnet(of: list)
+            var endpoints: [String: NetworkView.EndpointView] = [:]
+            for r in records {
+                guard let n = r.network, n.network == list.name else { continue }
+                endpoints[r.id] = .init(Name: r.name, IPv4Address: n.ipAddress.isEmpty ? "" : "\(n.ipAddress)/\(n.prefixLength)",
+                                        MacAddress: n.macAddress, HostInterface: n.hostInterface)
+            }
+            var options: [String: String] = [:]
+            if let b = first?["bridge"]?.stringValue { options["bridge"] = b }
+            if let m = first?["master"]?.stringValue { options["parent"] = m }
+            let hasDefaultRoute = first?["ipam"]?["routes"]?.arrayValue?.isEmpty == false
+            views.append(NetworkView(
+                Name: list.name, Driver: list.types.first ?? "", Internal: !hasDefaultRoute,
+                IPAM: .init(Driver: first?["ipam"]?["type"]?.stringValue ?? "",
+                            Config: subnet.map { [.init(Subnet: $0.description, Gateway: Networks.gateway(of: list) ?? "")] } ?? []),
+                Options: options, ConfigFile: file, Containers: endpoints))
+        }
+        return views
+    }
+
+    /// `minirt network rm`: refused while any container is attached.
+    public func removeNetwork(_ name: String) throws {
+        let users = store.all().filter { $0.network?.network == name || $0.hostConfig.networkMode == name }.map(\.name)
+        guard users.isEmpty else { throw NetworkError.inUse(name, users) }
+        try networks.remove(name)
+    }
+}

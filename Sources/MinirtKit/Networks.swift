@@ -1,0 +1,284 @@
+import FoundationEssentials
+import MinirtCNI
+import MinirtState
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum NetworkError: Error, CustomStringConvertible, Equatable {
+    case unknown(String, dir: String)
+    case exists(String)
+    case badSubnet(String, String)
+    case overlaps(String, with: String)
+    case inUse(String, [String])
+    case builtin(String)
+    case invalidName(String)
+
+    public var description: String {
+        switch self {
+        case .unknown(let n, let dir):
+            return "unknown network \"\(n)\": use none, host, bridge, container:NAME or a network from minirt network ls (conflists in \(dir))"
+        case .exists(let n): return "network \"\(n)\" already exists: choose another name or remove it first"
+        case .badSubnet(let s, let why): return "invalid subnet \"\(s)\": \(why); write an IPv4 CIDR such as 10.42.0.0/24"
+        case .overlaps(let s, let other):
+            return "subnet \(s) overlaps \(other): choose a subnet that no host route or other network uses"
+        case .inUse(let n, let names):
+            return "network \"\(n)\" is in use by \(names.joined(separator: ", ")): remove those containers first"
+        case .builtin(let n): return "\"\(n)\" is a built-in network mode and cannot be created or removed"
+        case .invalidName(let n): return "invalid network name \"\(n)\": only [a-zA-Z0-9][a-zA-Z0-9_.-]* are allowed"
+        }
+    }
+}
+
+/// An IPv4 prefix.
+public struct IPv4Subnet: Equatable, Sendable, CustomStringConvertible {
+    public var network: UInt32
+    public var prefix: Int
+
+    public init(_ cidr: String) throws {
+        let parts = cidr.split(separator: "/")
+        guard parts.count == 2, let p = Int(parts[1]), (8...30).contains(p) else {
+            throw NetworkError.badSubnet(cidr, "the prefix length must be between /8 and /30")
+        }
+        guard let a = IPv4Subnet.parse(String(parts[0])) else { throw NetworkError.badSubnet(cidr, "not an IPv4 address") }
+        let mask: UInt32 = p == 0 ? 0 : ~UInt32(0) << (32 - p)
+        guard a & ~mask == 0 else { throw NetworkError.badSubnet(cidr, "host bits are set (did you mean \(IPv4Subnet.format(a & mask))/\(p)?)") }
+        network = a
+        prefix = p
+    }
+
+    init(network: UInt32, prefix: Int) { self.network = network; self.prefix = prefix }
+
+    public var mask: UInt32 { prefix == 0 ? 0 : ~UInt32(0) << (32 - prefix) }
+    public var description: String { "\(Self.format(network))/\(prefix)" }
+    public var firstHost: String { Self.format(network + 1) }
+
+    public func contains(_ address: UInt32) -> Bool { address & mask == network }
+    public func overlaps(_ o: IPv4Subnet) -> Bool {
+        let m = prefix < o.prefix ? mask : o.mask
+        return network & m == o.network & m
+    }
+
+    public static func parse(_ s: String) -> UInt32? {
+        var a = in_addr()
+        guard inet_pton(AF_INET, s, &a) == 1 else { return nil }
+        return UInt32(bigEndian: a.s_addr)
+    }
+
+    public static func format(_ v: UInt32) -> String { "\(v >> 24).\((v >> 16) & 255).\((v >> 8) & 255).\(v & 255)" }
+}
+
+/// Networks are CNI conflists in minirt's own config folder (default
+/// /etc/minirt/cni/net.d): any valid conflist placed there is usable by name.
+/// The default `bridge` network is written there on first use.
+public struct Networks: Sendable {
+    public static let defaultConfigDir = "/etc/minirt/cni/net.d"
+    public static let defaultName = "bridge"
+    public static let defaultBridge = "minirt0"
+    /// Not Docker's 172.17.0.0/16 nor Podman's 10.88.0.0/16; the first that no host route uses.
+    public static let defaultSubnets = ["10.99.0.0/16", "10.98.0.0/16", "172.29.0.0/16"]
+
+    public let configDir: String
+    /// IPAM leases live under the state root, which a reboot clears (plugins#252).
+    public let ipamDir: String
+    public let cni: CNIRuntime
+
+    public init(configDir: String, stateRoot: String, cni: CNIRuntime) {
+        self.configDir = configDir
+        self.ipamDir = "\(stateRoot)/.ipam"
+        self.cni = cni
+    }
+
+    /// The loopback attachment every CNI container gets for `lo`.
+    public static let loopback = try! NetworkConfigList(
+        data: Data(#"{"cniVersion":"1.0.0","name":"minirt-loopback","plugins":[{"type":"loopback"}]}"#.utf8),
+        source: "built-in loopback")
+
+    // MARK: lookup
+
+    public func file(for name: String) -> String { "\(configDir)/\(name).conflist" }
+
+    /// Loads a network by name: `<name>.conflist` first, then any conflist in the
+    /// folder whose `name` matches. A malformed file by that name is an error.
+    public func load(_ name: String) throws -> NetworkConfigList {
+        guard StateStore.isValidName(name) else { throw NetworkError.invalidName(name) }
+        if name == Self.defaultName && access(file(for: name), F_OK) != 0 { try writeDefault() }
+        if access(file(for: name), F_OK) == 0 { return try NetworkConfigList(file: file(for: name)) }
+        for (list, _) in all() where list.name == name { return list }
+        throw NetworkError.unknown(name, dir: configDir)
+    }
+
+    /// Every readable network, with its file; malformed files are skipped here.
+    public func all() -> [(NetworkConfigList, String)] {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: configDir)) ?? [])
+            .filter { $0.hasSuffix(".conflist") || $0.hasSuffix(".conf") || $0.hasSuffix(".json") }.sorted()
+        return files.compactMap { f in
+            let path = "\(configDir)/\(f)"
+            return (try? NetworkConfigList(file: path)).map { ($0, path) }
+        }
+    }
+
+    // MARK: create / remove
+
+    func writeDefault() throws {
+        let routes = hostRoutes()
+        let taken = all().compactMap { Self.subnet(of: $0.0) }
+        let subnet = try Self.defaultSubnets.lazy.map { try IPv4Subnet($0) }
+            .first { s in !routes.contains { $0.overlaps(s) } && !taken.contains { $0.overlaps(s) } }
+            ?? IPv4Subnet(Self.defaultSubnets[0])
+        try write(Self.bridgeConfig(name: Self.defaultName, bridge: Self.defaultBridge, subnet: subnet,
+                                    gateway: subnet.firstHost, isInternal: false, ipamDir: ipamDir))
+    }
+
+    public static func bridgeConfig(name: String, bridge: String, subnet: IPv4Subnet, gateway: String,
+                                    isInternal: Bool, ipamDir: String) -> JSONValue {
+        let ipam: JSONValue = .object([
+            "type": .string("host-local"),
+            "ranges": .array([.array([.object(["subnet": .string(subnet.description), "gateway": .string(gateway)])])]),
+            "routes": .array(isInternal ? [] : [.object(["dst": .string("0.0.0.0/0")])]),
+            "dataDir": .string(ipamDir),
+        ])
+        return .object([
+            "cniVersion": .string("1.0.0"),
+            "name": .string(name),
+            "plugins": .array([
+                .object([
+                    "type": .string("bridge"), "bridge": .string(bridge), "isGateway": .bool(true),
+                    "ipMasq": .bool(!isInternal), "hairpinMode": .bool(true), "ipam": ipam,
+                ]),
+                .object(["type": .string("portmap"), "capabilities": .object(["portMappings": .bool(true)])]),
+                .object(["type": .string("firewall")]),
+            ]),
+        ])
+    }
+
+    public static func macvlanConfig(name: String, driver: String, parent: String, subnet: IPv4Subnet,
+                                     gateway: String, isInternal: Bool, ipamDir: String) -> JSONValue {
+        var ipamRanges: JSONValue = .object(["subnet": .string(subnet.description), "gateway": .string(gateway)])
+        if isInternal { ipamRanges = .object(["subnet": .string(subnet.description)]) }
+        return .object([
+            "cniVersion": .string("1.0.0"),
+            "name": .string(name),
+            "plugins": .array([.object([
+                "type": .string(driver), "master": .string(parent),
+                "ipam": .object([
+                    "type": .string("host-local"), "ranges": .array([.array([ipamRanges])]),
+                    "routes": .array(isInternal ? [] : [.object(["dst": .string("0.0.0.0/0")])]),
+                    "dataDir": .string(ipamDir),
+                ]),
+            ])]),
+        ])
+    }
+
+    /// `minirt network create`: writes a conflist after checking the subnet is free.
+    public func create(name: String, subnet cidr: String, gateway: String?, driver: String,
+                       isInternal: Bool, parent: String?) throws -> NetworkConfigList {
+        guard StateStore.isValidName(name) else { throw NetworkError.invalidName(name) }
+        guard !["none", "host", "default", "container"].contains(name) else { throw NetworkError.builtin(name) }
+        if access(file(for: name), F_OK) == 0 || all().contains(where: { $0.0.name == name }) {
+            throw NetworkError.exists(name)
+        }
+        let subnet = try IPv4Subnet(cidr)
+        for r in hostRoutes() where r.overlaps(subnet) { throw NetworkError.overlaps(subnet.description, with: "the host route \(r)") }
+        for (list, _) in all() {
+            if let s = Self.subnet(of: list), s.overlaps(subnet) { throw NetworkError.overlaps(subnet.description, with: "network \(list.name) (\(s))") }
+        }
+        if name != Self.defaultName, let s = try? IPv4Subnet(Self.defaultSubnets[0]), access(file(for: Self.defaultName), F_OK) != 0, s.overlaps(subnet) {
+            throw NetworkError.overlaps(subnet.description, with: "the default network's subnet \(s)")
+        }
+        let gw = gateway ?? subnet.firstHost
+        guard let g = IPv4Subnet.parse(gw), subnet.contains(g), g != subnet.network else {
+            throw NetworkError.badSubnet(cidr, "the gateway \(gw) is not a host address inside it")
+        }
+        let doc: JSONValue
+        switch driver {
+        case "bridge":
+            doc = Self.bridgeConfig(name: name, bridge: Self.bridgeName(for: name), subnet: subnet, gateway: gw,
+                                    isInternal: isInternal, ipamDir: ipamDir)
+        case "macvlan", "ipvlan":
+            guard let parent = parent ?? Self.defaultRouteInterface() else {
+                throw NetworkError.badSubnet(cidr, "no parent interface: give --opt parent=IFACE")
+            }
+            doc = Self.macvlanConfig(name: name, driver: driver, parent: parent, subnet: subnet, gateway: gw,
+                                     isInternal: isInternal, ipamDir: ipamDir)
+        default:
+            throw NetworkError.badSubnet(cidr, "unknown driver \"\(driver)\" (use bridge, macvlan or ipvlan)")
+        }
+        try write(doc)
+        return try NetworkConfigList(file: file(for: name))
+    }
+
+    func write(_ doc: JSONValue) throws {
+        try StateStore.makeDirectory(configDir)
+        try StateStore.writeAtomically(doc.encoded(pretty: true) + Data("\n".utf8), to: file(for: doc["name"]?.stringValue ?? "x"))
+    }
+
+    /// Removes the conflist, the bridge device minirt made for it and its leases.
+    public func remove(_ name: String) throws {
+        guard !["none", "host"].contains(name) else { throw NetworkError.builtin(name) }
+        let list = try load(name)
+        let path = access(file(for: name), F_OK) == 0 ? file(for: name) : all().first { $0.0.name == name }!.1
+        unlink(path)
+        if let bridge = list.plugins.first?["bridge"]?.stringValue, list.types.first == "bridge" {
+            _ = try? Command.run("/usr/sbin/ip", ["link", "delete", bridge, "type", "bridge"]) // absent is fine
+        }
+        let ipam = list.plugins.first?["ipam"]?["dataDir"]?.stringValue ?? ipamDir
+        try? FileManager.default.removeItem(atPath: "\(ipam)/\(name)")
+    }
+
+    // MARK: facts
+
+    public static func subnet(of list: NetworkConfigList) -> IPv4Subnet? {
+        let ipam = list.plugins.first?["ipam"]
+        let s = ipam?["ranges"]?.arrayValue?.first?.arrayValue?.first?["subnet"]?.stringValue ?? ipam?["subnet"]?.stringValue
+        return s.flatMap { try? IPv4Subnet($0) }
+    }
+
+    public static func gateway(of list: NetworkConfigList) -> String? {
+        let ipam = list.plugins.first?["ipam"]
+        return ipam?["ranges"]?.arrayValue?.first?.arrayValue?.first?["gateway"]?.stringValue ?? ipam?["gateway"]?.stringValue
+            ?? subnet(of: list)?.firstHost
+    }
+
+    /// Linux caps interface names at 15 bytes: `mr-NAME`, or `mr-` and a hash.
+    public static func bridgeName(for network: String) -> String {
+        let plain = "mr-\(network)"
+        if plain.utf8.count <= 15 { return plain }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in network.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let hex = String(h, radix: 16)
+        return "mr-" + String((String(repeating: "0", count: 16 - hex.count) + hex).prefix(10))
+    }
+
+    /// IPv4 routes of the host (from /proc/net/route), the default route excepted.
+    func hostRoutes() -> [IPv4Subnet] {
+        guard let text = FileManager.default.contents(atPath: "/proc/net/route").map({ String(decoding: $0, as: UTF8.self) }) else { return [] }
+        return text.split(separator: "\n").dropFirst().compactMap { line in
+            let f = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
+            guard f.count > 7, let dst = UInt32(f[1], radix: 16), let mask = UInt32(f[7], radix: 16), mask != 0 else { return nil }
+            let d = UInt32(bigEndian: dst), m = UInt32(bigEndian: mask)
+            return IPv4Subnet(network: d & m, prefix: m.nonzeroBitCount)
+        }
+    }
+
+    static func defaultRouteInterface() -> String? {
+        guard let text = FileManager.default.contents(atPath: "/proc/net/route").map({ String(decoding: $0, as: UTF8.self) }) else { return nil }
+        for line in text.split(separator: "\n").dropFirst() {
+            let f = line.split(whereSeparator: { $0 == "\t" || $0 == " " })
+            if f.count > 7, f[1] == "00000000", f[7] == "00000000" { return String(f[0]) }
+        }
+        return nil
+    }
+}
+
+/// Runs a helper program (iproute2) and returns its output; throws on failure.
+enum Command {
+    @discardableResult
+    static func run(_ path: String, _ args: [String]) throws -> String {
+        let env = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+        let out = try ChildProcess.run(path, arguments: args, environment: env)
+        let text = String(decoding: out.stdout + out.stderr, as: UTF8.self)
+        guard out.status == 0 else { throw RunError.invalid("\(path) \(args.joined(separator: " ")) failed: \(text)") }
+        return text
+    }
+}

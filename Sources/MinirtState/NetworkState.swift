@@ -1,0 +1,44 @@
+/// A published port: host address and port to container port.
+public struct PortBinding: Codable, Sendable, Equatable, Hashable {
+    public var hostIP: String       // "" means every address
+    public var hostPort: UInt16     // 0 until minirt picks a free one
+    public var containerPort: UInt16
+    public var proto: String        // tcp or udp
+
+    public init(hostIP: String, hostPort: UInt16, containerPort: UInt16, proto: String) {
+        self.hostIP = hostIP; self.hostPort = hostPort; self.containerPort = containerPort; self.proto = proto
+    }
+
+    /// Docker's key in `Ports`: "80/tcp".
+    public var containerKey: String { "\(containerPort)/\(proto)" }
+}
+
+/// A container's attachment to a CNI network, recorded *before* each host
+/// change is made, so that rm, a failed run and crash recovery tear down
+/// exactly what exists (and DEL gets the config and result of the ADD).
+public struct NetworkState: Codable, Sendable, Equatable {
+    public var network: String
+    /// The bind mount that keeps the network namespace alive until DEL succeeded.
+    public var netnsPath: String
+    public var ifName = "eth0"
+    /// The conflist used for ADD, as JSON: DEL must use the same even if the file changed.
+    public var config: String
+    /// The final ADD result, as JSON: DEL and CHECK get it as prevResult.
+    public var result: String?
+    public var ports: [PortBinding] = []
+    /// Set before the pin is made, before lo is brought up and before ADD: what may exist.
+    public var pinned = false
+    public var loopbackAdded = false
+    public var addStarted = false
+
+    public var ipAddress = ""
+    public var prefixLength = 0
+    public var gateway = ""
+    public var macAddress = ""
+    public var hostInterface = ""
+    public var bridge = ""
+
+    public init(network: String, netnsPath: String, config: String) {
+        self.network = network; self.netnsPath = netnsPath; self.config = config
+    }
+}
