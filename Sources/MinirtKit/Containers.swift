@@ -108,7 +108,8 @@ public struct Containers: Sendable {
                                        consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil,
                                        parentDeathSignal: SIGKILL)
         } catch {
-            try? attacher.detach(&record)
+            // The run failed: release everything, even if a plugin's DEL fails too.
+            _ = try? attacher.detach(&record, force: true)
             try? store.remove(id, name: record.name)
             throw error
         }
@@ -127,7 +128,8 @@ public struct Containers: Sendable {
         // rm -f may have torn everything down already; then the folder is gone.
         if let current = try? store.load(id) {
             record = current
-            try? attacher.detach(&record)
+            // Without --rm a failing DEL keeps the pin and the record, for rm to retry.
+            _ = try? attacher.detach(&record, force: o.autoRemove)
             if o.autoRemove {
                 try? store.remove(id, name: record.name)
             } else {
@@ -216,7 +218,9 @@ public struct Containers: Sendable {
 
     // MARK: rm
 
-    public func remove(_ ref: String, force: Bool) throws {
+    /// Removes a container and everything it holds. With `force`, a failing CNI
+    /// DEL does not stop the removal; its error is appended to `warnings`.
+    public func remove(_ ref: String, force: Bool, warnings: inout [String]) throws {
         let record = try get(ref)
         if record.state.status == .running {
             guard force else { throw ContainerError.running(record.name) }
@@ -234,7 +238,9 @@ public struct Containers: Sendable {
         // The runner (if it is still alive) may be detaching at the same moment:
         // CNI DEL is idempotent, and the pin is removed only after DEL succeeded.
         var current = (try? store.load(record.id)) ?? record
-        try attacher.detach(&current)
+        if let warning = try attacher.detach(&current, force: force) {
+            warnings.append("container \(record.name): network teardown failed, released anyway: \(warning)")
+        }
         try store.remove(record.id, name: record.name)
     }
 }

@@ -79,14 +79,23 @@ struct NetworkAttacher {
     }
 
     /// DELs what was added (in reverse), then unpins the namespace. If DEL fails
-    /// the pin stays, so a later rm can retry with the same namespace (nerdctl#1872).
-    func detach(_ r: inout ContainerRecord) throws {
-        guard let net = r.network else { return }
+    /// the pin stays, so a later rm can retry with the same namespace (nerdctl#1872),
+    /// unless `force`: then everything is released anyway and DEL's error returned
+    /// as a warning (a failed run, whose state is about to go, or `rm -f`).
+    @discardableResult
+    func detach(_ r: inout ContainerRecord, force: Bool = false) throws -> String? {
+        guard let net = r.network else { return nil }
         let trace = access(store.directory(r.id), F_OK) == 0 ? tracer(r) : nil
+        var warning: String?
         if net.addStarted {
-            let list = try NetworkConfigList(data: Data(net.config.utf8), source: "the network config saved with \(r.name)")
-            let prev = try net.result.map { try JSONValue.parse($0) }
-            try cni.del(list, Self.attachment(r, net), prevResult: prev, trace: trace)
+            do {
+                let list = try NetworkConfigList(data: Data(net.config.utf8), source: "the network config saved with \(r.name)")
+                let prev = try net.result.map { try JSONValue.parse($0) }
+                try cni.del(list, Self.attachment(r, net), prevResult: prev, trace: trace)
+            } catch {
+                guard force else { throw error }
+                warning = "\(error)"
+            }
             r.network!.addStarted = false
             r.network!.result = nil
         }
@@ -97,5 +106,6 @@ struct NetworkAttacher {
         if net.pinned { NetworkNamespace.remove(at: net.netnsPath) }
         r.network = nil
         _ = try? store.save(r)
+        return warning
     }
 }

@@ -179,10 +179,11 @@ public struct Networks: Sendable {
             throw NetworkError.exists(name)
         }
         let subnet = try IPv4Subnet(cidr)
-        for r in hostRoutes() where r.overlaps(subnet) { throw NetworkError.overlaps(subnet.description, with: "the host route \(r)") }
+        // Other networks first: their bridges' routes would also match, with a vaguer message.
         for (list, _) in all() {
             if let s = Self.subnet(of: list), s.overlaps(subnet) { throw NetworkError.overlaps(subnet.description, with: "network \(list.name) (\(s))") }
         }
+        for r in hostRoutes() where r.overlaps(subnet) { throw NetworkError.overlaps(subnet.description, with: "the host route \(r)") }
         if name != Self.defaultName, let s = try? IPv4Subnet(Self.defaultSubnets[0]), access(file(for: Self.defaultName), F_OK) != 0, s.overlaps(subnet) {
             throw NetworkError.overlaps(subnet.description, with: "the default network's subnet \(s)")
         }

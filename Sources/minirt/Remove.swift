@@ -18,7 +18,10 @@ struct Remove: ParsableCommand {
         var failed = false
         for ref in containers {
             do {
-                try c.remove(ref, force: force)
+                var warnings: [String] = []
+                try c.remove(ref, force: force, warnings: &warnings)
+                var err = StandardError()
+                for w in warnings { print("minirt: warning: \(w)", to: &err) }
                 print(ref)
             } catch {
                 _ = fail(error, defaultCode: 1)

@@ -89,9 +89,13 @@ import Glibc
     @Test func parallelRunsGetUniqueIdsAndAnIntactStore() throws {
         let s = try Sandbox()
         let n = 16
-        let procs = try (0..<n).map { i in try s.start(["run", "--name", "par\(i)", "busybox", "sh", "-c", "exit \(i)"]) }
-        for p in procs { p.waitUntilExit() }
-        #expect(procs.enumerated().allSatisfy { $0.element.terminationStatus == Int32($0.offset) })
+        let errs = (0..<n).map { _ in Pipe() }
+        let procs = try (0..<n).map { i in try s.start(["run", "--name", "par\(i)", "busybox", "sh", "-c", "exit \(i)"], stderr: errs[i]) }
+        for (i, p) in procs.enumerated() {
+            p.waitUntilExit()
+            let err = String(decoding: errs[i].fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(p.terminationStatus == Int32(i), "par\(i): \(err)")
+        }
         let ids = try s.minirt("ls", "-aq", "--no-trunc").lines
         #expect(ids.count == n && Set(ids).count == n)
         let statuses = try s.minirt("ls", "-a", "--format", "{{.Names}}={{.Status}}").lines

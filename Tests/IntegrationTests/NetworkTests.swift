@@ -1,0 +1,245 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Bridge networking through the real CNI plugins, each test in a network
+/// namespace of its own that plays the host. Traffic goes only to 127.0.0.1
+/// and to addresses of containers and namespaces the test created.
+@Suite struct NetworkTests {
+    /// A busybox httpd serving `text`, started in the background.
+    func startWeb(_ s: Sandbox, name: String, text: String, extra: [String] = []) throws -> Process {
+        try s.start(["run", "--name", name] + extra + ["busybox", "sh", "-c",
+                     "mkdir -p /www && echo \(text) > /www/index.html && exec httpd -f -p 80 -h /www"])
+    }
+
+    /// GET with a bounded number of tries (the server needs a moment to listen).
+    func fetch(_ s: Sandbox, _ url: String, tries: Int = 40) throws -> String {
+        var last = ""
+        for _ in 0..<tries {
+            let o = try s.host("curl", "-s", "--max-time", "2", url)
+            if o.status == 0 { return o.stdout }
+            last = "curl exit \(o.status)"
+            usleep(50_000)
+        }
+        return last
+    }
+
+    @Test func publishedPortAnswersOnLoopbackAndContainerAddress() throws {
+        let s = try Sandbox()
+        let p = try startWeb(s, name: "web", text: "hello-web", extra: ["-p", "8080:80"])
+        _ = try s.waitForPid("web")
+        _ = try s.id(of: "web")
+        #expect(try fetch(s, "http://127.0.0.1:8080/") == "hello-web\n")
+        let ip = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(ip.hasPrefix("10.99."), "address from the default subnet: \(ip)")
+        #expect(try fetch(s, "http://\(ip)/") == "hello-web\n")
+        #expect(try s.minirt("port", "web").stdout == "80/tcp -> 0.0.0.0:8080\n")
+        #expect(try s.minirt("port", "web", "80").stdout == "0.0.0.0:8080\n")
+        #expect(try s.minirt("ls").stdout.contains("0.0.0.0:8080->80/tcp"))
+
+        // inspect shows the plumbing: netns pin, veth, bridge, ports.
+        let settings = try s.minirt("inspect", "-f", "{{json .NetworkSettings}}", "web").stdout
+        let ns = try JSONSerialization.jsonObject(with: Data(settings.utf8)) as? [String: Any] ?? [:]
+        #expect(ns["Bridge"] as? String == "minirt0")
+        #expect((ns["SandboxKey"] as? String)?.hasPrefix("/var/run/netns/minirt-") == true)
+        #expect((ns["HostInterface"] as? String)?.hasPrefix("veth") == true)
+        #expect((ns["Gateway"] as? String) == "10.99.0.1")
+        let ports = ns["Ports"] as? [String: [[String: String]]]
+        #expect(ports?["80/tcp"]?.first?["HostPort"] == "8080")
+        // `ip netns` sees the pinned namespace, as the lessons show.
+        let pin = (ns["SandboxKey"] as? String ?? "").split(separator: "/").last.map(String.init) ?? ""
+        #expect(try Sandbox.exec("/usr/sbin/ip", ["netns", "list"]).stdout.contains(pin))
+        #expect(try Sandbox.exec("/usr/sbin/ip", ["netns", "exec", pin, "ip", "-o", "-4", "addr", "show", "eth0"]).stdout.contains(ip))
+
+        try s.minirt("rm", "-f", "web")
+        p.waitUntilExit()
+        try s.finish()
+    }
+
+    @Test func containersReachEachOtherAndThePublishedPortThroughTheHost() throws {
+        let s = try Sandbox()
+        let p = try startWeb(s, name: "web", text: "via-host", extra: ["-p", "8081:80"])
+        _ = try s.waitForPid("web")
+        _ = try s.id(of: "web")
+        #expect(try fetch(s, "http://127.0.0.1:8081/") == "via-host\n")
+        let ip = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Another container: by address, and hairpin through the host's published port (gateway address).
+        let o = try s.minirt("run", "--rm", "--add-host", "gw:host-gateway", "busybox", "sh", "-c",
+                             "ping -c 1 -W 2 \(ip) >/dev/null && echo ping-ok; timeout 5 wget -qO- http://\(ip)/; timeout 5 wget -qO- http://gw:8081/")
+        #expect(o.status == 0, "\(o.stderr)")
+        #expect(o.stdout == "ping-ok\nvia-host\nvia-host\n")
+        try s.minirt("rm", "-f", "web")
+        p.waitUntilExit()
+        try s.finish()
+    }
+
+    @Test func containerReachesItsOwnPublishedPort() throws {
+        let s = try Sandbox()
+        // hairpinMode: the packet leaves through the container's veth and comes back on it.
+        let o = try s.minirt("run", "--rm", "-p", "8082:80", "--add-host", "gw:host-gateway", "busybox", "sh", "-c",
+                             "mkdir /www && echo self > /www/index.html && httpd -p 80 -h /www && timeout 5 wget -qO- http://gw:8082/")
+        #expect(o.status == 0, "\(o.stderr)")
+        #expect(o.stdout == "self\n")
+        try s.finish()
+    }
+
+    @Test func loopbackBoundPortGetsAFreePortAndAnswersOnlyThere() throws {
+        let s = try Sandbox()
+        // A second address of this test's "host", to show what a 127.0.0.1 binding refuses.
+        try s.host("ip", "addr", "add", "10.250.0.1/32", "dev", "lo")
+        let p = try startWeb(s, name: "local", text: "local-only", extra: ["-p", "127.0.0.1::80"])
+        _ = try s.waitForPid("local")
+        _ = try s.id(of: "local")
+        let mapping = try s.minirt("port", "local", "80/tcp").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(mapping.hasPrefix("127.0.0.1:"), "\(mapping)")
+        let port = Int(mapping.split(separator: ":").last ?? "") ?? 0
+        #expect(port >= 1024)
+        #expect(try fetch(s, "http://127.0.0.1:\(port)/") == "local-only\n")
+        #expect(try s.host("curl", "-s", "--max-time", "2", "http://10.250.0.1:\(port)/").status != 0,
+                "a port bound to 127.0.0.1 must not answer on the host's other addresses")
+        try s.minirt("rm", "-f", "local")
+        p.waitUntilExit()
+        try s.finish()
+    }
+
+    @Test func publishedPortAnswersOnTheHostsOtherAddresses() throws {
+        let s = try Sandbox()
+        try s.host("ip", "addr", "add", "10.250.0.1/32", "dev", "lo")
+        let p = try startWeb(s, name: "pub", text: "everywhere", extra: ["-p", "8083:80"])
+        _ = try s.waitForPid("pub")
+        _ = try s.id(of: "pub")
+        #expect(try fetch(s, "http://10.250.0.1:8083/") == "everywhere\n")
+        try s.minirt("rm", "-f", "pub")
+        p.waitUntilExit()
+        try s.finish()
+    }
+
+    @Test func conflictingPublishFailsAndLeavesTheFirstWorking() throws {
+        let s = try Sandbox()
+        let p = try startWeb(s, name: "first", text: "first", extra: ["-p", "8084:80"])
+        _ = try s.waitForPid("first")
+        _ = try s.id(of: "first")
+        #expect(try fetch(s, "http://127.0.0.1:8084/") == "first\n")
+        let before = s.containerFolders()
+        let o = try s.minirt("run", "--rm", "--name", "second", "-p", "8084:80", "busybox", "true")
+        #expect(o.status == 125)
+        #expect(o.stderr.contains("port 0.0.0.0:8084/tcp is already allocated"), "\(o.stderr)")
+        #expect(o.stderr.split(separator: "\n").count == 1)
+        #expect(s.containerFolders() == before, "a refused run leaves no state")
+        #expect(try fetch(s, "http://127.0.0.1:8084/") == "first\n")
+        try s.minirt("rm", "-f", "first")
+        p.waitUntilExit()
+        try s.finish()
+    }
+
+    @Test func portTakenByAHostProgramIsRefused() throws {
+        let s = try Sandbox()
+        // A host program listening on 8085 in this test's namespace.
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        listener.arguments = ["--net=/run/netns/\(s.netns!)", "--", "\(Sandbox.images)/busybox/rootfs/bin/busybox", "nc", "-l", "-p", "8085"]
+        try listener.run()
+        // SIGKILL: the test runner's blocked signals are inherited by what it starts.
+        defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
+        var listening = false
+        for _ in 0..<50 where !listening {
+            listening = try s.host("ss", "-ltn").stdout.contains(":8085")
+            if !listening { usleep(20_000) }
+        }
+        #expect(listening)
+        let o = try s.minirt("run", "--rm", "-p", "8085:80", "busybox", "true")
+        #expect(o.status == 125 && o.stderr.contains("already allocated"), "\(o.stderr)")
+        try s.finish()
+    }
+
+    @Test func podModelSharesOneNetworkNamespace() throws {
+        let s = try Sandbox()
+        let p = try startWeb(s, name: "pod", text: "from-localhost")
+        _ = try s.waitForPid("pod")
+        _ = try s.id(of: "pod")
+        let o = try s.minirt("run", "--rm", "--network", "container:pod", "busybox", "sh", "-c",
+                             "for i in 1 2 3 4 5 6 7 8 9 10; do timeout 5 wget -qO- http://127.0.0.1/ && break; sleep 0.2; done")
+        #expect(o.status == 0, "\(o.stderr)")
+        #expect(o.stdout == "from-localhost\n")
+        let mode = try s.minirt("run", "--rm", "--network", "container:pod", "busybox", "true")
+        #expect(mode.status == 0)
+        let stopped = try s.minirt("run", "--rm", "--network", "container:nobody", "busybox", "true")
+        #expect(stopped.status == 125 && stopped.stderr.contains("no such container: nobody"))
+        try s.minirt("rm", "-f", "pod")
+        p.waitUntilExit()
+        try s.finish()
+    }
+
+    @Test func userDefinedNetworkOnASecondSubnet() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("network", "create", "--subnet", "10.77.5.0/24", "lab").status == 0)
+        let ls = try s.minirt("network", "ls")
+        #expect(ls.stdout.contains("lab") && ls.stdout.contains("10.77.5.0/24"))
+        let p = try startWeb(s, name: "labweb", text: "lab", extra: ["--network", "lab"])
+        _ = try s.waitForPid("labweb")
+        _ = try s.id(of: "labweb")
+        let ip = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Bridge}}", "labweb").stdout
+        #expect(ip.hasPrefix("10.77.5.") && ip.hasSuffix(" mr-lab\n"), "\(ip)")
+        let addr = String(ip.split(separator: " ")[0])
+        #expect(try fetch(s, "http://\(addr)/") == "lab\n")
+        let inspect = try s.minirt("network", "inspect", "lab").stdout
+        #expect(inspect.contains("labweb") && inspect.contains(addr))
+        let busy = try s.minirt("network", "rm", "lab")
+        #expect(busy.status == 1 && busy.stderr.contains("in use by labweb"))
+        let overlap = try s.minirt("network", "create", "--subnet", "10.77.5.128/25", "lab2")
+        #expect(overlap.status == 1 && overlap.stderr.contains("overlaps network lab"), "\(overlap.stderr)")
+        try s.minirt("rm", "-f", "labweb")
+        p.waitUntilExit()
+        #expect(try s.minirt("network", "rm", "lab").status == 0)
+        #expect(try s.host("ip", "link", "show", "mr-lab").status != 0, "network rm deletes its bridge")
+        #expect(!(try s.minirt("network", "ls").stdout.contains("lab")))
+        try s.finish()
+    }
+
+    @Test func killedRunnerLeavesNothingAfterRm() throws {
+        let s = try Sandbox()
+        let p = try s.start(["run", "--name", "doomed", "-p", "8086:80", "busybox", "sleep", "30"])
+        let pid = try s.waitForPid("doomed")
+        let id = try s.id(of: "doomed")
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        var gone = false
+        for _ in 0..<200 where !gone { gone = kill(pid, 0) != 0; if !gone { usleep(10_000) } }
+        #expect(gone)
+        // The namespace pin, veth, DNAT rules and lease outlive the runner until rm.
+        #expect(FileManager.default.fileExists(atPath: "/var/run/netns/minirt-\(id.prefix(12))"))
+        #expect(try s.minirt("rm", "doomed").status == 0)
+        try s.finish()
+    }
+
+    @Test func badNetworkInputIsRefusedCleanly() throws {
+        let s = try Sandbox()
+        func refused(_ args: [String], _ mentions: String, env: [String: String] = [:]) throws {
+            var e = s.environment
+            for (k, v) in env { e[k] = v }
+            let (exe, pre) = s.command
+            let o = try Sandbox.exec(exe, pre + args, env: e)
+            #expect(o.status == 125, "\(args): \(o.status) \(o.stderr)")
+            #expect(o.stderr.contains(mentions) && o.stderr.split(separator: "\n").count == 1, "\(args): \(o.stderr)")
+            #expect(s.containerFolders().isEmpty)
+        }
+        try refused(["run", "-p", "70000:80", "busybox", "true"], "out of range")
+        try refused(["run", "-p", "abc", "busybox", "true"], "invalid port specification \"abc\"")
+        try refused(["run", "-p", "80:80/sctpx", "busybox", "true"], "protocol \"sctpx\"")
+        try refused(["run", "--network", "nosuchnet", "busybox", "true"], "unknown network \"nosuchnet\"")
+        try refused(["run", "--network", "none", "-p", "80", "busybox", "true"], "port publishing needs a bridge network")
+        try refused(["run", "busybox", "true"], "CNI plugin \"bridge\" not found in /nonexistent/cni",
+                    env: ["MINIRT_CNI_PATH": "/nonexistent/cni"])
+        let dir = s.root + "/.cni-config"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "{ not json".write(toFile: dir + "/broken.conflist", atomically: true, encoding: .utf8)
+        try refused(["run", "--network", "broken", "busybox", "true"], "CNI config \(dir)/broken.conflist is malformed: not valid JSON")
+        // A plugin that fails: host-local given an impossible range. Its CNI error msg is shown.
+        try #"{"cniVersion":"1.0.0","name":"bad","plugins":[{"type":"bridge","bridge":"mr-bad","ipam":{"type":"host-local","ranges":[[{"subnet":"10.66.0.0/24","rangeStart":"10.66.1.5"}]]}}]}"#
+            .write(toFile: dir + "/bad.conflist", atomically: true, encoding: .utf8)
+        try refused(["run", "--network", "bad", "busybox", "true"], "CNI plugin \"bridge\" failed on ADD")
+        try s.finish()
+    }
+}
