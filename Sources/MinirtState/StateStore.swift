@@ -220,11 +220,15 @@ public struct StateStore: Sendable {
         return try body()
     }
 
-    public static func makeDirectory(_ path: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        } catch {
-            throw StateError.io("mkdir", path: path, Errno(rawValue: errno == 0 ? EIO : errno))
+    /// mkdir -p that tolerates other processes creating the same folders at the
+    /// same moment (many `minirt run` start on a fresh machine at once).
+    public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            prefix += "/" + part
+            if mkdir(prefix, mode) != 0 && errno != EEXIST {
+                throw StateError.io("mkdir", path: prefix, Errno(rawValue: errno))
+            }
         }
     }
 

@@ -19,13 +19,13 @@ struct Minirt: ParsableCommand {
     /// Like `docker`: usage errors exit 125, not ArgumentParser's 64.
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(GlobalOptions.hoisted(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             let code = exitCode(for: error)
             if code.rawValue == 64 {
                 var err = StandardError()
-                let verb = CommandLine.arguments.dropFirst().first { !$0.hasPrefix("-") }.map { " \($0)" } ?? ""
+                let verb = GlobalOptions.hoisted(Array(CommandLine.arguments.dropFirst())).first { !$0.hasPrefix("-") }.map { " \($0)" } ?? ""
                 print("minirt: \(message(for: error)): see 'minirt\(verb) --help'", to: &err)
                 Glibc.exit(125)
             }
@@ -35,7 +35,15 @@ struct Minirt: ParsableCommand {
 }
 
 /// Flags every verb takes, for pointing minirt at other stores (tests do).
+/// They may also come before the verb, as runc's and docker's global flags do.
 struct GlobalOptions: ParsableArguments {
+    static let names = ["--root", "--images", "--cni-config", "--cni-path"]
+    static let nested = ["network"]
+
+    static func hoisted(_ args: [String]) -> [String] {
+        CommandLineRewrite.hoist(args, globals: names, nestedVerbs: nested)
+    }
+
     @Option(name: .customLong("root"), help: ArgumentHelp("Where container state lives (env MINIRT_ROOT).", valueName: "dir"))
     var root: String?
 

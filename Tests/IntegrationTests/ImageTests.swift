@@ -6,26 +6,50 @@ import Glibc
 
 /// The images the README and the lessons use, run for real.
 @Suite struct ImageTests {
-    @Test func nginxServesItsPageInsideItsNetworkNamespace() throws {
+    @Test func nginxAnswersOnItsPublishedPort() throws {
         let s = try Sandbox()
         #expect(FileManager.default.fileExists(atPath: "\(Sandbox.images)/nginx-rootfs/rootfs/usr/sbin/nginx"),
                 "build it: rootfs-images/build rootfs-images/nginx-rootfs")
         let log = Pipe()
-        let p = try s.start(["run", "--rm", "--name", "web", "nginx-rootfs"], stdout: log, stderr: log)
-        let pid = try s.waitForPid("web")
-        // Bounded: nginx needs a moment to listen. Traffic stays inside the container's own namespace.
+        let p = try s.start(["run", "--rm", "--name", "web", "-p", "8080:80", "nginx-rootfs"], stdout: log, stderr: log)
+        _ = try s.waitForPid("web")
+        _ = try s.id(of: "web")
+        // Bounded: nginx needs a moment to listen. The test's namespace plays the host.
         var page = ""
         for _ in 0..<50 where !page.contains("Hello") {
-            page = try Sandbox.exec("/usr/bin/nsenter", ["-t", "\(pid)", "-n", "curl", "-s", "--max-time", "2", "http://127.0.0.1/"]).stdout
+            page = try s.host("curl", "-s", "--max-time", "2", "http://127.0.0.1:8080/").stdout
             if !page.contains("Hello") { usleep(50_000) }
         }
-        let hostname = try s.minirt("inspect", "-f", "{{.Config.Hostname}}", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(page == "Hello from minirt: container \(hostname), address 127.0.0.1\n")
+        let facts = try s.minirt("inspect", "-f", "{{.Config.Hostname}} {{.NetworkSettings.IPAddress}}", "web").stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ")
+        #expect(facts.count == 2)
+        if facts.count == 2 {
+            #expect(page == "Hello from minirt: container \(facts[0]), address \(facts[1])\n")
+        }
         #expect(try s.minirt("inspect", "-f", "{{.Config.StopSignal}} {{json .Config.ExposedPorts}}", "web").stdout == "SIGQUIT {\"80/tcp\":{}}\n")
         try s.minirt("rm", "-f", "web")
         p.waitUntilExit()
         let out = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(out.contains("\"GET / HTTP/1.1\" 200"), "nginx logs to the container's stdout: \(out)")
+        try s.finish()
+    }
+
+    @Test func publishAllPublishesTheImagesExposedPorts() throws {
+        let s = try Sandbox()
+        let p = try s.start(["run", "--rm", "--name", "webp", "-P", "nginx-rootfs"])
+        _ = try s.waitForPid("webp")
+        _ = try s.id(of: "webp")
+        let mapping = try s.minirt("port", "webp").stdout
+        #expect(mapping.hasPrefix("80/tcp -> 0.0.0.0:"), "\(mapping)")
+        let port = mapping.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
+        var page = ""
+        for _ in 0..<50 where !page.contains("Hello") {
+            page = try s.host("curl", "-s", "--max-time", "2", "http://127.0.0.1:\(port)/").stdout
+            if !page.contains("Hello") { usleep(50_000) }
+        }
+        #expect(page.hasPrefix("Hello from minirt"))
+        try s.minirt("rm", "-f", "webp")
+        p.waitUntilExit()
         try s.finish()
     }
 }

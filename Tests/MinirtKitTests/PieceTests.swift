@@ -96,3 +96,16 @@ import Glibc
         #expect(t == "A         LONGER HEADER   Z\nxyz       b               last\n")
     }
 }
+
+@Suite struct CommandLineRewriteTests {
+    let g = ["--root", "--images"]
+    @Test func globalFlagsMoveAfterTheVerb() {
+        #expect(CommandLineRewrite.hoist(["--root", "/x", "run", "busybox", "ls", "--root"], globals: g, nestedVerbs: ["network"])
+                == ["run", "--root", "/x", "busybox", "ls", "--root"])
+        #expect(CommandLineRewrite.hoist(["--root=/x", "network", "ls", "-q"], globals: g, nestedVerbs: ["network"])
+                == ["network", "ls", "--root=/x", "-q"])
+        #expect(CommandLineRewrite.hoist(["run", "--root", "/x", "busybox"], globals: g, nestedVerbs: [])
+                == ["run", "--root", "/x", "busybox"])
+        #expect(CommandLineRewrite.hoist(["--version"], globals: g, nestedVerbs: []) == ["--version"])
+    }
+}

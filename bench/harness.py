@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Times minirt against references, alternating cases in one run; prints one table."""
+import json, os, re, statistics, subprocess, sys, time
+
+n, work, netns = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+minirt = os.path.abspath(".build/release/minirt")
+inns = ["nsenter", f"--net=/run/netns/{netns}", "--"]
+conflist = os.path.join(os.environ["MINIRT_CNI_CONFIG"], "bridge.conflist")
+rows = []
+
+def timed(argv):
+    t = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return (time.perf_counter() - t) * 1000
+
+def compare(title, cases, iterations, target):
+    times = {k: [] for k in cases}
+    for i in range(iterations + 2):
+        for name, fn in cases.items():  # alternate, so drift hits every case alike
+            ms = fn()
+            if i >= 2:  # warm-up
+                times[name].append(ms)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ref = list(cases)[-1]
+    for k in cases:
+        rows.append((title, k, f"{med[k]:.1f} ms", f"{med[k] / med[ref]:.2f}x" if k != ref else "1.00x"))
+    rows.append((title, "target", target, ""))
+
+# 1. Start-up: a container that runs `true`.
+compare("start-up", {
+    "minirt run --rm --network none busybox true": lambda: timed([minirt, "run", "--rm", "--network", "none", "busybox", "true"]),
+    "unshare (same namespaces) true": lambda: timed(["unshare", "--net", "--pid", "--mount", "--uts", "--ipc", "--fork", "true"]),
+    "runc run (same rootfs and namespaces)": lambda: timed(["runc", "--root", f"{work}/runc", "run", "--bundle", f"{work}/bundle", "bench"]),
+}, n, "minirt <= 0.50x runc")
+
+# 2. Bridge networking: minirt against the bare plugin chain of the same conflist.
+def chain():
+    out = subprocess.run(inns + ["python3", "bench/cni-chain.py", conflist, "1"], check=True, capture_output=True, text=True)
+    return float(out.stdout.strip())
+compare("bridge", {
+    "minirt run --rm --network bridge busybox true": lambda: timed(inns + [minirt, "run", "--rm", "busybox", "true"]),
+    "bare CNI chain: netns + lo + ADD + DEL": chain,
+}, max(10, n // 3), "minirt <= 1.25x the bare chain")
+
+# 3. HTTP through a published port (kernel DNAT) against the container's own address.
+web = subprocess.Popen(inns + [minirt, "run", "--rm", "--name", "bench-web", "-p", "18080:80", "nginx-rootfs"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+ip = ""
+for _ in range(100):
+    r = subprocess.run([minirt, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", "bench-web"], capture_output=True, text=True)
+    ip = r.stdout.strip()
+    if ip and subprocess.run(inns + ["curl", "-s", "--max-time", "1", f"http://{ip}/"], capture_output=True).returncode == 0:
+        break
+    time.sleep(0.1)
+
+def wrk(url):
+    out = subprocess.run(inns + ["wrk", "-t2", "-c32", "-d5s", url], check=True, capture_output=True, text=True).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+rps = {"published port 127.0.0.1:18080": [], "container address": []}
+for _ in range(3):
+    rps["published port 127.0.0.1:18080"].append(wrk("http://127.0.0.1:18080/"))
+    rps["container address"].append(wrk(f"http://{ip}/"))
+pub, direct = statistics.median(rps["published port 127.0.0.1:18080"]), statistics.median(rps["container address"])
+rows.append(("http (wrk -t2 -c32)", "published port 127.0.0.1:18080", f"{pub:.0f} req/s", f"{pub / direct:.2f}x"))
+rows.append(("http (wrk -t2 -c32)", "container address", f"{direct:.0f} req/s", "1.00x"))
+rows.append(("http (wrk -t2 -c32)", "target", "published >= 0.95x direct", ""))
+subprocess.run([minirt, "rm", "-f", "bench-web"], capture_output=True)
+web.wait()
+
+w = [max(len(r[i]) for r in rows) for i in range(4)]
+print(f"{'area':{w[0]}}  {'case':{w[1]}}  {'median':>{w[2]}}  {'ratio':>{w[3]}}")
+for r in rows:
+    print(f"{r[0]:{w[0]}}  {r[1]:{w[1]}}  {r[2]:>{w[2]}}  {r[3]:>{w[3]}}")
+print(f"({n} start-up runs, {max(10, n // 3)} bridge runs, 3x5 s of wrk each; alternating)")
