@@ -96,8 +96,13 @@ public struct Containers: Sendable {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
             try StateStore.writeAtomically(try encoder.encode(plan.spec), to: "\(directory)/config.json")
-            if let list { try attacher.attach(&record, list: list, ports: reservation.bindings) }
-            try writeDNSFiles(&record, choice: choice, extraHosts: extraHosts)
+            if let list {
+                let upstream = DNSFiles.upstreamServers(host: Self.read("/etc/resolv.conf") ?? "",
+                                                        upstream: Self.read("/run/systemd/resolve/resolv.conf"))
+                try attacher.attach(&record, list: list, ports: reservation.bindings, aliases: o.networkAliases,
+                                    upstreamDNS: o.dns.isEmpty ? upstream : o.dns)
+            }
+            try writeDNSFiles(record, choice: choice, extraHosts: extraHosts)
 
             let devNull = o.interactive ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
             defer { if devNull >= 0 { close(devNull) } }
@@ -144,9 +149,8 @@ public struct Containers: Sendable {
     }
 
     /// /etc/hosts, /etc/hostname and /etc/resolv.conf for the container, in its folder.
-    func writeDNSFiles(_ r: inout ContainerRecord, choice: NetworkChoice, extraHosts: [(String, String)]) throws {
-        let dir = store.directory(r.id)
-        func read(_ p: String) -> String? { FileManager.default.contents(atPath: p).map { String(decoding: $0, as: UTF8.self) } }
+    func writeDNSFiles(_ r: ContainerRecord, choice: NetworkChoice, extraHosts: [(String, String)]) throws {
+        let read = Self.read
         let hosts: String
         if choice == .host {
             hosts = (read("/etc/hosts") ?? "") + extraHosts.map { "\($1)\t\($0)\n" }.joined()
@@ -154,16 +158,16 @@ public struct Containers: Sendable {
             hosts = DNSFiles.hosts(hostname: r.config.hostname, name: r.name, address: r.network?.ipAddress ?? "",
                                    extraHosts: extraHosts)
         }
+        let served = r.network?.dnsRegistered == true
         let resolv = DNSFiles.resolvConf(host: read("/etc/resolv.conf") ?? "", upstream: read("/run/systemd/resolve/resolv.conf"),
                                          dns: r.hostConfig.dns, search: r.hostConfig.dnsSearch,
-                                         options: r.hostConfig.dnsOptions, keepLoopback: choice == .host)
-        r.hostsPath = "\(dir)/hosts"
-        r.hostnamePath = "\(dir)/hostname"
-        r.resolvConfPath = "\(dir)/resolv.conf"
+                                         options: r.hostConfig.dnsOptions, keepLoopback: choice == .host,
+                                         networkServer: served ? r.network?.gateway : nil,
+                                         networkDomain: served ? r.network?.network : nil)
+        // The paths come from the plan.
         try StateStore.writeAtomically(Data(hosts.utf8), to: r.hostsPath)
         try StateStore.writeAtomically(Data((r.config.hostname + "\n").utf8), to: r.hostnamePath)
         try StateStore.writeAtomically(Data(resolv.utf8), to: r.resolvConfPath)
-        _ = try store.save(r)
     }
 
     /// A generated name may collide with one in use: draw again a few times.
@@ -178,6 +182,10 @@ public struct Containers: Sendable {
             }
         }
         fatalError("unreachable")
+    }
+
+    static func read(_ path: String) -> String? {
+        FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
     }
 
     static func hostHostname() -> String {

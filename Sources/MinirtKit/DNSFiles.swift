@@ -29,6 +29,37 @@ public enum DNSFiles {
     /// systemd-resolved's 127.0.0.53) cannot be reached from another network
     /// namespace, so they are replaced by the upstream list (systemd's
     /// /run/systemd/resolve/resolv.conf) or the fallback. Flags override.
+    /// The resolvers a container (or the network's DNS server) can use instead of
+    /// the host's loopback stubs: the host's own list minus loopback addresses,
+    /// else systemd's upstream list, else the fallback.
+    public static func upstreamServers(host: String, upstream: String?) -> [String] {
+        let own = nameservers(host).filter { !isLoopback($0) }
+        if !own.isEmpty { return own }
+        let up = upstream.map(nameservers)?.filter { !isLoopback($0) } ?? []
+        return up.isEmpty ? fallbackNameservers : up
+    }
+
+    static func nameservers(_ text: String) -> [String] {
+        text.split(whereSeparator: \.isNewline).compactMap { line in
+            let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            return f.count > 1 && f[0] == "nameserver" ? String(f[1]) : nil
+        }
+    }
+
+    /// With a network DNS server: the server first, the network as a search
+    /// domain (so `ping web` finds web.<network>), the host's search domains after.
+    public static func resolvConf(host: String, upstream: String?, dns: [String], search: [String],
+                                  options: [String], keepLoopback: Bool, networkServer: String?, networkDomain: String?) -> String {
+        var s = search
+        if search.isEmpty, let d = networkDomain {
+            let hostSearch = host.split(whereSeparator: \.isNewline).first { $0.hasPrefix("search ") || $0.hasPrefix("domain ") }
+                .map { $0.split(separator: " ").dropFirst().map(String.init) } ?? []
+            s = [d] + hostSearch.filter { $0 != d }
+        }
+        let servers = dns.isEmpty ? (networkServer.map { [$0] } ?? []) : dns
+        return resolvConf(host: host, upstream: upstream, dns: servers, search: s, options: options, keepLoopback: keepLoopback)
+    }
+
     public static func resolvConf(host: String, upstream: String?, dns: [String], search: [String],
                                   options: [String], keepLoopback: Bool) -> String {
         var servers: [String] = []

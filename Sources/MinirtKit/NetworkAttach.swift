@@ -15,6 +15,7 @@ struct NetworkAttacher {
     let store: StateStore
 
     var cni: CNIRuntime { networks.cni }
+    var dns: NetworkDNS { NetworkDNS(root: store.root + "/.dns") }
 
     static func portMappings(_ ports: [PortBinding]) -> JSONValue {
         .array(ports.map { p in
@@ -51,9 +52,11 @@ struct NetworkAttacher {
     }
 
     /// Pins a new network namespace, brings up lo and ADDs the network.
-    func attach(_ r: inout ContainerRecord, list: NetworkConfigList, ports: [PortBinding]) throws {
+    func attach(_ r: inout ContainerRecord, list: NetworkConfigList, ports: [PortBinding], aliases: [String] = [],
+                upstreamDNS: [String] = []) throws {
         var net = NetworkState(network: list.name, netnsPath: NetworkNamespace.pinPath(for: r.id), config: list.raw.text())
         net.ports = ports
+        net.aliases = aliases
         net.pinned = true
         r.network = net
         try save(r)
@@ -76,6 +79,14 @@ struct NetworkAttacher {
         r.network!.hostInterface = summary.hostInterface
         r.network!.bridge = summary.bridge
         try save(r)
+
+        if NetworkDNS.serves(list), !summary.ipAddress.isEmpty, !summary.gateway.isEmpty {
+            r.network!.dnsRegistered = true
+            try save(r)
+            try dns.register(network: list.name, gateway: summary.gateway, id: r.id,
+                             entry: .init(address: summary.ipAddress, names: NetworkDNS.names(for: r, network: list.name, aliases: aliases)),
+                             upstream: upstreamDNS)
+        }
     }
 
     /// DELs what was added (in reverse), then unpins the namespace. If DEL fails
@@ -87,6 +98,10 @@ struct NetworkAttacher {
         guard let net = r.network else { return nil }
         let trace = access(store.directory(r.id), F_OK) == 0 ? tracer(r) : nil
         var warning: String?
+        if net.dnsRegistered {
+            dns.unregister(network: net.network, id: r.id)
+            r.network!.dnsRegistered = false
+        }
         if net.addStarted {
             do {
                 let list = try NetworkConfigList(data: Data(net.config.utf8), source: "the network config saved with \(r.name)")

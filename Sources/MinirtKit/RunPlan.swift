@@ -20,6 +20,7 @@ public struct RunOptions: Sendable {
     public var dnsSearch: [String] = []
     public var dnsOptions: [String] = []
     public var addHosts: [String] = []
+    public var networkAliases: [String] = []
     public var autoRemove = false
     public var interactive = false
     public var tty = false
@@ -191,9 +192,12 @@ public struct RunPlan: Sendable {
         host.dnsOptions = o.dnsOptions
         host.extraHosts = o.addHosts
 
-        let record = ContainerRecord(
+        var record = ContainerRecord(
             id: id, name: name, created: .now(), image: o.image, rootfs: image.rootfs,
             path: path, args: Array(argv.dropFirst()), config: config, hostConfig: host)
+        record.hostsPath = "\(directory)/hosts"
+        record.hostnamePath = "\(directory)/hostname"
+        record.resolvConfPath = "\(directory)/resolv.conf"
 
         var spec = OCISpec()
         var process = OCISpec.Process()

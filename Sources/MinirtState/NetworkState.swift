@@ -30,6 +30,9 @@ public struct NetworkState: Codable, Sendable, Equatable {
     public var pinned = false
     public var loopbackAdded = false
     public var addStarted = false
+    /// Names registered with the network's DNS server.
+    public var dnsRegistered = false
+    public var aliases: [String] = []
 
     public var ipAddress = ""
     public var prefixLength = 0

@@ -49,6 +49,9 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("dns-option"), help: ArgumentHelp("A resolv.conf option.", valueName: "option"))
     var dnsOption: [String] = []
 
+    @Option(name: .customLong("network-alias"), help: ArgumentHelp("Another name the container answers to on its network.", valueName: "alias"))
+    var networkAlias: [String] = []
+
     @Option(name: .customLong("add-host"), help: ArgumentHelp("Add NAME:IP (or NAME:host-gateway) to /etc/hosts.", valueName: "host:ip"))
     var addHost: [String] = []
 
@@ -83,6 +86,7 @@ struct Run: ParsableCommand {
         o.dnsSearch = dnsSearch
         o.dnsOptions = dnsOption
         o.addHosts = addHost
+        o.networkAliases = networkAlias
         o.autoRemove = rm
         o.interactive = interactive
         o.tty = tty

@@ -243,3 +243,79 @@ import Glibc
         try s.finish()
     }
 }
+
+/// Name resolution through the network's DNS server (dnsmasq on the gateway).
+@Suite struct DNSTests {
+    func dnsServers(_ s: Sandbox) -> [String] {
+        let out = (try? Sandbox.exec("/usr/bin/pgrep", ["-a", "dnsmasq"]).stdout) ?? ""
+        return out.split(separator: "\n").map(String.init).filter { $0.contains(s.root + "/.dns/") }
+    }
+
+    @Test func containersResolveEachOtherByNameAndNamesStayLive() throws {
+        let s = try Sandbox()
+        let web = try s.start(["run", "--name", "web", "--network-alias", "www", "busybox", "sleep", "60"])
+        _ = try s.waitForPid("web")
+        _ = try s.id(of: "web")
+        let ip = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(dnsServers(s).count == 1, "the first container starts the network's DNS server")
+
+        // By name, by alias, by NAME.<network>; the search domain makes the short name work.
+        let o = try s.minirt("run", "--rm", "--name", "client", "busybox", "sh", "-c",
+                             "grep -E '^(search|nameserver)' /etc/resolv.conf; for n in web www web.bridge www.bridge; do ping -c 1 -W 2 $n | head -1; done")
+        #expect(o.status == 0, "\(o.stderr)")
+        #expect(o.lines == ["search bridge", "nameserver 10.99.0.1"] + ["web", "www", "web.bridge", "www.bridge"].map { "PING \($0) (\(ip)): 56 data bytes" })
+
+        // A container started later is found by one started earlier.
+        let late = try s.start(["run", "--name", "late", "busybox", "sleep", "60"])
+        _ = try s.waitForPid("late")
+        _ = try s.id(of: "late")
+        let lateIP = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "late").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let found = try s.minirt("run", "--rm", "busybox", "nslookup", "late")
+        #expect(found.stdout.contains("Address: \(lateIP)"), "\(found.stdout)")
+
+        // A removed container's name stops resolving (the plain name is never forwarded upstream).
+        try s.minirt("rm", "-f", "late")
+        late.waitUntilExit()
+        let gone = try s.minirt("run", "--rm", "busybox", "sh", "-c", "ping -c 1 -W 1 late; echo rc=$?")
+        #expect(gone.stdout.contains("rc=1") && !gone.stdout.contains(lateIP), "\(gone.stdout) \(gone.stderr)")
+
+        try s.minirt("rm", "-f", "web")
+        web.waitUntilExit()
+        #expect(dnsServers(s).isEmpty, "the last container out stops the DNS server")
+        try s.finish()
+    }
+
+    @Test func dnsSearchMakesAShortNameResolve() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("network", "create", "--subnet", "10.78.0.0/24", "corp").status == 0)
+        let db = try s.start(["run", "--name", "db", "--network", "corp", "busybox", "sleep", "60"])
+        _ = try s.waitForPid("db")
+        _ = try s.id(of: "db")
+        // The resolver completes the short name with the search domain before asking:
+        // nslookup shows the name that answered.
+        let o = try s.minirt("run", "--rm", "--network", "corp", "--dns-search", "corp", "busybox", "sh", "-c",
+                             "grep ^search /etc/resolv.conf; nslookup db | grep -A1 '^Name:'")
+        #expect(o.status == 0, "\(o.stderr)")
+        #expect(o.lines.first == "search corp")
+        #expect(o.lines.count == 3 && o.lines[1] == "Name:\tdb.corp" && o.lines[2].hasPrefix("Address: 10.78.0."), "\(o.stdout)")
+        // Without a search domain the short name is not completed.
+        let plain = try s.minirt("run", "--rm", "--network", "corp", "--dns-search", ".", "busybox", "sh", "-c",
+                                 "grep -c ^search /etc/resolv.conf; nslookup db | grep '^Name:'")
+        #expect(plain.lines == ["0", "Name:\tdb"], "\(plain.stdout)")
+        try s.minirt("rm", "-f", "db")
+        db.waitUntilExit()
+        #expect(try s.minirt("network", "rm", "corp").status == 0)
+        try s.finish()
+    }
+
+    @Test func dnsFlagsShapeResolvConf() throws {
+        let s = try Sandbox()
+        let o = try s.minirt("run", "--rm", "--network", "none", "--dns", "10.1.2.3", "--dns-search", "lab.test",
+                             "--dns-option", "ndots:2", "--add-host", "db:10.9.9.9", "-h", "box", "busybox", "sh", "-c",
+                             "cat /etc/resolv.conf /etc/hostname; grep db /etc/hosts")
+        #expect(o.status == 0, "\(o.stderr)")
+        #expect(o.stdout.contains("search lab.test\nnameserver 10.1.2.3\noptions ndots:2\n"))
+        #expect(o.stdout.contains("box\n10.9.9.9\tdb\n"))
+        try s.finish()
+    }
+}

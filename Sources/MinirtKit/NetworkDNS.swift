@@ -1,0 +1,120 @@
+import FoundationEssentials
+import MinirtCNI
+import MinirtState
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Name resolution between containers: one dnsmasq per bridge network, on the
+/// network's gateway address, answering for every attached container's name,
+/// hostname and aliases (each also as NAME.<network>) and forwarding the rest
+/// upstream. Names stay live: the hosts file is rewritten and dnsmasq reloaded
+/// (SIGHUP) as containers come and go (podman's dnsname plugin did the same;
+/// per-container hosts files go stale, nerdctl#1149). The server starts with the
+/// network's first container and stops with its last.
+struct NetworkDNS {
+    static let binary = "/usr/sbin/dnsmasq"
+    /// `<state root>/.dns/<network>/`: entries.json, hosts, upstream.conf, dnsmasq.pid.
+    let root: String
+
+    struct Entry: Codable, Equatable {
+        var address: String
+        var names: [String]
+    }
+
+    func directory(_ network: String) -> String { "\(root)/\(network)" }
+
+    /// Whether a network gets a DNS server: bridge networks with a gateway on the host.
+    static func serves(_ list: NetworkConfigList) -> Bool {
+        guard let first = list.plugins.first, list.types.first == "bridge" else { return false }
+        return first["isGateway"]?.boolValue == true
+    }
+
+    static func names(for r: ContainerRecord, network: String, aliases: [String]) -> [String] {
+        var out: [String] = []
+        for n in [r.name, r.config.hostname] + aliases where !n.isEmpty {
+            for v in [n, "\(n).\(network)"] where !out.contains(v) { out.append(v) }
+        }
+        return out
+    }
+
+    /// Adds the container's names and (re)loads or starts the server.
+    func register(network: String, gateway: String, id: String, entry: Entry, upstream: [String]) throws {
+        let dir = directory(network)
+        try StateStore.makeDirectory(dir)
+        try StateStore(root: dir).withLock(dir + "/.lock") {
+            var entries = load(dir)
+            entries[id] = entry
+            try save(entries, dir: dir)
+            if let pid = runningPid(dir) {
+                kill(pid, SIGHUP)
+            } else {
+                let resolv = upstream.map { "nameserver \($0)\n" }.joined()
+                try StateStore.writeAtomically(Data(resolv.utf8), to: dir + "/upstream.conf")
+                try start(dir: dir, network: network, gateway: gateway, hasUpstream: !upstream.isEmpty)
+            }
+        }
+    }
+
+    /// Removes the container's names; the last one out stops the server.
+    func unregister(network: String, id: String) {
+        let dir = directory(network)
+        guard access(dir, F_OK) == 0 else { return }
+        try? StateStore(root: dir).withLock(dir + "/.lock") {
+            var entries = load(dir)
+            guard entries.removeValue(forKey: id) != nil else { return }
+            if entries.isEmpty {
+                if let pid = runningPid(dir) { kill(pid, SIGTERM); waitGone(pid) }
+                for f in ["entries.json", "hosts", "upstream.conf", "dnsmasq.pid"] { unlink("\(dir)/\(f)") }
+            } else {
+                try save(entries, dir: dir)
+                if let pid = runningPid(dir) { kill(pid, SIGHUP) }
+            }
+        }
+    }
+
+    private func load(_ dir: String) -> [String: Entry] {
+        guard let data = FileManager.default.contents(atPath: dir + "/entries.json") else { return [:] }
+        return (try? JSONDecoder().decode([String: Entry].self, from: data)) ?? [:]
+    }
+
+    private func save(_ entries: [String: Entry], dir: String) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        try StateStore.writeAtomically(try e.encode(entries), to: dir + "/entries.json")
+        let hosts = entries.values.sorted { $0.address < $1.address }
+            .map { "\($0.address) \($0.names.joined(separator: " "))\n" }.joined()
+        try StateStore.writeAtomically(Data(hosts.utf8), to: dir + "/hosts")
+    }
+
+    /// The server's pid if it runs (checked by pid file and command line).
+    func runningPid(_ dir: String) -> Int32? {
+        guard let text = FileManager.default.contents(atPath: dir + "/dnsmasq.pid").map({ String(decoding: $0, as: UTF8.self) }),
+              let pid = Int32(text.filter { !$0.isWhitespace }),
+              let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+              String(decoding: cmd, as: UTF8.self).contains(dir + "/hosts") else { return nil }
+        return pid
+    }
+
+    private func waitGone(_ pid: Int32) {
+        for _ in 0..<200 where kill(pid, 0) == 0 && !ProcessIdentity.isZombie(pid) { usleep(5_000) }
+    }
+
+    private func start(dir: String, network: String, gateway: String, hasUpstream: Bool) throws {
+        guard access(Self.binary, X_OK) == 0 else {
+            throw RunError.invalid("\(Self.binary) is missing: install dnsmasq-base (containers resolve each other's names through it)")
+        }
+        var args = [
+            "--conf-file=/dev/null", "--no-hosts", "--addn-hosts=\(dir)/hosts", "--pid-file=\(dir)/dnsmasq.pid",
+            "--listen-address=\(gateway)", "--bind-interfaces", "--except-interface=lo",
+            "--local=/\(network)/", "--domain-needed", "--user=root", "--log-facility=/dev/null",
+        ]
+        args.append(hasUpstream ? "--resolv-file=\(dir)/upstream.conf" : "--no-resolv")
+        // dnsmasq forks into the background once it listens; its first process exits.
+        let out = try ChildProcess.run(Self.binary, arguments: args, environment: [])
+        guard out.status == 0 else {
+            let why = String(decoding: out.stderr, as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " ")
+            throw RunError.invalid("cannot start the DNS server of network \(network) on \(gateway): \(why)")
+        }
+    }
+}
