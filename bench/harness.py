@@ -67,6 +67,47 @@ rows.append(("http (wrk -t2 -c32)", "target", "published >= 0.95x direct", ""))
 subprocess.run([minirt, "rm", "-f", "bench-web"], capture_output=True)
 web.wait()
 
+# 4. Scale: 200 containers on the default network, each serving HTTP.
+scale = int(os.environ.get("BENCH_SCALE", "200"))
+if scale > 0:
+    def probe():
+        return statistics.median(timed(inns + [minirt, "run", "--rm", "busybox", "true"]) for _ in range(5))
+    first = probe()
+    procs = []
+    for i in range(scale):
+        procs.append(subprocess.Popen(inns + [minirt, "run", "--name", f"s{i}", "busybox", "sh", "-c",
+                                             "echo ok > /tmp/index.html; exec httpd -f -p 80 -h /tmp"],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(0.02)
+    running = 0
+    for _ in range(600):
+        out = subprocess.run([minirt, "ls", "-q"], capture_output=True, text=True).stdout.split()
+        running = len(out)
+        if running >= scale:
+            break
+        time.sleep(0.2)
+    last = probe()
+    ips = subprocess.run([minirt, "ls", "--format", "{{.ID}}"], capture_output=True, text=True).stdout.split()
+    answered = 0
+    for cid in ips:
+        ip = subprocess.run([minirt, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid], capture_output=True, text=True).stdout.strip()
+        r = subprocess.run(inns + ["curl", "-s", "--max-time", "3", f"http://{ip}/index.html"], capture_output=True, text=True)
+        answered += r.stdout.strip() == "ok"
+    rss = 0
+    for p in procs:
+        try:
+            rss += int(next(l for l in open(f"/proc/{p.pid}/status") if l.startswith("VmRSS")).split()[1])
+        except (OSError, StopIteration):
+            pass
+    subprocess.run([minirt, "rm", "-f"] + [f"s{i}" for i in range(scale)], capture_output=True)
+    for p in procs:
+        p.wait()
+    rows.append((f"scale ({scale} containers)", "run --rm busybox true, alone", f"{first:.1f} ms", "1.00x"))
+    rows.append((f"scale ({scale} containers)", f"same with {running} running", f"{last:.1f} ms", f"{last / first:.2f}x"))
+    rows.append((f"scale ({scale} containers)", "containers answering HTTP", f"{answered}/{scale}", ""))
+    rows.append((f"scale ({scale} containers)", "runner RSS (minirt run), mean", f"{rss / max(1, len(procs)) / 1024:.1f} MiB", ""))
+    rows.append((f"scale ({scale} containers)", "target", "200th <= 1.5x the first", ""))
+
 w = [max(len(r[i]) for r in rows) for i in range(4)]
 print(f"{'area':{w[0]}}  {'case':{w[1]}}  {'median':>{w[2]}}  {'ratio':>{w[3]}}")
 for r in rows:

@@ -89,6 +89,16 @@ struct NetworkAttacher {
         }
     }
 
+    /// CNI CHECK of a live attachment: each plugin verifies what it set up is
+    /// still there (the veth, the address, the routes, the NAT rules).
+    func check(_ r: ContainerRecord) throws {
+        guard let net = r.network, let result = net.result else {
+            throw RunError.invalid("container \(r.name) is not attached to a CNI network")
+        }
+        let list = try NetworkConfigList(data: Data(net.config.utf8), source: "the network config saved with \(r.name)")
+        try cni.check(list, Self.attachment(r, net), prevResult: try JSONValue.parse(result), trace: tracer(r))
+    }
+
     /// DELs what was added (in reverse), then unpins the namespace. If DEL fails
     /// the pin stays, so a later rm can retry with the same namespace (nerdctl#1872),
     /// unless `force`: then everything is released anyway and DEL's error returned

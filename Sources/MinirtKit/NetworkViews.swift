@@ -61,6 +61,14 @@ extension Containers {
         return views
     }
 
+    /// `minirt network check`: CNI CHECK of a running container's attachment.
+    public func checkNetwork(_ ref: String) throws -> String {
+        let r = try get(ref)
+        guard r.state.status == .running else { throw RunError.invalid("container \(r.name) is not running") }
+        try attacher.check(r)
+        return r.network?.network ?? ""
+    }
+
     /// `minirt network rm`: refused while any container is attached.
     public func removeNetwork(_ name: String) throws {
         let users = store.all().filter { $0.network?.network == name || $0.hostConfig.networkMode == name }.map(\.name)

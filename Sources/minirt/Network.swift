@@ -6,7 +6,7 @@ import MinirtKit
 struct Network: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage networks (CNI conflists in minirt's config folder).",
-        subcommands: [NetworkList.self, NetworkCreate.self, NetworkInspect.self, NetworkRemove.self])
+        subcommands: [NetworkList.self, NetworkCreate.self, NetworkInspect.self, NetworkRemove.self, NetworkCheck.self])
 }
 
 struct NetworkList: ParsableCommand {
@@ -91,5 +91,21 @@ struct NetworkRemove: ParsableCommand {
             }
         }
         if failed { throw ExitCode(1) }
+    }
+}
+
+struct NetworkCheck: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check", abstract: "Run CNI CHECK on a container's network: are its veth, address, routes and rules intact?")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("Container name or id.", valueName: "container")) var container: String
+
+    func run() throws {
+        do {
+            let network = try global.containers().checkNetwork(container)
+            print("\(container): network \(network) is intact")
+        } catch {
+            throw fail(error, defaultCode: 1)
+        }
     }
 }

@@ -198,6 +198,62 @@ import Glibc
         try s.finish()
     }
 
+    @Test func cniCheckSeesABrokenAttachment() throws {
+        let s = try Sandbox()
+        let p = try s.start(["run", "--name", "chk", "busybox", "sleep", "30"])
+        _ = try s.waitForPid("chk")
+        _ = try s.id(of: "chk")
+        #expect(try s.minirt("network", "check", "chk").stdout == "chk: network bridge is intact\n")
+        // Break it from inside: the container loses its default route.
+        let pin = try s.minirt("inspect", "-f", "{{.NetworkSettings.SandboxKey}}", "chk").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try Sandbox.exec("/usr/bin/nsenter", ["--net=\(pin)", "ip", "route", "del", "default"])
+        let broken = try s.minirt("network", "check", "chk")
+        #expect(broken.status == 1 && broken.stderr.contains("failed on CHECK"), "\(broken.stderr)")
+        // The plugin calls are logged for learners: CNI_COMMAND, the config on stdin, the result.
+        let id = try s.id(of: "chk")
+        let log = try String(contentsOfFile: "\(s.root)/\(id)/cni.log", encoding: .utf8)
+        #expect(log.contains("CNI_COMMAND=ADD") && log.contains("CNI_COMMAND=CHECK") && log.contains("\"prevResult\""))
+        #expect(try s.minirt("rm", "-f", "chk").status == 0, "rm still works on a broken attachment")
+        p.waitUntilExit()
+        try s.finish()
+    }
+
+    @Test func subnetOverlappingAHostRouteIsRefused() throws {
+        let s = try Sandbox()
+        try s.host("ip", "link", "add", "lanA", "type", "veth", "peer", "name", "lanB")
+        try s.host("ip", "addr", "add", "10.123.0.1/24", "dev", "lanA")
+        try s.host("ip", "link", "set", "lanA", "up")
+        try s.host("ip", "link", "set", "lanB", "up")
+        let o = try s.minirt("network", "create", "--subnet", "10.123.0.0/16", "clash")
+        #expect(o.status == 1 && o.stderr.contains("overlaps the host route 10.123.0.0/24"), "\(o.stderr)")
+        let bad = try s.minirt("network", "create", "--subnet", "10.124.0.1/16", "hostbits")
+        #expect(bad.status == 1 && bad.stderr.contains("host bits are set"))
+        try s.host("ip", "link", "delete", "lanA")
+        try s.finish()
+    }
+
+    @Test func macvlanNetworkFromCreate() throws {
+        let s = try Sandbox()
+        // A parent interface for macvlan inside this test's namespace.
+        try s.host("ip", "link", "add", "lan0", "type", "veth", "peer", "name", "lan1")
+        try s.host("ip", "link", "set", "lan0", "up")
+        try s.host("ip", "link", "set", "lan1", "up")
+        #expect(try s.minirt("network", "create", "--driver", "macvlan", "-o", "parent=lan0", "--subnet", "10.79.0.0/24", "mac").status == 0)
+        let p = try startWeb(s, name: "m1", text: "macvlan", extra: ["--network", "mac"])
+        _ = try s.waitForPid("m1")
+        _ = try s.id(of: "m1")
+        let ip = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "m1").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(ip.hasPrefix("10.79.0."))
+        // Containers on one macvlan parent talk directly (bridge mode), no host bridge involved.
+        let o = try s.minirt("run", "--rm", "--network", "mac", "busybox", "timeout", "5", "wget", "-qO-", "http://\(ip)/")
+        #expect(o.stdout == "macvlan\n", "\(o.stderr)")
+        try s.minirt("rm", "-f", "m1")
+        p.waitUntilExit()
+        #expect(try s.minirt("network", "rm", "mac").status == 0)
+        try s.host("ip", "link", "delete", "lan0")
+        try s.finish()
+    }
+
     @Test func killedRunnerLeavesNothingAfterRm() throws {
         let s = try Sandbox()
         let p = try s.start(["run", "--name", "doomed", "-p", "8086:80", "busybox", "sleep", "30"])
