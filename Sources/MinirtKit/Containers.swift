@@ -94,7 +94,7 @@ public struct Containers: Sendable {
         do {
             for sub in ["upper", "work", "rootfs"] { try StateStore.makeDirectory("\(directory)/\(sub)") }
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             try StateStore.writeAtomically(try encoder.encode(plan.spec), to: "\(directory)/config.json")
             if let list {
                 let upstream = DNSFiles.upstreamServers(host: Self.read("/etc/resolv.conf") ?? "",
@@ -130,8 +130,11 @@ public struct Containers: Sendable {
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster,
                                         forwardStdin: o.interactive)
         let code = exitCode(fromWaitStatus: monitor.run())
-        // rm -f may have torn everything down already; then the folder is gone.
-        if let current = try? store.load(id) {
+        if o.autoRemove && record.network == nil {
+            // Nothing on the host to undo: remove (idempotent if rm -f got there first).
+            try? store.remove(id, name: record.name)
+        } else if let current = try? store.load(id) {
+            // rm -f may have torn everything down already; then the folder is gone.
             record = current
             // Without --rm a failing DEL keeps the pin and the record, for rm to retry.
             _ = try? attacher.detach(&record, force: o.autoRemove)

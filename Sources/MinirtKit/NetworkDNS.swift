@@ -97,7 +97,11 @@ struct NetworkDNS {
     }
 
     private func waitGone(_ pid: Int32) {
-        for _ in 0..<200 where kill(pid, 0) == 0 && !ProcessIdentity.isZombie(pid) { usleep(5_000) }
+        var tries = 0
+        while tries < 200 && kill(pid, 0) == 0 && !ProcessIdentity.isZombie(pid) {
+            usleep(2_000)
+            tries += 1
+        }
     }
 
     private func start(dir: String, network: String, gateway: String, hasUpstream: Bool) throws {

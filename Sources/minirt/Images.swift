@@ -2,7 +2,7 @@ import ArgumentParser
 import MinirtKit
 
 struct Images: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List the images in the image store.")
+    static let configuration = CommandConfiguration(commandName: "images", abstract: "List the images in the image store.")
 
     @OptionGroup var global: GlobalOptions
 

@@ -4,7 +4,7 @@ import MinirtKit
 import MinirtState
 
 struct Inspect: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show low-level information on containers as JSON.")
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show low-level information on containers as JSON.")
 
     @OptionGroup var global: GlobalOptions
 

@@ -5,6 +5,7 @@ import MinirtKit
 
 struct Network: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "network",
         abstract: "Manage networks (CNI conflists in minirt's config folder).",
         subcommands: [NetworkList.self, NetworkCreate.self, NetworkInspect.self, NetworkRemove.self, NetworkCheck.self])
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import MinirtKit
 
 struct Port: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List a container's published ports, as docker port does.")
+    static let configuration = CommandConfiguration(commandName: "port", abstract: "List a container's published ports, as docker port does.")
 
     @OptionGroup var global: GlobalOptions
 

@@ -2,7 +2,10 @@ import ArgumentParser
 import MinirtKit
 
 struct Run: ParsableCommand {
+    // Names are given explicitly everywhere: deriving them from type names costs
+    // reflection at every start-up.
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run a command in a new container.",
         discussion: """
         ROOTFS is an image name from the image store (minirt images) or the path of a

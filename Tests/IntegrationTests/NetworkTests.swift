@@ -254,6 +254,56 @@ import Glibc
         try s.finish()
     }
 
+    @Test func outboundTrafficIsMasqueradedEvenUnderAForwardDropPolicy() throws {
+        let s = try Sandbox()
+        // A second namespace stands for "the outside world": a peer reached through
+        // the test's host namespace, with a listener that prints its peer's address.
+        let outside = "\(s.netns!)-out"
+        _ = try Sandbox.exec("/usr/sbin/ip", ["netns", "add", outside])
+        defer { _ = try? Sandbox.exec("/usr/sbin/ip", ["netns", "delete", outside]) }
+        try s.host("ip", "link", "add", "up0", "type", "veth", "peer", "name", "up1", "netns", outside)
+        try s.host("ip", "addr", "add", "10.251.0.1/24", "dev", "up0")
+        try s.host("ip", "link", "set", "up0", "up")
+        _ = try Sandbox.exec("/usr/sbin/ip", ["-n", outside, "addr", "add", "10.251.0.2/24", "dev", "up1"])
+        _ = try Sandbox.exec("/usr/sbin/ip", ["-n", outside, "link", "set", "up1", "up"])
+        _ = try Sandbox.exec("/usr/sbin/ip", ["-n", outside, "link", "set", "lo", "up"])
+        // Forwarding refused by default, as on many hosts: the firewall plugin opens it per container.
+        try s.host("iptables", "-P", "FORWARD", "DROP")
+        let listener = Process()
+        listener.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        // On a connection, netstat's output (which names the peer) is sent back to the client.
+        listener.arguments = ["--net=/run/netns/\(outside)", "--", "\(Sandbox.images)/busybox/rootfs/bin/busybox",
+                              "nc", "-l", "-p", "9000", "-e", "\(Sandbox.images)/busybox/rootfs/bin/busybox", "netstat", "-tn"]
+        try listener.run()
+        defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
+        usleep(200_000)
+        let o = try s.minirt("run", "--rm", "busybox", "sh", "-c",
+                             "ip route | grep default; cat /proc/sys/net/ipv4/ip_forward; timeout 5 nc 10.251.0.2 9000 </dev/null")
+        #expect(o.status == 0, "\(o.stderr)")
+        #expect(o.lines.first?.hasPrefix("default via 10.99.0.1") == true, "\(o.stdout)")
+        // The peer saw the host's address, not the container's: masquerade.
+        #expect(o.stdout.contains("10.251.0.2:9000") && o.stdout.contains("10.251.0.1:"), "\(o.stdout)")
+        let seen = o.lines.filter { $0.contains(":9000") }
+        #expect(seen.count == 1 && !seen[0].contains("10.99.0."), "the container's own address must not reach the outside: \(seen)")
+        let fwd = try s.host("cat", "/proc/sys/net/ipv4/ip_forward").stdout
+        #expect(fwd == "1\n")
+        try s.host("ip", "link", "delete", "up0")
+        try s.finish()
+    }
+
+    @Test func internalNetworkHasNoWayOut() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("network", "create", "--internal", "--subnet", "10.80.0.0/24", "--gateway", "10.80.0.254", "sealed").status == 0)
+        let o = try s.minirt("run", "--rm", "--network", "sealed", "busybox", "sh", "-c", "ip route; ip -o -4 addr show eth0")
+        #expect(o.status == 0, "\(o.stderr)")
+        #expect(!o.stdout.contains("default"), "no default route on an internal network: \(o.stdout)")
+        #expect(o.stdout.contains("10.80.0."))
+        let view = try s.minirt("network", "inspect", "-f", "{{.Internal}} {{json .IPAM.Config}}", "sealed").stdout
+        #expect(view == "true [{\"Gateway\":\"10.80.0.254\",\"Subnet\":\"10.80.0.0/24\"}]\n", "\(view)")
+        #expect(try s.minirt("network", "rm", "sealed").status == 0)
+        try s.finish()
+    }
+
     @Test func killedRunnerLeavesNothingAfterRm() throws {
         let s = try Sandbox()
         let p = try s.start(["run", "--name", "doomed", "-p", "8086:80", "busybox", "sleep", "30"])
