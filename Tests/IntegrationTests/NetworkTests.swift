@@ -14,17 +14,7 @@ import Glibc
                      "mkdir -p /www && echo \(text) > /www/index.html && exec httpd -f -p 80 -h /www"])
     }
 
-    /// GET with a bounded number of tries (the server needs a moment to listen).
-    func fetch(_ s: Sandbox, _ url: String, tries: Int = 40) throws -> String {
-        var last = ""
-        for _ in 0..<tries {
-            let o = try s.host("curl", "-s", "--max-time", "2", url)
-            if o.status == 0 { return o.stdout }
-            last = "curl exit \(o.status)"
-            usleep(50_000)
-        }
-        return last
-    }
+    func fetch(_ s: Sandbox, _ url: String) throws -> String { try s.fetch(url) }
 
     @Test func publishedPortAnswersOnLoopbackAndContainerAddress() throws {
         let s = try Sandbox()

@@ -54,6 +54,19 @@ final class Sandbox: @unchecked Sendable {
         return try Self.exec(args[0], Array(args.dropFirst()))
     }
 
+    /// GET from the test's host, with a bounded number of tries (a server needs a
+    /// moment to listen); the body, or why it failed.
+    func fetch(_ url: String, tries: Int = 50) throws -> String {
+        var last = ""
+        for _ in 0..<tries {
+            let o = try host("curl", "-s", "--max-time", "2", url)
+            if o.status == 0 && !o.stdout.isEmpty { return o.stdout }
+            last = "curl exit \(o.status)"
+            usleep(50_000)
+        }
+        return last
+    }
+
     func id(of name: String) throws -> String {
         let id = try minirt("inspect", "-f", "{{.Id}}", name).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(id.count == 64, "no container \(name)")
