@@ -162,7 +162,9 @@ public struct Containers: Sendable {
                                    extraHosts: extraHosts)
         }
         let served = r.network?.dnsRegistered == true
-        let resolv = DNSFiles.resolvConf(host: read("/etc/resolv.conf") ?? "", upstream: read("/run/systemd/resolve/resolv.conf"),
+        let h = r.hostConfig
+        let hostFileAsIs = choice == .host && h.dns.isEmpty && h.dnsSearch.isEmpty && h.dnsOptions.isEmpty
+        let resolv = hostFileAsIs ? (read("/etc/resolv.conf") ?? "") : DNSFiles.resolvConf(host: read("/etc/resolv.conf") ?? "", upstream: read("/run/systemd/resolve/resolv.conf"),
                                          dns: r.hostConfig.dns, search: r.hostConfig.dnsSearch,
                                          options: r.hostConfig.dnsOptions, keepLoopback: choice == .host,
                                          networkServer: served ? r.network?.gateway : nil,

@@ -35,6 +35,13 @@ import Glibc
         let host = try FileManager.default.contentsOfDirectory(atPath: "/sys/class/net").sorted()
         #expect(o.lines.sorted() == host)
         #expect(host.count > 1, "the host should have more than lo")
+        // The host's resolv.conf as is, and the host's name.
+        let files = try s.minirt("run", "--rm", "--network", "host", "busybox", "sh", "-c", "cat /etc/resolv.conf; hostname")
+        let hostResolv = try String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, 255)
+        let hostname = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #expect(files.stdout == hostResolv + hostname + "\n")
         try s.finish()
     }
 
