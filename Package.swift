@@ -7,6 +7,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "minirt", targets: ["minirt"]),
+        .executable(name: "minirt-supervisor", targets: ["minirt-supervisor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,6 +21,8 @@ let package = Package(
                 "MinirtKit", "MinirtCNI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The per-container supervisor of detached containers: Glibc only, to stay small.
+        .executableTarget(name: "minirt-supervisor", dependencies: ["CMinirtShim"]),
         // High level: images, run planning (flags -> OCI spec), ls/inspect views, templates.
         .target(
             name: "MinirtKit",

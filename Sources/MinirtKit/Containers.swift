@@ -37,18 +37,22 @@ public struct Containers: Sendable {
 
     // MARK: run
 
-    /// Runs a container in the foreground and returns `docker run`'s exit code.
-    /// Everything is checked before anything is created, and every failure after
-    /// that tears down what was made (network, namespace pin, state).
-    public func run(_ o: RunOptions) throws -> Int32 {
+    /// A container decided but not yet created: what `run` checked up front.
+    struct Decision {
+        var plan: RunPlan
+        var list: NetworkConfigList?
+        var choice: NetworkChoice
+        var requestedPorts: [PortBinding]
+    }
+
+    /// Checks everything that can be checked before anything exists: root, name,
+    /// image, network, ports syntax, environment, extra hosts.
+    func decide(_ o: RunOptions) throws -> Decision {
         guard geteuid() == 0 else { throw RunError.notRoot }
         if let n = o.name, !StateStore.isValidName(n) { throw StateError.invalidName(n) }
         let image = try images.resolve(o.image)
         let id = StateStore.newID()
-        let directory = store.directory(id)
 
-        // Network and ports: resolved and validated up front.
-        let mode = try NetworkMode(o.network)
         var requested = try o.publish.flatMap(PortSpec.parse)
         if o.publishAll {
             for key in image.config.ExposedPorts?.keys.sorted() ?? [] {
@@ -58,74 +62,114 @@ public struct Containers: Sendable {
                 }
             }
         }
-        var list: NetworkConfigList?
-        let choice: NetworkChoice
+        let (list, choice) = try resolveNetwork(try NetworkMode(o.network), id: id)
+        if !requested.isEmpty && list == nil {
+            throw RunError.invalid("port publishing needs a bridge network: drop -p/-P or use --network bridge (it is \(choice.modeName))")
+        }
+        var plan = try RunPlan.make(o, image: image, id: id, name: o.name ?? NameGenerator.make(),
+                                    directory: store.directory(id), network: choice, ports: requested,
+                                    hostEnv: ProcessInfo.processInfo.environment, hostHostname: Self.hostHostname())
+        plan.record.hostConfig.networkAliases = o.networkAliases
+        _ = try extraHosts(plan.record, list: list)
+        return Decision(plan: plan, list: list, choice: choice, requestedPorts: requested)
+    }
+
+    func resolveNetwork(_ mode: NetworkMode, id: String) throws -> (NetworkConfigList?, NetworkChoice) {
         switch mode {
-        case .none: choice = .none
-        case .host: choice = .host
+        case .none: return (nil, .none)
+        case .host: return (nil, .host)
         case .cni(let name):
             let l = try networks.load(name)
             try networks.cni.validate(l)
             try networks.cni.validate(Networks.loopback)
-            list = l
-            choice = .cni(name: l.name, netns: NetworkNamespace.pinPath(for: id))
+            return (l, .cni(name: l.name, netns: NetworkNamespace.pinPath(for: id)))
         case .container(let ref):
             let target = try get(ref)
             guard target.state.status == .running else {
                 throw RunError.invalid("cannot join the network of container \"\(target.name)\": it is not running")
             }
-            choice = .container(id: target.id, netns: target.network?.netnsPath ?? "/proc/\(target.state.pid)/ns/net")
+            return (nil, .container(id: target.id, netns: target.network?.netnsPath ?? "/proc/\(target.state.pid)/ns/net"))
         }
-        if !requested.isEmpty && list == nil {
-            throw RunError.invalid("port publishing needs a bridge network: drop -p/-P or use --network bridge (it is \(choice.modeName))")
-        }
-        let reservation = try PortReservation(requested)
-        defer { reservation.release() }
+    }
 
-        let plan = try RunPlan.make(o, image: image, id: id, name: o.name ?? NameGenerator.make(),
-                                    directory: directory, network: choice, ports: reservation.bindings,
-                                    hostEnv: ProcessInfo.processInfo.environment,
-                                    hostHostname: Self.hostHostname())
-        let gatewayForExtraHosts = list.flatMap(Networks.gateway(of:)) ?? ""
-        let extraHosts = try o.addHosts.map { try DNSFiles.parseExtraHost($0, gateway: gatewayForExtraHosts) }
-        var record = try createWithFreshName(plan.record, generated: o.name == nil)
+    func extraHosts(_ r: ContainerRecord, list: NetworkConfigList?) throws -> [(String, String)] {
+        let gateway = list.flatMap(Networks.gateway(of:)) ?? ""
+        return try r.hostConfig.extraHosts.map { try DNSFiles.parseExtraHost($0, gateway: gateway) }
+    }
 
-        let spawned: SpawnedProcess
+    /// Creates the container's folder: state, OCI config.json, overlay folders.
+    func materialize(_ d: Decision, generatedName: Bool) throws -> ContainerRecord {
+        let record = try createWithFreshName(d.plan.record, generated: generatedName)
+        let directory = store.directory(record.id)
         do {
             for sub in ["upper", "work", "rootfs"] { try StateStore.makeDirectory("\(directory)/\(sub)") }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            try StateStore.writeAtomically(try encoder.encode(plan.spec), to: "\(directory)/config.json")
-            if let list {
-                let upstream = DNSFiles.upstreamServers(host: Self.read("/etc/resolv.conf") ?? "",
-                                                        upstream: Self.read("/run/systemd/resolve/resolv.conf"))
-                try attacher.attach(&record, list: list, ports: reservation.bindings, aliases: o.networkAliases,
-                                    upstreamDNS: o.dns.isEmpty ? upstream : o.dns)
-            }
-            try writeDNSFiles(record, choice: choice, extraHosts: extraHosts)
+            try StateStore.writeAtomically(try encoder.encode(d.plan.spec), to: "\(directory)/config.json")
+        } catch {
+            try? store.remove(record.id, name: record.name)
+            throw error
+        }
+        return record
+    }
 
+    /// The host side and the process: network (ports already reserved), DNS
+    /// files, then the container itself. The caller undoes on failure.
+    func launch(_ record: inout ContainerRecord, spec: OCISpec, list: NetworkConfigList?, choice: NetworkChoice,
+                io: SpawnIO, consoleSize: (rows: UInt16, cols: UInt16)?, parentDeathSignal: Int32) throws -> SpawnedProcess {
+        // A container started again may still hold an old attachment: DEL before ADD.
+        if record.network != nil { try attacher.detach(&record) }
+        if let list {
+            let h = record.hostConfig
+            let upstream = DNSFiles.upstreamServers(host: Self.read("/etc/resolv.conf") ?? "",
+                                                    upstream: Self.read("/run/systemd/resolve/resolv.conf"))
+            try attacher.attach(&record, list: list, ports: h.portBindings, aliases: h.networkAliases,
+                                upstreamDNS: h.dns.isEmpty ? upstream : h.dns)
+        }
+        try writeDNSFiles(record, choice: choice, extraHosts: try extraHosts(record, list: list))
+        return try Engine.spawn(spec, bundle: store.directory(record.id), io: io,
+                                consoleSize: consoleSize, parentDeathSignal: parentDeathSignal)
+    }
+
+    func markRunning(_ record: inout ContainerRecord, _ spawned: SpawnedProcess) {
+        record.state.status = .running
+        record.state.pid = spawned.pid
+        record.state.pidStartTime = ProcessIdentity.startTime(of: spawned.pid) ?? 0
+        record.state.startedAt = .now()
+        record.state.error = ""
+        _ = try? store.save(record)
+    }
+
+    /// Runs a container in the foreground and returns `docker run`'s exit code.
+    /// Everything is checked before anything is created, and every failure after
+    /// that tears down what was made (network, namespace pin, state).
+    public func run(_ o: RunOptions) throws -> Int32 {
+        var d = try decide(o)
+        // Ports are claimed before anything exists: a taken port leaves nothing behind.
+        let reservation = try PortReservation(d.requestedPorts)
+        defer { reservation.release() }
+        d.plan.record.hostConfig.portBindings = reservation.bindings
+        var record = try materialize(d, generatedName: o.name == nil)
+        let id = record.id
+
+        let spawned: SpawnedProcess
+        do {
             let devNull = o.interactive ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
             defer { if devNull >= 0 { close(devNull) } }
             SignalForwarding.block()
             // SIGKILL when minirt dies: a foreground container never outlives its runner.
-            spawned = try Engine.spawn(plan.spec, bundle: directory,
-                                       io: SpawnIO(stdin: o.interactive ? 0 : devNull),
-                                       consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil,
-                                       parentDeathSignal: SIGKILL)
+            spawned = try launch(&record, spec: d.plan.spec, list: d.list, choice: d.choice,
+                                 io: SpawnIO(stdin: o.interactive ? 0 : devNull),
+                                 consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil, parentDeathSignal: SIGKILL)
         } catch {
             // The run failed: release everything, even if a plugin's DEL fails too.
             _ = try? attacher.detach(&record, force: true)
             try? store.remove(id, name: record.name)
             throw error
         }
-
         // This process is the container's runner: it alone writes its state while
         // it runs, so the record in hand is current (rm may only remove it).
-        record.state.status = .running
-        record.state.pid = spawned.pid
-        record.state.pidStartTime = ProcessIdentity.startTime(of: spawned.pid) ?? 0
-        record.state.startedAt = .now()
-        _ = try? store.save(record)
+        markRunning(&record, spawned)
 
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster,
                                         forwardStdin: o.interactive)

@@ -56,7 +56,18 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var dnsSearch: [String] = []
         public var dnsOptions: [String] = []
         public var extraHosts: [String] = []
+        public var networkAliases: [String] = []
+        public var restartPolicy = RestartPolicy()
         public init(networkMode: String) { self.networkMode = networkMode }
+    }
+
+    /// `--restart no|on-failure[:N]|always|unless-stopped`, carried out by the supervisor.
+    public struct RestartPolicy: Codable, Sendable, Equatable {
+        public var name = "no"
+        public var maximumRetryCount = 0
+        public init(name: String = "no", maximumRetryCount: Int = 0) {
+            self.name = name; self.maximumRetryCount = maximumRetryCount
+        }
     }
 
     public enum Status: String, Codable, Sendable {
@@ -74,6 +85,11 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var oomKilled: Bool = false
         public var startedAt: Timestamp = .zero
         public var finishedAt: Timestamp = .zero
+        /// Set by stop/kill through minirt, so restart policies leave it stopped.
+        public var stoppedByUser = false
+        public var restartCount = 0
+        /// Detached containers have a supervisor; foreground ones their `minirt run`.
+        public var detached = false
         public init() {}
     }
 }

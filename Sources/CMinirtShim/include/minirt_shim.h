@@ -133,6 +133,11 @@ int minirt_pipe_cloexec(int fds[2]);
 int minirt_unshare(int flags);
 int minirt_setns(int fd, int nstype);
 
+// prctl(PR_SET_CHILD_SUBREAPER) for the supervisor of detached containers, and
+// sending one descriptor with SCM_RIGHTS (published ports' sockets go to it).
+int minirt_set_child_subreaper(void);
+int minirt_send_fd(int sock, int fd);
+
 // clone()s a child that sets itself up from cfg and execs the process.
 // Returns the child's pid (as seen by the caller) or -1 with errno set.
 pid_t minirt_spawn(const struct minirt_spawn_config *cfg);

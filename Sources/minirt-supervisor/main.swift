@@ -1,0 +1,216 @@
+// minirt-supervisor: the small process that stays with a detached container.
+//
+//   minirt-supervisor DIR MINIRT ID
+//
+// It makes itself a child subreaper, runs `MINIRT __start ID` (which sets up the
+// network and clones the container, then exits), and so becomes the parent of
+// the container's init. Then it only: pumps the container's stdout and stderr
+// into DIR/container.log (Docker's json-file format), holds the published
+// ports' sockets that __start passed it, reaps the init, and runs
+// `MINIRT __exited ID STATUS` to tear down and record the exit (which answers
+// whether the restart policy wants another start).
+//
+// It uses Glibc only, no Foundation, to stay small: one runs per container.
+// Readiness goes to fd 1 as one line ("ok", or "exit N" when __start failed,
+// whose message went to fd 2); after that fds 0-2 are /dev/null.
+import CMinirtShim
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func say(_ fd: Int32, _ text: String) {
+    var t = text
+    t.withUTF8 { _ = write(fd, $0.baseAddress, $0.count) }
+}
+
+final class Supervisor {
+    let dir: String, minirt: String, id: String
+    static let restartExit: Int32 = 75
+    let sigfd: Int32
+    let outRead: Int32, outWrite: Int32, errRead: Int32, errWrite: Int32
+    let log: Int32
+    var pending: [Int32: [UInt8]] = [:]
+    var heldPorts: [Int32] = []
+    var reportedReady = false
+
+    init(dir: String, minirt: String, id: String) {
+        self.dir = dir; self.minirt = minirt; self.id = id
+        // Orphans in our subtree come to us: the container's init, once __start exits.
+        _ = minirt_set_child_subreaper()
+        signal(SIGPIPE, SIG_IGN)
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        sigaddset(&blocked, SIGCHLD)
+        sigprocmask(SIG_BLOCK, &blocked, nil)
+        sigfd = signalfd(-1, &blocked, Int32(SFD_CLOEXEC))
+        var p: [Int32] = [0, 0]
+        _ = minirt_pipe_cloexec(&p)
+        (outRead, outWrite) = (p[0], p[1])
+        _ = minirt_pipe_cloexec(&p)
+        (errRead, errWrite) = (p[0], p[1])
+        log = open("\(dir)/container.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        _ = fcntl(outRead, F_SETFL, O_NONBLOCK)
+        _ = fcntl(errRead, F_SETFL, O_NONBLOCK)
+        pending = [outRead: [], errRead: []]
+    }
+
+    /// Spawns minirt; with passFDs, fds 3, 4, 5 = container stdout, stderr, port socket.
+    func spawnMinirt(_ extra: [String], portSocket: Int32? = nil) -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let portSocket {
+            posix_spawn_file_actions_adddup2(&actions, outWrite, 3)
+            posix_spawn_file_actions_adddup2(&actions, errWrite, 4)
+            posix_spawn_file_actions_adddup2(&actions, portSocket, 5)
+        }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK))
+        let argv: [UnsafeMutablePointer<CChar>?] = ([minirt] + extra).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, minirt, &actions, &attr, argv, nil)
+        return rc == 0 ? pid : -1
+    }
+
+    // MARK: log pump
+
+    static func timestamp() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var secs = ts.tv_sec
+        var t = tm()
+        gmtime_r(&secs, &t)
+        func pad(_ v: Int, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        return "\(pad(Int(t.tm_year) + 1900, 4))-\(pad(Int(t.tm_mon) + 1, 2))-\(pad(Int(t.tm_mday), 2))T"
+            + "\(pad(Int(t.tm_hour), 2)):\(pad(Int(t.tm_min), 2)):\(pad(Int(t.tm_sec), 2)).\(pad(Int(ts.tv_nsec), 9))Z"
+    }
+
+    static func jsonEscaped(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + 8)
+        let hex = Array("0123456789abcdef".utf8)
+        for b in bytes {
+            switch b {
+            case 0x22: out += [0x5c, 0x22]
+            case 0x5c: out += [0x5c, 0x5c]
+            case 0x0a: out += [0x5c, 0x6e]
+            case 0x0d: out += [0x5c, 0x72]
+            case 0x09: out += [0x5c, 0x74]
+            case 0..<0x20: out += [0x5c, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]]
+            default: out.append(b)
+            }
+        }
+        return out
+    }
+
+    func writeEntry(_ line: ArraySlice<UInt8>, stream: String) {
+        var entry = Array("{\"log\":\"".utf8) + Self.jsonEscaped(line)
+        entry += Array("\",\"stream\":\"\(stream)\",\"time\":\"\(Self.timestamp())\"}\n".utf8)
+        _ = entry.withUnsafeBytes { write(log, $0.baseAddress, $0.count) }
+    }
+
+    /// Reads what the stream has; one JSON line per line of output, as Docker writes.
+    func pump(_ fd: Int32, flush: Bool = false) {
+        let stream = fd == outRead ? "stdout" : "stderr"
+        var buf = [UInt8](repeating: 0, count: 32768)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            pending[fd, default: []] += buf[0..<n]
+            while let nl = pending[fd]!.firstIndex(of: 0x0a) {
+                writeEntry(pending[fd]![...nl], stream: stream)
+                pending[fd]!.removeSubrange(...nl)
+            }
+            if pending[fd]!.count > 16384 { writeEntry(pending[fd]![...], stream: stream); pending[fd] = [] }
+        }
+        if flush && !pending[fd]!.isEmpty { writeEntry(pending[fd]![...], stream: stream); pending[fd] = [] }
+    }
+
+    // MARK: the loop
+
+    static func waitStatus(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status
+    }
+
+    static func exitCode(_ status: Int32) -> Int32 {
+        let sig = status & 0x7f
+        return sig == 0 ? (status >> 8) & 0xff : 128 + sig
+    }
+
+    func detachStdio() {
+        let null = open("/dev/null", O_RDWR)
+        for fd in [Int32(0), 1, 2] { dup2(null, fd) }
+        if null > 2 { close(null) }
+    }
+
+    func run() -> Never {
+        while true {
+            var socks: [Int32] = [-1, -1]
+            _ = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &socks)
+            let starter = spawnMinirt(["__start", id], portSocket: socks[1])
+            close(socks[1])
+            // Port sockets arrive while __start runs; its exit ends the stream.
+            while true {
+                let fd = minirt_recv_fd(socks[0])
+                if fd < 0 { break }
+                heldPorts.append(fd)
+            }
+            close(socks[0])
+            let startStatus = starter > 0 ? Self.waitStatus(starter) : 127 << 8
+            if startStatus != 0 {
+                if !reportedReady { say(1, "exit \(Self.exitCode(startStatus))\n") }
+                exit(0)
+            }
+            if !reportedReady {
+                say(1, "ok\n")
+                detachStdio()
+                reportedReady = true
+            }
+
+            // Until the container's init (reparented to us) exits: copy its output.
+            var initStatus: Int32 = 0
+            var running = true
+            while running {
+                var fds = [pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: outRead, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: errRead, events: Int16(POLLIN), revents: 0)]
+                if poll(&fds, 3, -1) < 0 { continue }
+                if fds[1].revents != 0 { pump(outRead) }
+                if fds[2].revents != 0 { pump(errRead) }
+                if fds[0].revents != 0 {
+                    var info = signalfd_siginfo()
+                    _ = read(sigfd, &info, MemoryLayout<signalfd_siginfo>.size)
+                    var status: Int32 = 0
+                    while true {
+                        let pid = waitpid(-1, &status, WNOHANG)
+                        if pid <= 0 { break }
+                        initStatus = status
+                        running = false
+                    }
+                }
+            }
+            pump(outRead, flush: true)
+            pump(errRead, flush: true)
+            heldPorts.forEach { close($0) }
+            heldPorts = []
+
+            let finisher = spawnMinirt(["__exited", id, String(initStatus)])
+            if finisher < 0 || Self.exitCode(Self.waitStatus(finisher)) != Self.restartExit { exit(0) }
+        }
+    }
+}
+
+let args = CommandLine.arguments
+guard args.count == 4 else {
+    say(2, "usage: minirt-supervisor DIR MINIRT ID\n")
+    exit(2)
+}
+Supervisor(dir: args[1], minirt: args[2], id: args[3]).run()
