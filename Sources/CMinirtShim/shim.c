@@ -425,3 +425,5 @@ int minirt_unshare(int flags) { return unshare(flags); }
 int minirt_setns(int fd, int nstype) { return setns(fd, nstype); }
 int minirt_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 int minirt_send_fd(int sock, int fd) { return send_fd(sock, fd); }
+extern char **environ;
+char *const *minirt_environ(void) { return environ; }

@@ -13,7 +13,12 @@ public struct ChildOutput: Sendable {
 /// Runs a program (a CNI plugin, iproute2) with posix_spawn (safe in a threaded process, unlike fork),
 /// feeding stdin and collecting stdout and stderr without deadlocking on full pipes.
 public enum ChildProcess {
-    public static func run(_ path: String, arguments: [String] = [], environment: [String], stdin: Data = Data()) throws -> ChildOutput {
+    /// With `newSession`, the child gets its own session (setsid), so that it
+    /// outlives the caller's terminal; with `waitForExit` false, output is read
+    /// until the child closes its stdout and stderr and the child is left running
+    /// (the supervisor of a detached container, which then lives on its own).
+    public static func run(_ path: String, arguments: [String] = [], environment: [String], stdin: Data = Data(),
+                           newSession: Bool = false, waitForExit: Bool = true) throws -> ChildOutput {
         var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
             throw CNIError.exec(path, String(cString: strerror(errno)))
@@ -39,7 +44,7 @@ public enum ChildProcess {
         sigfillset(&all)
         posix_spawnattr_setsigmask(&attr, &none)
         posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (newSession ? 0x80 /* POSIX_SPAWN_SETSID */ : 0)))
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
         close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
@@ -74,6 +79,7 @@ public enum ChildProcess {
             }
         }
         if fds[0].fd >= 0 { close(fds[0].fd) }
+        guard waitForExit else { return ChildOutput(status: 0, stdout: out, stderr: err) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)

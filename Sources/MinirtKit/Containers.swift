@@ -249,6 +249,10 @@ public struct Containers: Sendable {
     /// (its runner was killed) is recorded as exited, never shown as running.
     public func refreshed(_ record: ContainerRecord) -> ContainerRecord {
         guard record.state.status == .running, !Self.isAlive(record) else { return record }
+        // A live supervisor is about to record the real exit status itself.
+        if record.state.detached, ProcessIdentity.isAlive(pid: record.state.supervisorPid, startTime: record.state.supervisorStartTime) {
+            return record
+        }
         let updated = try? store.update(record.id) { r in
             guard r.state.status == .running, !Self.isAlive(r) else { return }
             r.state.status = .exited
@@ -281,8 +285,10 @@ public struct Containers: Sendable {
         let record = try get(ref)
         if record.state.status == .running {
             guard force else { throw ContainerError.running(record.name) }
+            // No restart policy may bring it back while it is being removed.
+            _ = try? markStoppedByUser(record)
             if ProcessIdentity.isAlive(pid: record.state.pid, startTime: record.state.pidStartTime) {
-                kill(record.state.pid, SIGKILL)
+                Glibc.kill(record.state.pid, SIGKILL)
             }
             // Bounded wait for the kernel to tear the container down.
             var waited = 0

@@ -85,7 +85,8 @@ public enum PortSpec {
 /// bypasses it is refused rather than left hanging in a backlog.
 public final class PortReservation {
     public private(set) var bindings: [PortBinding] = []
-    private var fds: [Int32] = []
+    /// The bound sockets, to hand to whoever holds the ports for the container's life.
+    public private(set) var fds: [Int32] = []
 
     public init(_ requested: [PortBinding]) throws {
         do {

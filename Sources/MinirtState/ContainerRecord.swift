@@ -90,6 +90,10 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var restartCount = 0
         /// Detached containers have a supervisor; foreground ones their `minirt run`.
         public var detached = false
+        /// The supervisor of a detached container (pid and start time), which
+        /// records the exit itself while it lives.
+        public var supervisorPid: Int32 = 0
+        public var supervisorStartTime: UInt64 = 0
         public init() {}
     }
 }

@@ -74,7 +74,8 @@ final class Supervisor {
         let argv: [UnsafeMutablePointer<CChar>?] = ([minirt] + extra).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawn(&pid, minirt, &actions, &attr, argv, nil)
+        // minirt and the CNI plugins it runs need the environment (PATH, MINIRT_*).
+        let rc = posix_spawn(&pid, minirt, &actions, &attr, argv, UnsafePointer(minirt_environ()))
         return rc == 0 ? pid : -1
     }
 
@@ -145,6 +146,16 @@ final class Supervisor {
         return sig == 0 ? (status >> 8) & 0xff : 128 + sig
     }
 
+    func readInitPid() -> pid_t {
+        let fd = open("\(dir)/init.pid", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 32)
+        let n = read(fd, &buf, buf.count)
+        guard n > 0 else { return 0 }
+        return pid_t(String(decoding: buf[0..<n].filter { $0 >= 48 && $0 <= 57 }, as: UTF8.self)) ?? 0
+    }
+
     func detachStdio() {
         let null = open("/dev/null", O_RDWR)
         for fd in [Int32(0), 1, 2] { dup2(null, fd) }
@@ -175,9 +186,11 @@ final class Supervisor {
                 reportedReady = true
             }
 
-            // Until the container's init (reparented to us) exits: copy its output.
+            // __start left the init's pid; as a subreaper we also adopt other orphans
+            // (a DNS server daemonizing), which are reaped and otherwise ignored.
+            let initPid = readInitPid()
             var initStatus: Int32 = 0
-            var running = true
+            var running = initPid > 0
             while running {
                 var fds = [pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0),
                            pollfd(fd: outRead, events: Int16(POLLIN), revents: 0),
@@ -192,8 +205,10 @@ final class Supervisor {
                     while true {
                         let pid = waitpid(-1, &status, WNOHANG)
                         if pid <= 0 { break }
-                        initStatus = status
-                        running = false
+                        if pid == initPid {
+                            initStatus = status
+                            running = false
+                        }
                     }
                 }
             }

@@ -61,6 +61,12 @@ struct Run: ParsableCommand {
     @Flag(help: "Remove the container when it exits.")
     var rm = false
 
+    @Flag(name: [.short, .long], help: "Run in the background under a supervisor and print the container id.")
+    var detach = false
+
+    @Option(help: ArgumentHelp("no, always, unless-stopped or on-failure[:N] (with -d).", valueName: "policy"))
+    var restart = "no"
+
     @Flag(name: [.short, .long], help: "Keep STDIN open and pass it to the container.")
     var interactive = false
 
@@ -95,6 +101,15 @@ struct Run: ParsableCommand {
         o.tty = tty
         let code: Int32
         do {
+            let policy = try RestartPolicyParser.parse(restart)
+            if detach {
+                let tools = try Executables.locate()
+                print(try global.containers().runDetached(o, restart: policy, minirt: tools.minirt, supervisor: tools.supervisor))
+                return
+            }
+            if policy.name != "no" {
+                throw RunError.invalid("--restart \(restart) needs -d: a supervisor carries out restart policies")
+            }
             code = try global.containers().run(o)
         } catch {
             throw fail(error, defaultCode: 125)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import MinirtEngine
+import MinirtKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,5 +25,18 @@ func fail(_ error: Error, defaultCode: Int32) -> ExitCode {
     var err = StandardError()
     print("minirt: \(error)", to: &err)
     if let e = error as? EngineError { return ExitCode(e.exitCode) }
+    if let e = error as? ChildFailure { return ExitCode(e.exitCode) }
     return ExitCode(defaultCode)
+}
+
+/// This binary and the supervisor installed next to it.
+enum Executables {
+    static func locate() throws -> (minirt: String, supervisor: String) {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        guard n > 0 else { throw RunError.invalid("cannot read /proc/self/exe") }
+        let exe = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let dir = exe.split(separator: "/").dropLast().joined(separator: "/")
+        return (exe, "/\(dir)/minirt-supervisor")
+    }
 }

@@ -138,6 +138,9 @@ int minirt_setns(int fd, int nstype);
 int minirt_set_child_subreaper(void);
 int minirt_send_fd(int sock, int fd);
 
+// The process environment (Swift 6 cannot read the `environ` global safely).
+char *const *minirt_environ(void);
+
 // clone()s a child that sets itself up from cfg and execs the process.
 // Returns the child's pid (as seen by the caller) or -1 with errno set.
 pid_t minirt_spawn(const struct minirt_spawn_config *cfg);

@@ -1,0 +1,250 @@
+import CMinirtShim
+import FoundationEssentials
+import MinirtCNI
+import MinirtEngine
+import MinirtState
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum LifecycleError: Error, CustomStringConvertible, Equatable {
+    case notRunning(String)
+    case alreadyRunning(String)
+    case badRestartPolicy(String)
+    case badSignal(String)
+    case supervisor(String)
+    case noLogs(String)
+
+    public var description: String {
+        switch self {
+        case .notRunning(let n): return "container \(n) is not running: start it first (minirt start \(n))"
+        case .alreadyRunning(let n): return "container \(n) is already running: stop it first, or use minirt restart \(n)"
+        case .badRestartPolicy(let p):
+            return "invalid restart policy \"\(p)\": use no, always, unless-stopped or on-failure[:MAX_RETRIES]"
+        case .badSignal(let s): return "invalid signal \"\(s)\": give a name such as TERM, SIGKILL or a number"
+        case .supervisor(let m): return "cannot start the container's supervisor: \(m)"
+        case .noLogs(let n): return "no logs for container \(n): it has not run detached yet"
+        }
+    }
+}
+
+/// Restart policies as Docker writes them.
+public enum RestartPolicyParser {
+    public static func parse(_ s: String) throws -> ContainerRecord.RestartPolicy {
+        let parts = s.split(separator: ":", maxSplits: 1).map(String.init)
+        switch parts.first ?? "" {
+        case "no" where parts.count == 1, "always" where parts.count == 1, "unless-stopped" where parts.count == 1:
+            return .init(name: parts[0])
+        case "on-failure":
+            if parts.count == 1 { return .init(name: "on-failure") }
+            guard let n = Int(parts[1]), n >= 0 else { throw LifecycleError.badRestartPolicy(s) }
+            return .init(name: "on-failure", maximumRetryCount: n)
+        default:
+            throw LifecycleError.badRestartPolicy(s)
+        }
+    }
+}
+
+/// Signal names as `docker kill -s` and images' StopSignal write them.
+public enum SignalName {
+    static let table: [String: Int32] = [
+        "HUP": SIGHUP, "INT": SIGINT, "QUIT": SIGQUIT, "ILL": SIGILL, "TRAP": SIGTRAP, "ABRT": SIGABRT,
+        "BUS": SIGBUS, "FPE": SIGFPE, "KILL": SIGKILL, "USR1": SIGUSR1, "SEGV": SIGSEGV, "USR2": SIGUSR2,
+        "PIPE": SIGPIPE, "ALRM": SIGALRM, "TERM": SIGTERM, "CHLD": SIGCHLD, "CONT": SIGCONT, "STOP": SIGSTOP,
+        "TSTP": SIGTSTP, "TTIN": SIGTTIN, "TTOU": SIGTTOU, "URG": SIGURG, "XCPU": SIGXCPU, "XFSZ": SIGXFSZ,
+        "VTALRM": SIGVTALRM, "PROF": SIGPROF, "WINCH": SIGWINCH, "IO": SIGIO, "PWR": SIGPWR, "SYS": SIGSYS,
+    ]
+
+    public static func parse(_ s: String) throws -> Int32 {
+        if let n = Int32(s), n > 0, n < 65 { return n }
+        var name = s.uppercased()
+        if name.hasPrefix("SIG") { name.removeFirst(3) }
+        guard let sig = table[name] else { throw LifecycleError.badSignal(s) }
+        return sig
+    }
+}
+
+extension Containers {
+    // MARK: run -d, start, and the supervisor's two callbacks
+
+    /// `run -d`: creates the container and hands it to a new supervisor, which
+    /// runs `minirt __start`. Returns once the container runs; a failure comes back
+    /// with __start's own message and exit code, and leaves nothing behind.
+    public func runDetached(_ o: RunOptions, restart: ContainerRecord.RestartPolicy, minirt: String, supervisor: String) throws -> String {
+        var d = try decide(o)
+        if restart.name != "no" && o.autoRemove {
+            throw RunError.invalid("conflicting options: --restart \(restart.name) and --rm: a removed container cannot restart")
+        }
+        if o.tty { throw RunError.invalid("-t with -d is not supported yet: run detached without -t, or in the foreground with -it") }
+        d.plan.record.state.detached = true
+        d.plan.record.hostConfig.restartPolicy = restart
+        let record = try materialize(d, generatedName: o.name == nil)
+        try superviseStart(record, minirt: minirt, supervisor: supervisor)
+        return record.id
+    }
+
+    /// `minirt start`: a stopped container runs again, under a new supervisor.
+    public func start(_ ref: String, minirt: String, supervisor: String) throws -> ContainerRecord {
+        var r = try get(ref)
+        guard r.state.status != .running else { throw LifecycleError.alreadyRunning(r.name) }
+        if !r.state.detached {
+            r.state.detached = true
+            try store.save(r)
+        }
+        try superviseStart(r, minirt: minirt, supervisor: supervisor)
+        return try get(r.id)
+    }
+
+    /// Starts `minirt-supervisor` in its own session and waits for its one-line
+    /// verdict; __start's error message (on the supervisor's stderr) is relayed.
+    func superviseStart(_ r: ContainerRecord, minirt: String, supervisor: String) throws {
+        guard access(supervisor, X_OK) == 0 else {
+            throw LifecycleError.supervisor("\(supervisor) is missing: install it next to minirt")
+        }
+        var env = ProcessInfo.processInfo.environment
+        env["MINIRT_ROOT"] = store.root
+        env["MINIRT_IMAGES"] = images.root
+        env["MINIRT_CNI_CONFIG"] = networks.configDir
+        env["MINIRT_CNI_PATH"] = networks.cni.path.joined(separator: ":")
+        let out = try ChildProcess.run(supervisor, arguments: [store.directory(r.id), minirt, r.id],
+                                       environment: env.map { "\($0.key)=\($0.value)" }, newSession: true,
+                                       waitForExit: false)
+        let verdict = String(decoding: out.stdout, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
+        if verdict == "ok" { return }
+        let message = String(decoding: out.stderr, as: UTF8.self)
+            .split(separator: "\n").map { $0.hasPrefix("minirt: ") ? String($0.dropFirst(8)) : String($0) }.joined(separator: "; ")
+        let code = verdict.hasPrefix("exit ") ? Int32(verdict.dropFirst(5)) ?? 125 : 125
+        throw ChildFailure(message: message.isEmpty ? "the supervisor failed (\(verdict))" : message, exitCode: code)
+    }
+
+    /// `minirt __start ID`, run by the supervisor: the host side and the process,
+    /// with the container's stdout and stderr on fds 3 and 4 and the published
+    /// ports' sockets sent over fd 5. On the first start a failure removes the
+    /// container; on a later one it stays, exited, with the error.
+    public func startDetached(_ id: String, stdout: Int32 = 3, stderr: Int32 = 4, portSocket: Int32 = 5) throws {
+        // The supervisor's descriptors must reach the container only as its stdio, and
+        // nothing else we start (a DNS server) may keep them: close-on-exec.
+        for fd in [stdout, stderr, portSocket] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var record = try store.load(id)
+        let initial = record.state.startedAt.isZero
+        do {
+            guard let data = FileManager.default.contents(atPath: store.directory(id) + "/config.json") else {
+                throw StateError.noSuchContainer(record.name)
+            }
+            var spec = try JSONDecoder().decode(OCISpec.self, from: data)
+            let (list, choice) = try resolveNetwork(try NetworkMode(record.hostConfig.networkMode), id: id)
+            if case .container(_, let netns) = choice {
+                // The joined container may have a new namespace since the spec was written.
+                let namespaces = spec.linux?.namespaces?.map { $0.type == "network" ? OCISpec.Namespace(type: "network", path: netns) : $0 }
+                spec.linux?.namespaces = namespaces
+            }
+            let reservation = try PortReservation(record.hostConfig.portBindings)
+            defer { reservation.release() }
+            record.hostConfig.portBindings = reservation.bindings
+            let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            defer { close(devNull) }
+            let spawned = try launch(&record, spec: spec, list: list, choice: choice,
+                                     io: SpawnIO(stdin: devNull, stdout: stdout, stderr: stderr),
+                                     consoleSize: nil, parentDeathSignal: 0)
+            // The supervisor reaps this pid (it becomes the init's parent when we exit).
+            try StateStore.writeAtomically(Data("\(spawned.pid)\n".utf8), to: store.directory(id) + "/init.pid")
+            for fd in reservation.fds { _ = minirt_send_fd(portSocket, fd) }
+            record.state.stoppedByUser = false
+            record.state.supervisorPid = getppid()
+            record.state.supervisorStartTime = ProcessIdentity.startTime(of: getppid()) ?? 0
+            markRunning(&record, spawned)
+        } catch {
+            _ = try? attacher.detach(&record, force: initial)
+            if initial {
+                try? store.remove(id, name: record.name)
+            } else {
+                record.state.status = .exited
+                record.state.error = "\(error)"
+                _ = try? store.save(record)
+            }
+            throw error
+        }
+    }
+
+    /// `minirt __exited ID STATUS`, run by the supervisor when the init exited:
+    /// tear down, record, and answer whether the restart policy wants it again.
+    public func finishDetached(_ id: String, waitStatus: Int32) -> Bool {
+        guard var r = try? store.load(id) else { return false }
+        let code = exitCode(fromWaitStatus: waitStatus)
+        _ = try? attacher.detach(&r, force: r.hostConfig.autoRemove)
+        r.state.status = .exited
+        r.state.exitCode = code
+        r.state.error = ""
+        r.state.pid = 0
+        r.state.finishedAt = .now()
+        let p = r.hostConfig.restartPolicy
+        let wanted: Bool
+        switch p.name {
+        case "always", "unless-stopped": wanted = true
+        case "on-failure": wanted = code != 0 && (p.maximumRetryCount == 0 || r.state.restartCount < p.maximumRetryCount)
+        default: wanted = false
+        }
+        let restart = wanted && !r.state.stoppedByUser && !r.hostConfig.autoRemove
+        if restart { r.state.restartCount += 1 }
+        _ = try? store.save(r)
+        if r.hostConfig.autoRemove { try? store.remove(id, name: r.name) }
+        return restart
+    }
+
+    // MARK: stop, kill, wait
+
+    /// Sends the image's stop signal (SIGTERM by default), then SIGKILL after
+    /// `timeout` seconds; returns once the exit is recorded.
+    public func stop(_ ref: String, timeout: Int, signal override: String? = nil) throws {
+        var r = try get(ref)
+        guard r.state.status == .running else { return }
+        let sig = try SignalName.parse(override ?? r.config.stopSignal ?? "SIGTERM")
+        r = try markStoppedByUser(r)
+        signalInit(r, sig)
+        if !waitExited(r, seconds: Double(timeout)) {
+            signalInit(r, SIGKILL)
+            _ = waitExited(r, seconds: 10)
+        }
+    }
+
+    public func kill(_ ref: String, signal: String) throws {
+        let sig = try SignalName.parse(signal)
+        var r = try get(ref)
+        guard r.state.status == .running else { throw LifecycleError.notRunning(r.name) }
+        if sig == SIGKILL || sig == SIGTERM { r = try markStoppedByUser(r) }
+        signalInit(r, sig)
+    }
+
+    /// Blocks until the container is not running; returns its exit code.
+    public func wait(_ ref: String) throws -> Int32 {
+        let r = try get(ref)
+        _ = waitExited(r, seconds: .infinity)
+        return (try? get(r.id).state.exitCode) ?? r.state.exitCode
+    }
+
+    func markStoppedByUser(_ r: ContainerRecord) throws -> ContainerRecord {
+        (try store.update(r.id) { $0.state.stoppedByUser = true }) ?? r
+    }
+
+    func signalInit(_ r: ContainerRecord, _ sig: Int32) {
+        if ProcessIdentity.isAlive(pid: r.state.pid, startTime: r.state.pidStartTime) { Glibc.kill(r.state.pid, sig) }
+    }
+
+    /// Polls (every 20 ms) until the container's exit is recorded, or `seconds` pass.
+    func waitExited(_ r: ContainerRecord, seconds: Double) -> Bool {
+        let deadline = Timestamp.now().seconds + seconds
+        while Timestamp.now().seconds < deadline {
+            guard let current = try? store.load(r.id) else { return true }
+            if refreshed(current).state.status != .running { return true }
+            usleep(20_000)
+        }
+        return false
+    }
+}
+
+/// A failure reported by a child minirt (the supervisor's __start), with its exit code.
+public struct ChildFailure: Error, CustomStringConvertible {
+    public var message: String
+    public var exitCode: Int32
+    public var description: String { message }
+}
