@@ -46,6 +46,7 @@ let package = Package(
         .systemLibrary(name: "CLibcap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
 
         .testTarget(name: "MinirtKitTests", dependencies: ["MinirtKit", "MinirtState", "MinirtEngine", "MinirtCNI"]),
-        .testTarget(name: "IntegrationTests", dependencies: []),
+        // Runs the built minirt binary; MinirtCNI only for its posix_spawn helper.
+        .testTarget(name: "IntegrationTests", dependencies: ["MinirtCNI"]),
     ]
 )

@@ -297,6 +297,17 @@ public struct Containers: Sendable {
                 waited += 5
             }
             if Self.isAlive(record) { throw ContainerError.stillAlive(record.name) }
+            // A detached container's supervisor now tears down and records the exit:
+            // let it finish rather than race it (two DELs at once confuse plugins).
+            let s = record.state
+            var supervised = s.detached && ProcessIdentity.isAlive(pid: s.supervisorPid, startTime: s.supervisorStartTime)
+            var waitedMs = 0
+            while supervised && waitedMs < 30_000 {
+                usleep(10_000)
+                waitedMs += 10
+                supervised = ProcessIdentity.isAlive(pid: s.supervisorPid, startTime: s.supervisorStartTime)
+                    && !ProcessIdentity.isZombie(s.supervisorPid)
+            }
         }
         // The runner (if it is still alive) may be detaching at the same moment:
         // CNI DEL is idempotent, and the pin is removed only after DEL succeeded.

@@ -87,10 +87,9 @@ extension Containers {
     public func start(_ ref: String, minirt: String, supervisor: String) throws -> ContainerRecord {
         var r = try get(ref)
         guard r.state.status != .running else { throw LifecycleError.alreadyRunning(r.name) }
-        if !r.state.detached {
-            r.state.detached = true
-            try store.save(r)
-        }
+        r.state.detached = true
+        r.state.stoppedByUser = false
+        try store.save(r)
         try superviseStart(r, minirt: minirt, supervisor: supervisor)
         return try get(r.id)
     }
@@ -127,6 +126,8 @@ extension Containers {
         for fd in [stdout, stderr, portSocket] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         var record = try store.load(id)
         let initial = record.state.startedAt.isZero
+        // A restart the policy asked for, but `stop` came in between: stay stopped.
+        if record.state.stoppedByUser { throw LifecycleError.notRunning(record.name) }
         do {
             guard let data = FileManager.default.contents(atPath: store.directory(id) + "/config.json") else {
                 throw StateError.noSuchContainer(record.name)
@@ -149,7 +150,6 @@ extension Containers {
             // The supervisor reaps this pid (it becomes the init's parent when we exit).
             try StateStore.writeAtomically(Data("\(spawned.pid)\n".utf8), to: store.directory(id) + "/init.pid")
             for fd in reservation.fds { _ = minirt_send_fd(portSocket, fd) }
-            record.state.stoppedByUser = false
             record.state.supervisorPid = getppid()
             record.state.supervisorStartTime = ProcessIdentity.startTime(of: getppid()) ?? 0
             markRunning(&record, spawned)
@@ -196,10 +196,10 @@ extension Containers {
     /// Sends the image's stop signal (SIGTERM by default), then SIGKILL after
     /// `timeout` seconds; returns once the exit is recorded.
     public func stop(_ ref: String, timeout: Int, signal override: String? = nil) throws {
-        var r = try get(ref)
+        let sig = try SignalName.parse(override ?? (try get(ref)).config.stopSignal ?? "SIGTERM")
+        // Marked first, even between two restarts: no policy may start it again.
+        let r = try markStoppedByUser(try get(ref))
         guard r.state.status == .running else { return }
-        let sig = try SignalName.parse(override ?? r.config.stopSignal ?? "SIGTERM")
-        r = try markStoppedByUser(r)
         signalInit(r, sig)
         if !waitExited(r, seconds: Double(timeout)) {
             signalInit(r, SIGKILL)

@@ -35,6 +35,8 @@ public struct InspectView: Encodable {
         var Error: String
         var StartedAt: String
         var FinishedAt: String
+        /// minirt's: the supervisor of a detached container (0 for foreground runs).
+        var SupervisorPid: Int32
     }
 
     struct HostConfigView: Encodable {
@@ -46,7 +48,7 @@ public struct InspectView: Encodable {
         var DnsSearch: [String]
         var DnsOptions: [String]
         var ExtraHosts: [String]
-        var RestartPolicy = RestartPolicyView()
+        var RestartPolicy: RestartPolicyView
     }
 
     struct RestartPolicyView: Encodable {
@@ -122,12 +124,15 @@ public struct InspectView: Encodable {
         State = StateView(
             Status: s.status.rawValue, Running: s.status == .running, OOMKilled: s.oomKilled,
             Dead: s.status == .dead, Pid: s.status == .running ? s.pid : 0, ExitCode: s.exitCode,
-            Error: s.error, StartedAt: s.startedAt.rfc3339, FinishedAt: s.finishedAt.rfc3339)
+            Error: s.error, StartedAt: s.startedAt.rfc3339, FinishedAt: s.finishedAt.rfc3339,
+            SupervisorPid: s.status == .running && s.detached ? s.supervisorPid : 0)
+        RestartCount = s.restartCount
         Image = r.image
         Name = "/" + r.name
         let h = r.hostConfig
         HostConfig = HostConfigView(NetworkMode: h.networkMode, AutoRemove: h.autoRemove, PortBindings: Self.ports(h.portBindings),
-                                    Dns: h.dns, DnsSearch: h.dnsSearch, DnsOptions: h.dnsOptions, ExtraHosts: h.extraHosts)
+                                    Dns: h.dns, DnsSearch: h.dnsSearch, DnsOptions: h.dnsOptions, ExtraHosts: h.extraHosts,
+                                    RestartPolicy: RestartPolicyView(Name: h.restartPolicy.name, MaximumRetryCount: h.restartPolicy.maximumRetryCount))
         ResolvConfPath = r.resolvConfPath
         HostnamePath = r.hostnamePath
         HostsPath = r.hostsPath

@@ -9,7 +9,7 @@ import Glibc
 /// and to addresses of containers and namespaces the test created.
 @Suite struct NetworkTests {
     /// A busybox httpd serving `text`, started in the background.
-    func startWeb(_ s: Sandbox, name: String, text: String, extra: [String] = []) throws -> Process {
+    func startWeb(_ s: Sandbox, name: String, text: String, extra: [String] = []) throws -> Child {
         try s.start(["run", "--name", name] + extra + ["busybox", "sh", "-c",
                      "mkdir -p /www && echo \(text) > /www/index.html && exec httpd -f -p 80 -h /www"])
     }
@@ -127,10 +127,8 @@ import Glibc
     @Test func portTakenByAHostProgramIsRefused() throws {
         let s = try Sandbox()
         // A host program listening on 8085 in this test's namespace.
-        let listener = Process()
-        listener.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        listener.arguments = ["--net=/run/netns/\(s.netns!)", "--", "\(Sandbox.images)/busybox/rootfs/bin/busybox", "nc", "-l", "-p", "8085"]
-        try listener.run()
+        let listener = try Child("/usr/bin/nsenter", ["--net=/run/netns/\(s.netns!)", "--", "\(Sandbox.images)/busybox/rootfs/bin/busybox", "nc", "-l", "-p", "8085"],
+                                 env: [:], stdin: nil, stdout: nil, stderr: nil)
         // SIGKILL: the test runner's blocked signals are inherited by what it starts.
         defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
         var listening = false
@@ -259,12 +257,9 @@ import Glibc
         _ = try Sandbox.exec("/usr/sbin/ip", ["-n", outside, "link", "set", "lo", "up"])
         // Forwarding refused by default, as on many hosts: the firewall plugin opens it per container.
         try s.host("iptables", "-P", "FORWARD", "DROP")
-        let listener = Process()
-        listener.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-        // On a connection, netstat's output (which names the peer) is sent back to the client.
-        listener.arguments = ["--net=/run/netns/\(outside)", "--", "\(Sandbox.images)/busybox/rootfs/bin/busybox",
-                              "nc", "-l", "-p", "9000", "-e", "\(Sandbox.images)/busybox/rootfs/bin/busybox", "netstat", "-tn"]
-        try listener.run()
+        let listener = try Child("/usr/bin/nsenter", ["--net=/run/netns/\(outside)", "--", "\(Sandbox.images)/busybox/rootfs/bin/busybox",
+                              "nc", "-l", "-p", "9000", "-e", "\(Sandbox.images)/busybox/rootfs/bin/busybox", "netstat", "-tn"],
+                                 env: [:], stdin: nil, stdout: nil, stderr: nil)
         defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
         usleep(200_000)
         let o = try s.minirt("run", "--rm", "busybox", "sh", "-c",

@@ -1,4 +1,5 @@
 import Foundation
+import MinirtCNI
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -89,16 +90,8 @@ final class Sandbox: @unchecked Sendable {
     }
 
     /// Starts minirt without waiting for it.
-    func start(_ args: [String], stdin: FileHandle? = nil, stdout: Any? = nil, stderr: Any? = nil) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: command.0)
-        p.arguments = command.1 + args
-        p.environment = environment
-        p.standardInput = stdin ?? FileHandle.nullDevice
-        p.standardOutput = stdout ?? Pipe()
-        p.standardError = stderr ?? Pipe()
-        try p.run()
-        return p
+    func start(_ args: [String], stdin: FileHandle? = nil, stdout: Any? = nil, stderr: Any? = nil) throws -> Child {
+        try Child(command.0, command.1 + args, env: environment, stdin: stdin, stdout: stdout, stderr: stderr)
     }
 
     /// Runs minirt to completion and collects its output.
@@ -111,29 +104,10 @@ final class Sandbox: @unchecked Sendable {
     }
 
     static func exec(_ path: String, _ args: [String], env: [String: String]? = nil, input: String? = nil) throws -> Outcome {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        if let env { p.environment = env }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        let inPipe = Pipe()
-        p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
-        try p.run()
-        if let input {
-            inPipe.fileHandleForWriting.write(Data(input.utf8))
-            try inPipe.fileHandleForWriting.close()
-        }
-        // Read both pipes to the end before waiting, so a full pipe cannot stall the child.
-        let errData = DataBox()
-        let errReader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        errReader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Outcome(status: p.terminationStatus,
-                       stdout: String(decoding: outData, as: UTF8.self),
-                       stderr: String(decoding: errData.wait(), as: UTF8.self))
+        let environment = (env ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        let out = try ChildProcess.run(path, arguments: args, environment: environment, stdin: Data((input ?? "").utf8))
+        return Outcome(status: out.status, stdout: String(decoding: out.stdout, as: UTF8.self),
+                       stderr: String(decoding: out.stderr, as: UTF8.self))
     }
 
     /// Waits (bounded) until the container's init is running and returns its host pid.
@@ -200,10 +174,65 @@ final class Sandbox: @unchecked Sendable {
     }
 }
 
-/// Hands data from a reader thread to the test, which waits for it.
-final class DataBox: @unchecked Sendable {
-    private let done = DispatchSemaphore(value: 0)
-    private var data = Data()
-    func set(_ d: Data) { data = d; done.signal() }
-    func wait() -> Data { done.wait(); return data }
+/// A process started in the background with posix_spawn and reaped with
+/// waitpid (Foundation's Process can miss the exit of a child that started a
+/// daemon in a new session, as `minirt run -d` does).
+final class Child: @unchecked Sendable {
+    let processIdentifier: Int32
+    private var status: Int32?
+
+    init(_ path: String, _ args: [String], env: [String: String], stdin: FileHandle?, stdout: Any?, stderr: Any?) throws {
+        func fd(_ x: Any?, write: Bool) -> Int32? {
+            if let h = x as? FileHandle { return h.fileDescriptor }
+            if let p = x as? Pipe { return write ? p.fileHandleForWriting.fileDescriptor : p.fileHandleForReading.fileDescriptor }
+            return nil
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(null) }
+        posix_spawn_file_actions_adddup2(&actions, fd(stdin, write: false) ?? null, 0)
+        posix_spawn_file_actions_adddup2(&actions, fd(stdout, write: true) ?? null, 1)
+        posix_spawn_file_actions_adddup2(&actions, fd(stderr, write: true) ?? null, 2)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { (argv + envp).forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
+        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
+        processIdentifier = pid
+        // The parent's copies of the write ends must close, or readers never see EOF.
+        if let p = stdout as? Pipe { try? p.fileHandleForWriting.close() }
+        if let p = stderr as? Pipe, (stderr as AnyObject) !== (stdout as AnyObject) { try? p.fileHandleForWriting.close() }
+    }
+
+    var isRunning: Bool {
+        if status != nil { return false }
+        var s: Int32 = 0
+        if waitpid(processIdentifier, &s, WNOHANG) == processIdentifier { status = s; return false }
+        return true
+    }
+
+    func waitUntilExit() {
+        guard status == nil else { return }
+        var s: Int32 = 0
+        while waitpid(processIdentifier, &s, 0) < 0 && errno == EINTR {}
+        status = s
+    }
+
+    var terminationStatus: Int32 {
+        waitUntilExit()
+        let s = status ?? 0
+        return (s & 0x7f) == 0 ? (s >> 8) & 0xff : 128 + (s & 0x7f)
+    }
 }

@@ -1,0 +1,157 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Detached containers under minirt-supervisor: run -d, logs, stop, kill,
+/// start, wait, restart policies, and what happens when things die badly.
+@Suite struct DetachedTests {
+    func inspect(_ s: Sandbox, _ format: String, _ name: String) throws -> String {
+        try s.minirt("inspect", "-f", format, name).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Polls (bounded) until `check` holds.
+    func eventually(_ what: String, seconds: Double = 10, _ check: () throws -> Bool) rethrows {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try check() { return }
+            usleep(50_000)
+        }
+        Issue.record("not within \(seconds)s: \(what)")
+    }
+
+    @Test func detachedServerAnswersLogsAndStops() throws {
+        let s = try Sandbox()
+        let run = try s.minirt("run", "-d", "--name", "web", "-p", "8090:80", "busybox", "sh", "-c",
+                               "echo to-stdout; echo to-stderr >&2; mkdir /www; echo served > /www/index.html; trap 'echo bye; exit 3' TERM; httpd -f -p 80 -h /www & wait")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.count == 65 && run.stdout.hasSuffix("\n"), "the full id: \(run.stdout)")
+        let id = try s.id(of: "web")
+        #expect(run.stdout == id + "\n")
+        // The terminal that started it is gone: minirt run -d has exited, the container serves.
+        #expect(try s.fetch("http://127.0.0.1:8090/") == "served\n")
+        #expect(try s.minirt("ls").stdout.contains("Up "))
+        try eventually("logs") { try s.minirt("logs", "web").stdout.contains("to-stdout") }
+        let logs = try s.minirt("logs", "web")
+        #expect(logs.stdout == "to-stdout\n" && logs.stderr == "to-stderr\n", "\(logs.stdout) | \(logs.stderr)")
+        let tail = try s.minirt("logs", "--tail", "1", "-t", "web")
+        #expect(tail.stdout.isEmpty && tail.stderr.hasSuffix("Z to-stderr\n"), "the last entry only, with its time: \(tail.stderr)")
+        let raw = try String(contentsOfFile: "\(s.root)/\(id)/container.log", encoding: .utf8)
+        #expect(raw.hasPrefix("{\"log\":\"to-stdout\\n\",\"stream\":\"stdout\",\"time\":\"20"), "json-file format: \(raw)")
+
+        let stop = try s.minirt("stop", "-t", "5", "web")
+        #expect(stop.status == 0 && stop.stdout == "web\n")
+        #expect(try inspect(s, "{{.State.Status}} {{.State.ExitCode}}", "web") == "exited 3")
+        #expect(try s.minirt("logs", "web").stdout.hasSuffix("bye\n"))
+        #expect(try s.minirt("wait", "web").stdout == "3\n")
+        #expect(try s.minirt("ls", "-a").stdout.contains("Exited (3)"))
+
+        // start brings it back with its config, networking set up again, ports held again.
+        #expect(try s.minirt("start", "web").status == 0)
+        #expect(try s.fetch("http://127.0.0.1:8090/") == "served\n")
+        #expect(try s.minirt("start", "web").stderr.contains("already running"))
+        let taken = try s.minirt("run", "-d", "-p", "8090:80", "busybox", "true")
+        #expect(taken.status == 125 && taken.stderr.contains("already allocated"), "the supervisor holds the port: \(taken.stderr)")
+        #expect(try s.minirt("kill", "-s", "TERM", "web").status == 0)
+        #expect(try s.minirt("wait", "web").stdout == "3\n")
+        #expect(try s.minirt("rm", "web").status == 0)
+        try s.finish()
+    }
+
+    @Test func killedSupervisorThenContainerIsSeenExitedAndRmCleansUp() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "-d", "--name", "victim", "-p", "8091:80", "busybox", "sleep", "60").status == 0)
+        _ = try s.id(of: "victim")
+        let sup = Int32(try inspect(s, "{{.State.SupervisorPid}}", "victim")) ?? 0
+        let pid = Int32(try inspect(s, "{{.State.Pid}}", "victim")) ?? 0
+        #expect(sup > 0 && pid > 0)
+        if sup > 0 { kill(sup, SIGKILL) }
+        usleep(100_000)
+        #expect(try s.minirt("ls").stdout.contains("victim"), "the container outlives its supervisor")
+        if pid > 0 { kill(pid, SIGKILL) }
+        try eventually("ls shows it exited") { !(try s.minirt("ls").stdout.contains("victim")) }
+        #expect(try inspect(s, "{{.State.Status}}", "victim") == "exited")
+        #expect(try s.minirt("rm", "victim").status == 0)
+        try s.finish()
+    }
+
+    @Test func detachedWithRmRemovesEverythingOnExit() throws {
+        let s = try Sandbox()
+        let run = try s.minirt("run", "-d", "--rm", "--name", "brief", "-p", "8092:80", "busybox", "sleep", "0.3")
+        #expect(run.status == 0, "\(run.stderr)")
+        eventually("--rm removed it") { s.containerFolders().isEmpty }
+        #expect(try s.minirt("inspect", "brief").status == 1)
+        try s.finish()
+    }
+
+    @Test func onFailureRestartsExactlyAsOftenAsAsked() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "--network", "none",
+                             "busybox", "sh", "-c", "echo attempt; exit 4").status == 0)
+        try eventually("two restarts then exited") {
+            try inspect(s, "{{.State.Status}} {{.RestartCount}}", "flaky") == "exited 2"
+        }
+        usleep(300_000) // a third start would show up here
+        #expect(try inspect(s, "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}", "flaky") == "exited 2 4")
+        #expect(try s.minirt("logs", "flaky").stdout == "attempt\nattempt\nattempt\n")
+        #expect(try s.minirt("rm", "flaky").status == 0)
+        try s.finish()
+    }
+
+    @Test func alwaysRestartsUntilStopped() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "-d", "--name", "phoenix", "--restart", "always", "--network", "none",
+                             "busybox", "sh", "-c", "sleep 0.2; exit 0").status == 0)
+        try eventually("restarted at least twice") { (Int(try inspect(s, "{{.RestartCount}}", "phoenix")) ?? 0) >= 2 }
+        #expect(try s.minirt("stop", "-t", "1", "phoenix").status == 0)
+        let count = try inspect(s, "{{.RestartCount}}", "phoenix")
+        usleep(600_000)
+        #expect(try inspect(s, "{{.State.Status}} {{.RestartCount}}", "phoenix") == "exited \(count)", "stop ends the restarts")
+        #expect(try s.minirt("rm", "phoenix").status == 0)
+        try s.finish()
+    }
+
+    @Test func twentyParallelDetachedRunsAndRemovalsLeaveNothing() throws {
+        let s = try Sandbox()
+        let n = 20
+        let runs = try (0..<n).map { i in try s.start(["run", "-d", "--name", "p\(i)", "busybox", "sleep", "60"]) }
+        for p in runs { p.waitUntilExit() }
+        #expect(runs.allSatisfy { $0.terminationStatus == 0 })
+        for i in 0..<n { _ = try s.id(of: "p\(i)") }
+        #expect(try s.minirt("ls", "-q").lines.count == n)
+        let ips = try (0..<n).map { try inspect(s, "{{.NetworkSettings.IPAddress}}", "p\($0)") }
+        #expect(Set(ips).count == n, "no two containers share an address: \(ips)")
+        let rms = try (0..<n).map { i in try s.start(["rm", "-f", "p\(i)"]) }
+        for p in rms { p.waitUntilExit() }
+        #expect(rms.allSatisfy { $0.terminationStatus == 0 })
+        #expect(try s.minirt("ls", "-aq").lines.isEmpty)
+        try eventually("supervisors gone") {
+            (try Sandbox.exec("/usr/bin/pgrep", ["-f", "minirt-supervisor \(s.root)"]).stdout).isEmpty
+        }
+        try s.finish()
+    }
+
+    @Test func badLifecycleInputIsRefused() throws {
+        let s = try Sandbox()
+        func refused(_ args: [String], _ code: Int32, _ mentions: String) throws {
+            let o = try s.minirt(args)
+            #expect(o.status == code, "\(args): \(o.status) \(o.stderr)")
+            #expect(o.stderr.contains(mentions) && o.stderr.split(separator: "\n").count == 1, "\(args): \(o.stderr)")
+        }
+        try refused(["run", "-d", "--restart", "sometimes", "busybox", "true"], 125, "invalid restart policy \"sometimes\"")
+        try refused(["run", "-d", "--restart", "on-failure:x", "busybox", "true"], 125, "invalid restart policy")
+        try refused(["run", "--restart", "always", "busybox", "true"], 125, "needs -d")
+        try refused(["run", "-d", "--rm", "--restart", "always", "busybox", "true"], 125, "conflicting options")
+        try refused(["stop", "ghost"], 1, "no such container: ghost")
+        try refused(["logs", "ghost"], 1, "no such container: ghost")
+        try refused(["kill", "-s", "NOPE", "ghost"], 1, "invalid signal \"NOPE\"")
+        #expect(s.containerFolders().isEmpty)
+        #expect(try s.minirt("run", "-d", "--name", "up", "--network", "none", "busybox", "sleep", "60").status == 0)
+        try refused(["start", "up"], 1, "already running")
+        try refused(["rm", "up"], 1, "container is running")
+        #expect(try s.minirt("rm", "-f", "up").status == 0)
+        try refused(["logs", "up"], 1, "no such container: up")
+        try s.finish()
+    }
+}
