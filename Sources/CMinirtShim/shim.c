@@ -206,10 +206,12 @@ static int setup_console(const struct minirt_spawn_config *cfg) {
         struct winsize ws = { .ws_row = cfg->console_rows, .ws_col = cfg->console_cols };
         ioctl(s, TIOCSWINSZ, &ws);
     }
-    if (join_root(console, sizeof console, cfg->rootfs, "/dev/console") < 0)
-        fail(cfg, MINIRT_STAGE_CONSOLE, ENAMETOOLONG, "/dev/console");
-    if (touch_file(console) < 0 || mount(slave, console, NULL, MS_BIND, NULL) < 0)
-        fail(cfg, MINIRT_STAGE_CONSOLE, errno, "/dev/console");
+    if (cfg->clone_flags & CLONE_NEWNS) {
+        if (join_root(console, sizeof console, cfg->rootfs, "/dev/console") < 0)
+            fail(cfg, MINIRT_STAGE_CONSOLE, ENAMETOOLONG, "/dev/console");
+        if (touch_file(console) < 0 || mount(slave, console, NULL, MS_BIND, NULL) < 0)
+            fail(cfg, MINIRT_STAGE_CONSOLE, errno, "/dev/console");
+    }
     if (send_fd(cfg->console_socket, master) < 0) fail(cfg, MINIRT_STAGE_CONSOLE, errno, "console socket");
     close(master);
     return s;
@@ -333,10 +335,21 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     // point is noticed through sync_fd/error_fd instead.)
     if (cfg->parent_death_signal) prctl(PR_SET_PDEATHSIG, cfg->parent_death_signal);
     umask(0);
-    for (size_t i = 0; i < cfg->njoins; i++) {
-        int fd = open(cfg->joins[i].path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || setns(fd, cfg->joins[i].type) < 0) fail(cfg, MINIRT_STAGE_SETNS, errno, cfg->joins[i].path);
-        close(fd);
+    // Open every namespace first: once the mount namespace changes, /proc/PID paths
+    // would resolve in the container's /proc. The mount namespace is joined last.
+    int nsfds[16];
+    size_t nj = cfg->njoins < 16 ? cfg->njoins : 16;
+    for (size_t i = 0; i < nj; i++) {
+        nsfds[i] = open(cfg->joins[i].path, O_RDONLY | O_CLOEXEC);
+        if (nsfds[i] < 0) fail(cfg, MINIRT_STAGE_SETNS, errno, cfg->joins[i].path);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < nj; i++) {
+            int is_mnt = cfg->joins[i].type == CLONE_NEWNS;
+            if (is_mnt != pass) continue;
+            if (setns(nsfds[i], cfg->joins[i].type) < 0) fail(cfg, MINIRT_STAGE_SETNS, errno, cfg->joins[i].path);
+            close(nsfds[i]);
+        }
     }
     if (cfg->sync_fd >= 0) wait_for_parent(cfg->sync_fd);
 
@@ -344,6 +357,7 @@ static void child_main(const struct minirt_spawn_config *cfg) {
 
     int console_slave = -1;
     if (cfg->clone_flags & CLONE_NEWNS) setup_rootfs(cfg, &console_slave);
+    else if (cfg->terminal) console_slave = setup_console(cfg); // exec: the container's devpts, no /dev/console
 
     if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS) &&
         sethostname(cfg->hostname, str_len(cfg->hostname)) < 0)

@@ -248,3 +248,76 @@ public struct ChildFailure: Error, CustomStringConvertible {
     public var exitCode: Int32
     public var description: String { message }
 }
+
+// MARK: exec
+
+public struct ExecOptions: Sendable {
+    public var command: [String]
+    public var interactive = false
+    public var tty = false
+    public var env: [String] = []
+    public var workdir: String?
+    public var user: String?
+    public init(command: [String]) { self.command = command }
+}
+
+extension Containers {
+    /// `minirt exec`: a process in all of a running container's namespaces, with
+    /// the container's environment and confinement; returns its exit status.
+    public func exec(_ ref: String, _ o: ExecOptions) throws -> Int32 {
+        let r = try get(ref)
+        guard r.state.status == .running, ProcessIdentity.isAlive(pid: r.state.pid, startTime: r.state.pidStartTime) else {
+            throw LifecycleError.notRunning(r.name)
+        }
+        guard !o.command.isEmpty else { throw RunError.invalid("exec needs a command: minirt exec \(r.name) COMMAND [ARG...]") }
+        guard let data = FileManager.default.contents(atPath: store.directory(r.id) + "/config.json"),
+              let spec = try? JSONDecoder().decode(OCISpec.self, from: data), var process = spec.process else {
+            throw StateError.noSuchContainer(r.name)
+        }
+        var extra: [String] = []
+        for item in o.env { if let v = try EnvParser.parse(item, host: ProcessInfo.processInfo.environment) { extra.append(v) } }
+        process.env = EnvParser.merge(process.env ?? [], o.tty ? ["TERM=xterm"] : [], extra)
+        process.args = o.command
+        process.terminal = o.tty
+        if let w = o.workdir {
+            guard w.hasPrefix("/") else { throw RunError.invalid("the working directory \"\(w)\" is not absolute: give a path starting with /") }
+            process.cwd = w
+        }
+        if let u = o.user { process.user = try UserLookup.resolve(u, passwd: "/proc/\(r.state.pid)/root/etc/passwd") }
+
+        let devNull = o.interactive ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { if devNull >= 0 { close(devNull) } }
+        SignalForwarding.block()
+        let spawned = try Engine.exec(into: r.state.pid, process: process, io: SpawnIO(stdin: o.interactive ? 0 : devNull),
+                                      consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil)
+        let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster, forwardStdin: o.interactive)
+        return exitCode(fromWaitStatus: monitor.run())
+    }
+}
+
+/// `-u USER[:GROUP]`: numbers, or names from the container's /etc/passwd.
+public enum UserLookup {
+    public static func resolve(_ spec: String, passwd path: String) throws -> OCISpec.User {
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        guard let who = parts.first, !who.isEmpty else { throw RunError.invalid("invalid user \"\(spec)\": write USER[:GROUP]") }
+        var uid: UInt32, gid: UInt32
+        if let n = UInt32(who) {
+            uid = n
+            gid = n
+        } else {
+            let text = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            guard let line = text.split(separator: "\n").first(where: { $0.split(separator: ":").first.map(String.init) == who }),
+                  case let f = line.split(separator: ":", omittingEmptySubsequences: false), f.count > 3,
+                  let u = UInt32(f[2]), let g = UInt32(f[3]) else {
+                throw RunError.invalid("unable to find user \(who): no matching entry in the container's /etc/passwd")
+            }
+            uid = u
+            gid = g
+        }
+        if parts.count > 1 {
+            guard let g = UInt32(parts[1]) else { throw RunError.invalid("invalid group \"\(parts[1])\": give a number") }
+            gid = g
+        }
+        return OCISpec.User(uid: uid, gid: gid, additionalGids: [])
+    }
+}

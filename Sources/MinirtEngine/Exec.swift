@@ -1,0 +1,38 @@
+import CMinirtShim
+import SystemPackage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Engine {
+    /// Starts a process inside a running container: it joins the init's IPC,
+    /// UTS, network, cgroup, PID and mount namespaces (the PID namespace through
+    /// this thread, for its children only) and gets the same confinement.
+    public static func exec(into pid: Int32, process: OCISpec.Process, io: SpawnIO,
+                            consoleSize: (rows: UInt16, cols: UInt16)?) throws -> SpawnedProcess {
+        let ownPidNS = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC)
+        let targetPidNS = open("/proc/\(pid)/ns/pid", O_RDONLY | O_CLOEXEC)
+        guard ownPidNS >= 0, targetPidNS >= 0 else {
+            let e = Errno(rawValue: errno)
+            if ownPidNS >= 0 { close(ownPidNS) }
+            if targetPidNS >= 0 { close(targetPidNS) }
+            throw EngineError.system("open /proc/\(pid)/ns/pid", e)
+        }
+        defer { close(ownPidNS); close(targetPidNS) }
+        guard minirt_setns(targetPidNS, Int32(MINIRT_CLONE_NEWPID)) == 0 else {
+            throw EngineError.system("setns(pid) into \(pid)", Errno(rawValue: errno))
+        }
+        // Whatever happens, this thread's children go back to our own PID namespace.
+        defer { _ = minirt_setns(ownPidNS, Int32(MINIRT_CLONE_NEWPID)) }
+
+        var spec = OCISpec()
+        spec.process = process
+        spec.root = OCISpec.Root(path: "")
+        var linux = OCISpec.Linux()
+        linux.namespaces = ["ipc", "uts", "network", "cgroup", "mount"].map {
+            OCISpec.Namespace(type: $0, path: "/proc/\(pid)/ns/\(["network": "net", "mount": "mnt"][$0] ?? $0)")
+        }
+        spec.linux = linux
+        return try spawn(spec, bundle: "/", io: io, consoleSize: consoleSize, parentDeathSignal: 0)
+    }
+}
