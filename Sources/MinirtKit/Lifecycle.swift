@@ -321,3 +321,72 @@ public enum UserLookup {
         return OCISpec.User(uid: uid, gid: gid, additionalGids: [])
     }
 }
+
+// MARK: system prune and gc
+
+extension Containers {
+    /// Removes every container that is not running; returns their ids.
+    public func prune() -> [String] {
+        var removed: [String] = []
+        for r in store.all().map(refreshed) where r.state.status != .running {
+            var warnings: [String] = []
+            if (try? remove(r.id, force: true, warnings: &warnings)) != nil { removed.append(r.id) }
+        }
+        return removed
+    }
+
+    /// Reconciles the store with the host after crashes; returns what it fixed.
+    /// Only what this store owns is touched: attachments of containers whose
+    /// process is gone, half-removed folders, stale names, leases and DNS
+    /// entries of containers that no longer exist.
+    public func gc() -> [String] {
+        var fixed: [String] = []
+        let records = store.all().map(refreshed)
+        for var r in records where r.state.status != .running && r.network != nil {
+            // Keep the record (an exited container), release what it held.
+            do {
+                try attacher.detach(&r, force: true)
+                fixed.append("released the network of \(r.name)")
+            } catch {
+                fixed.append("could not release the network of \(r.name): \(error)")
+            }
+        }
+        let fm = FileManager.default
+        let entries = (try? fm.contentsOfDirectory(atPath: store.root)) ?? []
+        for e in entries where e.hasPrefix(".trash-") {
+            try? fm.removeItem(atPath: "\(store.root)/\(e)")
+            fixed.append("removed half-removed folder \(e)")
+        }
+        let ids = Set(store.ids())
+        for name in (try? fm.contentsOfDirectory(atPath: store.root + "/.names")) ?? [] {
+            let link = "\(store.root)/.names/\(name)"
+            if let target = try? fm.destinationOfSymbolicLink(atPath: link), !ids.contains(target) {
+                unlink(link)
+                fixed.append("freed the name \(name)")
+            }
+        }
+        // host-local keeps one file per address holding the container id.
+        let ipam = networks.ipamDir
+        for net in (try? fm.contentsOfDirectory(atPath: ipam)) ?? [] {
+            for lease in (try? fm.contentsOfDirectory(atPath: "\(ipam)/\(net)")) ?? [] where lease.first?.isNumber == true && !lease.hasPrefix("last_reserved") {
+                let path = "\(ipam)/\(net)/\(lease)"
+                let owner = fm.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }?
+                    .split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
+                if StateStore.isID(owner) && !ids.contains(owner) {
+                    unlink(path)
+                    fixed.append("released lease \(lease) on \(net)")
+                }
+            }
+        }
+        let dns = attacher.dns
+        for net in (try? fm.contentsOfDirectory(atPath: dns.root)) ?? [] {
+            guard let data = fm.contents(atPath: "\(dns.root)/\(net)/entries.json"),
+                  let entries = try? JSONDecoder().decode([String: NetworkDNS.Entry].self, from: data) else { continue }
+            for id in entries.keys where !ids.contains(id) {
+                dns.unregister(network: net, id: id)
+                fixed.append("dropped DNS names of \(id.prefix(12)) on \(net)")
+            }
+        }
+        return fixed
+    }
+}

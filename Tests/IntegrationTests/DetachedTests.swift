@@ -132,6 +132,42 @@ import Glibc
         try s.finish()
     }
 
+    @Test func gcReleasesWhatACrashLeftAndPruneRemovesStoppedContainers() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "-d", "--name", "crashy", "-p", "8093:80", "busybox", "sleep", "60").status == 0)
+        let id = try s.id(of: "crashy")
+        let sup = Int32(try inspect(s, "{{.State.SupervisorPid}}", "crashy")) ?? 0
+        let pid = Int32(try inspect(s, "{{.State.Pid}}", "crashy")) ?? 0
+        if sup > 0 { kill(sup, SIGKILL) }
+        if pid > 0 { kill(pid, SIGKILL) }
+        try eventually("seen exited") { try inspect(s, "{{.State.Status}}", "crashy") == "exited" }
+        #expect(FileManager.default.fileExists(atPath: "/var/run/netns/minirt-\(id.prefix(12))"), "the crash left the attachment")
+        // A lease whose container no longer exists at all.
+        let stale = "\(s.root)/.ipam/bridge/10.99.7.7"
+        try (String(repeating: "ab", count: 32) + "\neth0").write(toFile: stale, atomically: true, encoding: .utf8)
+        let gc = try s.minirt("system", "gc")
+        #expect(gc.stdout.contains("released the network of crashy") && gc.stdout.contains("released lease 10.99.7.7"), "\(gc.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: "/var/run/netns/minirt-\(id.prefix(12))"))
+        #expect(try s.host("ip", "-o", "link", "show", "type", "veth").stdout.isEmpty)
+        #expect(try inspect(s, "{{.State.Status}}", "crashy") == "exited", "gc keeps the record")
+        #expect(try s.minirt("run", "--name", "done", "--network", "none", "busybox", "true").status == 0)
+        let prune = try s.minirt("system", "prune", "-f")
+        #expect(prune.stdout.contains(id) && prune.stdout.contains("Total reclaimed containers: 2"), "\(prune.stdout)")
+        #expect(try s.minirt("ls", "-aq").stdout.isEmpty)
+        try s.finish()
+    }
+
+    @Test func containerKilledUnderItsSupervisorIsRecorded() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "-d", "--name", "k9", "--network", "none", "busybox", "sleep", "60").status == 0)
+        let pid = Int32(try inspect(s, "{{.State.Pid}}", "k9")) ?? 0
+        if pid > 0 { kill(pid, SIGKILL) }
+        try eventually("the supervisor recorded the kill") { try inspect(s, "{{.State.Status}} {{.State.ExitCode}}", "k9") == "exited 137" }
+        #expect(try s.minirt("ls", "-a").stdout.contains("Exited (137)"))
+        #expect(try s.minirt("rm", "k9").status == 0)
+        try s.finish()
+    }
+
     @Test func badLifecycleInputIsRefused() throws {
         let s = try Sandbox()
         func refused(_ args: [String], _ code: Int32, _ mentions: String) throws {
