@@ -22,16 +22,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The per-container supervisor of detached containers: Glibc only, to stay small.
-        .executableTarget(name: "minirt-supervisor", dependencies: ["CMinirtShim"]),
+        .executableTarget(name: "minirt-supervisor", dependencies: ["CMinirtShim", "MinirtLog"]),
+        // Docker's json-file log format, Glibc only: shared by the supervisor and foreground runs.
+        .target(name: "MinirtLog"),
         // High level: images, run planning (flags -> OCI spec), ls/inspect views, templates.
         .target(
             name: "MinirtKit",
-            dependencies: ["MinirtEngine", "MinirtState", "MinirtCNI"]),
+            dependencies: ["MinirtEngine", "MinirtState", "MinirtCNI", "MinirtLog", "CMinirtShim"]),
         // The engine: executes an OCI runtime spec (namespaces, mounts, process, tty, signals).
         .target(
             name: "MinirtEngine",
             dependencies: [
-                "CMinirtShim", "CSeccomp", "CLibcap",
+                "CMinirtShim", "CSeccomp", "CLibcap", "MinirtLog",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]),
         // State store: per-container folders, atomic JSON writes, locks, names.

@@ -1,4 +1,5 @@
 import CMinirtShim
+import MinirtLog
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,12 +33,23 @@ public final class ForegroundMonitor {
     let pid: Int32
     let master: Int32?
     let forwardStdin: Bool
+    let log: JSONLogWriter?
+    /// Read ends of the container's stdout and stderr pipes (no terminal): copied
+    /// to ours and into the log.
+    let outputs: [(fd: Int32, stream: JSONLogWriter.Stream)]
     private var savedTermios: termios?
 
-    public init(pid: Int32, consoleMaster: Int32?, forwardStdin: Bool) {
+    public init(pid: Int32, consoleMaster: Int32?, forwardStdin: Bool, log: JSONLogWriter? = nil,
+                stdoutPipe: Int32? = nil, stderrPipe: Int32? = nil) {
         self.pid = pid
         self.master = consoleMaster
         self.forwardStdin = forwardStdin
+        self.log = log
+        var outs: [(Int32, JSONLogWriter.Stream)] = []
+        if let o = stdoutPipe { outs.append((o, .stdout)) }
+        if let e = stderrPipe { outs.append((e, .stderr)) }
+        self.outputs = outs
+        for (fd, _) in outs { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
     }
 
     /// The terminal size of the user's terminal, if it is one.
@@ -63,6 +75,7 @@ public final class ForegroundMonitor {
         defer { restoreTerminal() }
 
         var masterOpen = master != nil
+        var openOutputs = Set(outputs.map(\.fd))
         var stdinOpen = master != nil && forwardStdin
         var status: Int32 = 0
         var buf = [UInt8](repeating: 0, count: 32 * 1024)
@@ -72,6 +85,7 @@ public final class ForegroundMonitor {
             var fds = [pollfd(fd: sfd, events: Int16(POLLIN), revents: 0)]
             if masterOpen, let m = master { fds.append(pollfd(fd: m, events: Int16(POLLIN), revents: 0)) }
             if stdinOpen { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
+            for (fd, _) in outputs where openOutputs.contains(fd) { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
             let n = poll(&fds, nfds_t(fds.count), sfd >= 0 ? -1 : 100)
             if n < 0 && errno != EINTR { break }
             for p in fds where p.revents != 0 {
@@ -79,6 +93,9 @@ public final class ForegroundMonitor {
                     handleSignal(sfd)
                 } else if p.fd == master {
                     if copyOut(buf: &buf) == .closed { masterOpen = false }
+                } else if let out = outputs.first(where: { $0.fd == p.fd }) {
+                    log?.drain(out.fd, stream: out.stream, echo: out.stream == .stdout ? 1 : 2)
+                    if p.revents & Int16(POLLHUP) != 0 && p.revents & Int16(POLLIN) == 0 { openOutputs.remove(out.fd) }
                 } else if p.fd == 0 {
                     let r = read(0, &buf, buf.count)
                     if r > 0, let m = master {
@@ -92,6 +109,11 @@ public final class ForegroundMonitor {
         }
         // Output the container wrote just before it exited is still in the pty.
         if masterOpen { while copyOut(buf: &buf) == .data {} }
+        for out in outputs {
+            log?.drain(out.fd, stream: out.stream, flush: true, echo: out.stream == .stdout ? 1 : 2)
+            close(out.fd)
+        }
+        if master != nil { log?.flush(.stdout) }
         if sfd >= 0 { close(sfd) }
         if let m = master { close(m) }
         return status
@@ -129,7 +151,11 @@ public final class ForegroundMonitor {
     private func copyOut(buf: inout [UInt8]) -> CopyResult {
         guard let m = master else { return .closed }
         let r = read(m, &buf, buf.count)
-        if r > 0 { writeAll(1, buf, r); return .data }
+        if r > 0 {
+            writeAll(1, buf, r)
+            log?.append(buf[0..<r], stream: .stdout)
+            return .data
+        }
         if r < 0 && (errno == EAGAIN || errno == EINTR) { return .empty }
         return .closed
     }

@@ -1,5 +1,7 @@
+import CMinirtShim
 import FoundationEssentials
 import MinirtCNI
+import MinirtLog
 import MinirtEngine
 import MinirtState
 #if canImport(Glibc)
@@ -152,6 +154,10 @@ public struct Containers: Sendable {
         var record = try materialize(d, generatedName: o.name == nil)
         let id = record.id
 
+        // Output goes through pipes (or the pty) so that `minirt logs` has it too.
+        var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        if !o.tty { _ = minirt_pipe_cloexec(&outPipe); _ = minirt_pipe_cloexec(&errPipe) }
+        let log = JSONLogWriter(fd: open(store.directory(id) + "/container.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640))
         let spawned: SpawnedProcess
         do {
             let devNull = o.interactive ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
@@ -159,9 +165,11 @@ public struct Containers: Sendable {
             SignalForwarding.block()
             // SIGKILL when minirt dies: a foreground container never outlives its runner.
             spawned = try launch(&record, spec: d.plan.spec, list: d.list, choice: d.choice,
-                                 io: SpawnIO(stdin: o.interactive ? 0 : devNull),
+                                 io: SpawnIO(stdin: o.interactive ? 0 : devNull, stdout: o.tty ? 1 : outPipe[1], stderr: o.tty ? 2 : errPipe[1]),
                                  consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil, parentDeathSignal: SIGKILL)
+            if !o.tty { close(outPipe[1]); close(errPipe[1]) }
         } catch {
+            for fd in outPipe + errPipe where fd >= 0 { close(fd) }
             // The run failed: release everything, even if a plugin's DEL fails too.
             _ = try? attacher.detach(&record, force: true)
             try? store.remove(id, name: record.name)
@@ -172,7 +180,8 @@ public struct Containers: Sendable {
         markRunning(&record, spawned)
 
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster,
-                                        forwardStdin: o.interactive)
+                                        forwardStdin: o.interactive, log: log,
+                                        stdoutPipe: o.tty ? nil : outPipe[0], stderrPipe: o.tty ? nil : errPipe[0])
         let code = exitCode(fromWaitStatus: monitor.run())
         if o.autoRemove && record.network == nil {
             // Nothing on the host to undo: remove (idempotent if rm -f got there first).

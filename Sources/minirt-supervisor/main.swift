@@ -14,6 +14,7 @@
 // Readiness goes to fd 1 as one line ("ok", or "exit N" when __start failed,
 // whose message went to fd 2); after that fds 0-2 are /dev/null.
 import CMinirtShim
+import MinirtLog
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -28,8 +29,7 @@ final class Supervisor {
     static let restartExit: Int32 = 75
     let sigfd: Int32
     let outRead: Int32, outWrite: Int32, errRead: Int32, errWrite: Int32
-    let log: Int32
-    var pending: [Int32: [UInt8]] = [:]
+    let logWriter: JSONLogWriter
     var heldPorts: [Int32] = []
     var reportedReady = false
 
@@ -48,10 +48,9 @@ final class Supervisor {
         (outRead, outWrite) = (p[0], p[1])
         _ = minirt_pipe_cloexec(&p)
         (errRead, errWrite) = (p[0], p[1])
-        log = open("\(dir)/container.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        logWriter = JSONLogWriter(fd: open("\(dir)/container.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640))
         _ = fcntl(outRead, F_SETFL, O_NONBLOCK)
         _ = fcntl(errRead, F_SETFL, O_NONBLOCK)
-        pending = [outRead: [], errRead: []]
     }
 
     /// Spawns minirt; with passFDs, fds 3, 4, 5 = container stdout, stderr, port socket.
@@ -81,56 +80,9 @@ final class Supervisor {
 
     // MARK: log pump
 
-    static func timestamp() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var secs = ts.tv_sec
-        var t = tm()
-        gmtime_r(&secs, &t)
-        func pad(_ v: Int, _ w: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
-        return "\(pad(Int(t.tm_year) + 1900, 4))-\(pad(Int(t.tm_mon) + 1, 2))-\(pad(Int(t.tm_mday), 2))T"
-            + "\(pad(Int(t.tm_hour), 2)):\(pad(Int(t.tm_min), 2)):\(pad(Int(t.tm_sec), 2)).\(pad(Int(ts.tv_nsec), 9))Z"
-    }
-
-    static func jsonEscaped(_ bytes: ArraySlice<UInt8>) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count + 8)
-        let hex = Array("0123456789abcdef".utf8)
-        for b in bytes {
-            switch b {
-            case 0x22: out += [0x5c, 0x22]
-            case 0x5c: out += [0x5c, 0x5c]
-            case 0x0a: out += [0x5c, 0x6e]
-            case 0x0d: out += [0x5c, 0x72]
-            case 0x09: out += [0x5c, 0x74]
-            case 0..<0x20: out += [0x5c, 0x75, 0x30, 0x30, hex[Int(b >> 4)], hex[Int(b & 15)]]
-            default: out.append(b)
-            }
-        }
-        return out
-    }
-
-    func writeEntry(_ line: ArraySlice<UInt8>, stream: String) {
-        var entry = Array("{\"log\":\"".utf8) + Self.jsonEscaped(line)
-        entry += Array("\",\"stream\":\"\(stream)\",\"time\":\"\(Self.timestamp())\"}\n".utf8)
-        _ = entry.withUnsafeBytes { write(log, $0.baseAddress, $0.count) }
-    }
-
-    /// Reads what the stream has; one JSON line per line of output, as Docker writes.
+    /// Reads what the stream has into the log (one JSON line per line of output).
     func pump(_ fd: Int32, flush: Bool = false) {
-        let stream = fd == outRead ? "stdout" : "stderr"
-        var buf = [UInt8](repeating: 0, count: 32768)
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n <= 0 { break }
-            pending[fd, default: []] += buf[0..<n]
-            while let nl = pending[fd]!.firstIndex(of: 0x0a) {
-                writeEntry(pending[fd]![...nl], stream: stream)
-                pending[fd]!.removeSubrange(...nl)
-            }
-            if pending[fd]!.count > 16384 { writeEntry(pending[fd]![...], stream: stream); pending[fd] = [] }
-        }
-        if flush && !pending[fd]!.isEmpty { writeEntry(pending[fd]![...], stream: stream); pending[fd] = [] }
+        logWriter.drain(fd, stream: fd == outRead ? .stdout : .stderr, flush: flush)
     }
 
     // MARK: the loop

@@ -124,6 +124,17 @@ import Glibc
         try s.finish()
     }
 
+    @Test func foregroundOutputIsShownAndLogged() throws {
+        let s = try Sandbox()
+        let o = try s.minirt("run", "--name", "fg", "--network", "none", "busybox", "sh", "-c", "echo out; echo err >&2; printf partial")
+        #expect(o.status == 0)
+        #expect(o.stdout == "out\npartial" && o.stderr == "err\n", "the terminal sees the output as it comes: \(o.stdout) | \(o.stderr)")
+        let logs = try s.minirt("logs", "fg")
+        #expect(logs.stdout == "out\npartial" && logs.stderr == "err\n", "and logs has it too: \(logs.stdout) | \(logs.stderr)")
+        try s.minirt("rm", "fg")
+        try s.finish()
+    }
+
     @Test func autoRemoveLeavesNothing() throws {
         let s = try Sandbox()
         #expect(try s.minirt("run", "--rm", "--name", "gone", "busybox", "sh", "-c", "echo x > /tmp/y").status == 0)
