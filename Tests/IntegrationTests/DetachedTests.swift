@@ -168,6 +168,19 @@ import Glibc
         try s.finish()
     }
 
+    @Test func noDescriptorOfMinirtReachesTheContainer() throws {
+        let s = try Sandbox()
+        // ls itself opens one descriptor (3) to read the folder; nothing else may be there.
+        let fg = try s.minirt("run", "--rm", "--network", "none", "busybox", "ls", "/proc/self/fd")
+        #expect(fg.lines == ["0", "1", "2", "3"], "foreground: \(fg.stdout)")
+        #expect(try s.minirt("run", "-d", "--name", "fds", "-p", "8094:80", "busybox", "sh", "-c", "ls /proc/self/fd; sleep 60").status == 0)
+        try eventually("logged") { try s.minirt("logs", "fds").lines.count >= 4 }
+        #expect(try s.minirt("logs", "fds").lines == ["0", "1", "2", "3"], "detached, with held ports")
+        #expect(try s.minirt("exec", "fds", "ls", "/proc/self/fd").lines == ["0", "1", "2", "3"], "exec")
+        #expect(try s.minirt("rm", "-f", "fds").status == 0)
+        try s.finish()
+    }
+
     @Test func badLifecycleInputIsRefused() throws {
         let s = try Sandbox()
         func refused(_ args: [String], _ code: Int32, _ mentions: String) throws {
