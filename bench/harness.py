@@ -130,7 +130,7 @@ for i in range(count):
 sups = [int(subprocess.run([minirt, "inspect", "-f", "{{.State.SupervisorPid}}", f"m{i}"], capture_output=True, text=True).stdout) for i in range(count)]
 ours = mean_mem(sups)
 conmons = []
-os.makedirs(f"{work}/cm", exist_ok=True)
+os.makedirs(f"{work}/cm/exits", exist_ok=True)
 cm_bundle = f"{work}/cm/bundle"
 subprocess.run(["cp", "-r", f"{work}/bundle", cm_bundle], check=True)
 cfg = json.load(open(f"{cm_bundle}/config.json"))
@@ -139,9 +139,13 @@ json.dump(cfg, open(f"{cm_bundle}/config.json", "w"))
 for i in range(count):
     cid = f"cm{i}"
     subprocess.run(["conmon", "--api-version", "1", "-c", cid, "-u", cid, "-r", "/usr/sbin/runc", "-b", cm_bundle,
-                    "-p", f"{work}/cm/{cid}.pid", "-l", f"k8s-file:{work}/cm/{cid}.log", "--exit-dir", f"{work}/cm",
+                    "-p", f"{work}/cm/{cid}.pid", "-l", f"k8s-file:{work}/cm/{cid}.log", "--exit-dir", f"{work}/cm/exits",
                     "--socket-dir-path", f"{work}/cm", "--conmon-pidfile", f"{work}/cm/{cid}.conmon",
                     "--runtime-arg", f"--root={work}/cm/runc"], check=True, capture_output=True)
+    for _ in range(100):  # conmon returns before `runc create` has finished
+        if os.path.exists(f"{work}/cm/{cid}.pid"):
+            break
+        time.sleep(0.02)
     subprocess.run(["runc", f"--root={work}/cm/runc", "start", cid], check=True, capture_output=True)
     conmons.append(int(open(f"{work}/cm/{cid}.conmon").read().strip()))
 theirs = mean_mem(conmons)

@@ -17,7 +17,7 @@ public enum ContainerError: Error, CustomStringConvertible, Equatable {
         case .running(let n):
             return "cannot remove container \"\(n)\": container is running: stop it first or force the removal (minirt rm -f \(n))"
         case .stillAlive(let n):
-            return "container \"\(n)\" did not die after SIGKILL within 10 seconds: try again"
+            return "container \"\(n)\" did not die after SIGKILL within 30 seconds: try again"
         }
     }
 }
@@ -299,11 +299,13 @@ public struct Containers: Sendable {
             if ProcessIdentity.isAlive(pid: record.state.pid, startTime: record.state.pidStartTime) {
                 Glibc.kill(record.state.pid, SIGKILL)
             }
-            // Bounded wait for the kernel to tear the container down.
+            // Bounded wait for the kernel to tear the container down (SIGKILL is
+            // repeated: under load the first may land before the init is fully set up).
             var waited = 0
-            while Self.isAlive(record) && waited < 10_000 {
+            while Self.isAlive(record) && waited < 30_000 {
                 usleep(5_000)
                 waited += 5
+                if waited % 500 == 0 { Glibc.kill(record.state.pid, SIGKILL) }
             }
             if Self.isAlive(record) { throw ContainerError.stillAlive(record.name) }
             // A detached container's supervisor now tears down and records the exit:

@@ -85,12 +85,10 @@ extension Containers {
 
     /// `minirt start`: a stopped container runs again, under a new supervisor.
     public func start(_ ref: String, minirt: String, supervisor: String) throws -> ContainerRecord {
-        var r = try get(ref)
+        let r = try get(ref)
         guard r.state.status != .running else { throw LifecycleError.alreadyRunning(r.name) }
-        r.state.detached = true
-        r.state.stoppedByUser = false
-        try store.save(r)
-        try superviseStart(r, minirt: minirt, supervisor: supervisor)
+        _ = try store.update(r.id) { $0.state.detached = true; $0.state.stoppedByUser = false }
+        try superviseStart(try store.load(r.id), minirt: minirt, supervisor: supervisor)
         return try get(r.id)
     }
 
@@ -153,6 +151,8 @@ extension Containers {
             record.state.supervisorPid = getppid()
             record.state.supervisorStartTime = ProcessIdentity.startTime(of: getppid()) ?? 0
             markRunning(&record, spawned)
+            // A stop that came while this start was under way wins.
+            if (try? store.load(id))?.state.stoppedByUser == true { Glibc.kill(spawned.pid, SIGKILL) }
         } catch {
             _ = try? attacher.detach(&record, force: initial)
             if initial {
@@ -172,22 +172,26 @@ extension Containers {
         guard var r = try? store.load(id) else { return false }
         let code = exitCode(fromWaitStatus: waitStatus)
         _ = try? attacher.detach(&r, force: r.hostConfig.autoRemove)
-        r.state.status = .exited
-        r.state.exitCode = code
-        r.state.error = ""
-        r.state.pid = 0
-        r.state.finishedAt = .now()
-        let p = r.hostConfig.restartPolicy
-        let wanted: Bool
-        switch p.name {
-        case "always", "unless-stopped": wanted = true
-        case "on-failure": wanted = code != 0 && (p.maximumRetryCount == 0 || r.state.restartCount < p.maximumRetryCount)
-        default: wanted = false
+        // The decision is taken under the container's lock, against a stop that may race it.
+        var restart = false
+        let after = try? store.update(id) { c in
+            c.network = r.network
+            c.state.status = .exited
+            c.state.exitCode = code
+            c.state.error = ""
+            c.state.pid = 0
+            c.state.finishedAt = .now()
+            let p = c.hostConfig.restartPolicy
+            let wanted: Bool
+            switch p.name {
+            case "always", "unless-stopped": wanted = true
+            case "on-failure": wanted = code != 0 && (p.maximumRetryCount == 0 || c.state.restartCount < p.maximumRetryCount)
+            default: wanted = false
+            }
+            restart = wanted && !c.state.stoppedByUser && !c.hostConfig.autoRemove
+            if restart { c.state.restartCount += 1 }
         }
-        let restart = wanted && !r.state.stoppedByUser && !r.hostConfig.autoRemove
-        if restart { r.state.restartCount += 1 }
-        _ = try? store.save(r)
-        if r.hostConfig.autoRemove { try? store.remove(id, name: r.name) }
+        if r.hostConfig.autoRemove, after != nil { try? store.remove(id, name: r.name) }
         return restart
     }
 

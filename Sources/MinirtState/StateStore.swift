@@ -124,11 +124,20 @@ public struct StateStore: Sendable {
 
     /// Replaces the state of a container this process owns (its runner), without
     /// reading it first; nothing is written when the container was removed meanwhile.
+    ///
+    /// `stoppedByUser` is sticky here: `stop`, `kill` and `rm` set it through
+    /// `update` while a runner, `__start` or `__exited` may be saving a record it
+    /// read earlier; that older copy must not bring a stopped container back.
+    /// Only `start` clears it, through `update`.
     @discardableResult
     public func save(_ record: ContainerRecord) throws -> Bool {
         try withLock(directory(record.id) + "/.lock", missingIsGone: true) { () -> Bool? in
             guard exists(statePath(record.id)) else { return nil }
-            try write(record)
+            var r = record
+            if !r.state.stoppedByUser, record.state.detached, (try? load(record.id))?.state.stoppedByUser == true {
+                r.state.stoppedByUser = true
+            }
+            try write(r)
             return true
         } ?? false
     }

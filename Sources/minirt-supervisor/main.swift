@@ -108,6 +108,33 @@ final class Supervisor {
         return pid_t(String(decoding: buf[0..<n].filter { $0 >= 48 && $0 <= 57 }, as: UTF8.self)) ?? 0
     }
 
+    /// Start-up touched code and read-only data (the Swift runtime, libc, our own
+    /// text) that the idle loop never needs again. Paging those clean, file-backed
+    /// pages out (they stay in the page cache, shared with every other supervisor)
+    /// keeps each supervisor's resident set to what it really uses.
+    func releaseStartupPages() {
+        let fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        var text: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            text += buf[0..<n]
+        }
+        close(fd)
+        for line in text.split(separator: 0x0a) {
+            let fields = line.split(separator: 0x20, omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[1].count == 4, fields[1][fields[1].startIndex + 1] != UInt8(ascii: "w"),
+                  fields[5].first == UInt8(ascii: "/") else { continue }
+            let range = fields[0].split(separator: UInt8(ascii: "-"))
+            guard range.count == 2,
+                  let lo = UInt(String(decoding: range[0], as: UTF8.self), radix: 16),
+                  let hi = UInt(String(decoding: range[1], as: UTF8.self), radix: 16) else { continue }
+            _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), Int(hi - lo), 21 /* MADV_PAGEOUT */)
+        }
+    }
+
     func detachStdio() {
         let null = open("/dev/null", O_RDWR)
         for fd in [Int32(0), 1, 2] { dup2(null, fd) }
@@ -137,6 +164,7 @@ final class Supervisor {
                 detachStdio()
                 reportedReady = true
             }
+            releaseStartupPages()
 
             // __start left the init's pid; as a subreaper we also adopt other orphans
             // (a DNS server daemonizing), which are reaped and otherwise ignored.

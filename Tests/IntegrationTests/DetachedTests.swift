@@ -65,7 +65,8 @@ import Glibc
         _ = try s.id(of: "victim")
         let sup = Int32(try inspect(s, "{{.State.SupervisorPid}}", "victim")) ?? 0
         let pid = Int32(try inspect(s, "{{.State.Pid}}", "victim")) ?? 0
-        #expect(sup > 0 && pid > 0)
+        let stateJSON = try inspect(s, "{{json .State}}", "victim")
+        #expect(sup > 0 && pid > 0, "\(stateJSON)")
         if sup > 0 { kill(sup, SIGKILL) }
         usleep(100_000)
         #expect(try s.minirt("ls").stdout.contains("victim"), "the container outlives its supervisor")
@@ -122,9 +123,13 @@ import Glibc
         #expect(try s.minirt("ls", "-q").lines.count == n)
         let ips = try (0..<n).map { try inspect(s, "{{.NetworkSettings.IPAddress}}", "p\($0)") }
         #expect(Set(ips).count == n, "no two containers share an address: \(ips)")
-        let rms = try (0..<n).map { i in try s.start(["rm", "-f", "p\(i)"]) }
-        for p in rms { p.waitUntilExit() }
-        #expect(rms.allSatisfy { $0.terminationStatus == 0 })
+        let errs = (0..<n).map { _ in Pipe() }
+        let rms = try (0..<n).map { i in try s.start(["rm", "-f", "p\(i)"], stderr: errs[i]) }
+        for (i, p) in rms.enumerated() {
+            p.waitUntilExit()
+            let err = String(decoding: errs[i].fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(p.terminationStatus == 0, "rm -f p\(i): \(err)")
+        }
         #expect(try s.minirt("ls", "-aq").lines.isEmpty)
         try eventually("supervisors gone") {
             (try Sandbox.exec("/usr/bin/pgrep", ["-f", "minirt-supervisor \(s.root)"]).stdout).isEmpty
