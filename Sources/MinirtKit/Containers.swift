@@ -106,7 +106,7 @@ public struct Containers: Sendable {
         do {
             for sub in ["upper", "work", "rootfs"] { try StateStore.makeDirectory("\(directory)/\(sub)") }
             let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            encoder.outputFormatting = [.withoutEscapingSlashes]
             try StateStore.writeAtomically(try encoder.encode(d.plan.spec), to: "\(directory)/config.json")
         } catch {
             try? store.remove(record.id, name: record.name)

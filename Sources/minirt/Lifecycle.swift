@@ -46,17 +46,7 @@ struct Stop: ParsableCommand {
 
     func run() throws {
         let c = global.containers()
-        var failed = false
-        for ref in containers {
-            do {
-                try c.stop(ref, timeout: time, signal: signal)
-                print(ref)
-            } catch {
-                _ = fail(error, defaultCode: 1)
-                failed = true
-            }
-        }
-        if failed { throw ExitCode(1) }
+        try forEachName(containers) { try c.stop($0, timeout: time, signal: signal) }
     }
 }
 
@@ -68,19 +58,11 @@ struct Restart: ParsableCommand {
 
     func run() throws {
         let c = global.containers()
-        var failed = false
-        for ref in containers {
-            do {
-                try c.stop(ref, timeout: time)
-                let tools = try Executables.locate()
-                _ = try c.start(ref, minirt: tools.minirt, supervisor: tools.supervisor)
-                print(ref)
-            } catch {
-                _ = fail(error, defaultCode: 1)
-                failed = true
-            }
+        try forEachName(containers) { ref in
+            try c.stop(ref, timeout: time)
+            let tools = try Executables.locate()
+            _ = try c.start(ref, minirt: tools.minirt, supervisor: tools.supervisor)
         }
-        if failed { throw ExitCode(1) }
     }
 }
 
@@ -92,17 +74,7 @@ struct Kill: ParsableCommand {
 
     func run() throws {
         let c = global.containers()
-        var failed = false
-        for ref in containers {
-            do {
-                try c.kill(ref, signal: signal)
-                print(ref)
-            } catch {
-                _ = fail(error, defaultCode: 1)
-                failed = true
-            }
-        }
-        if failed { throw ExitCode(1) }
+        try forEachName(containers) { try c.kill($0, signal: signal) }
     }
 }
 

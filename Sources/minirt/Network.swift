@@ -81,17 +81,7 @@ struct NetworkRemove: ParsableCommand {
 
     func run() throws {
         let c = global.containers()
-        var failed = false
-        for n in names {
-            do {
-                try c.removeNetwork(n)
-                print(n)
-            } catch {
-                _ = fail(error, defaultCode: 1)
-                failed = true
-            }
-        }
-        if failed { throw ExitCode(1) }
+        try forEachName(names) { try c.removeNetwork($0) }
     }
 }
 

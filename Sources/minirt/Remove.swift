@@ -14,20 +14,11 @@ struct Remove: ParsableCommand {
 
     func run() throws {
         let c = global.containers()
-        // Like docker: go on past a failure, print each removed name, exit 1 if any failed.
-        var failed = false
-        for ref in containers {
-            do {
-                var warnings: [String] = []
-                try c.remove(ref, force: force, warnings: &warnings)
-                var err = StandardError()
-                for w in warnings { print("minirt: warning: \(w)", to: &err) }
-                print(ref)
-            } catch {
-                _ = fail(error, defaultCode: 1)
-                failed = true
-            }
+        try forEachName(containers) { ref in
+            var warnings: [String] = []
+            try c.remove(ref, force: force, warnings: &warnings)
+            var err = StandardError()
+            for w in warnings { print("minirt: warning: \(w)", to: &err) }
         }
-        if failed { throw ExitCode(1) }
     }
 }

@@ -40,3 +40,19 @@ enum Executables {
         return (exe, "/\(dir)/minirt-supervisor")
     }
 }
+
+/// Docker's way with several names: act on each, print each name that worked,
+/// report each failure on its own line, exit 1 if any failed.
+func forEachName(_ names: [String], _ body: (String) throws -> Void) throws {
+    var failed = false
+    for name in names {
+        do {
+            try body(name)
+            print(name)
+        } catch {
+            _ = fail(error, defaultCode: 1)
+            failed = true
+        }
+    }
+    if failed { throw ExitCode(1) }
+}

@@ -39,28 +39,8 @@ import Glibc
     @Test func execWithATerminal() throws {
         let s = try Sandbox()
         #expect(try s.minirt("run", "-d", "--name", "tty", "--network", "none", "busybox", "sleep", "60").status == 0)
-        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
-        var unlock: Int32 = 0
-        var number: UInt32 = 0
-        _ = ioctl(master, 0x4004_5431 /* TIOCSPTLCK */, &unlock)
-        _ = ioctl(master, 0x8004_5430 /* TIOCGPTN */, &number)
-        let slave = FileHandle(forUpdatingAtPath: "/dev/pts/\(number)")!
-        let p = try s.start(["exec", "-it", "tty", "sh"], stdin: slave, stdout: slave, stderr: slave)
-        try slave.close()
-        _ = "tty; echo term=$TERM; exit 4\n".withCString { write(master, $0, strlen($0)) }
-        var output = ""
-        var buf = [UInt8](repeating: 0, count: 4096)
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            var pfd = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
-            if poll(&pfd, 1, 100) > 0 {
-                let n = read(master, &buf, buf.count)
-                if n <= 0 { break }
-                output += String(decoding: buf[0..<n], as: UTF8.self)
-            } else if !p.isRunning { break }
-        }
-        close(master)
-        #expect(p.terminationStatus == 4)
+        let (status, output) = try s.onTerminal(["exec", "-it", "tty", "sh"], input: "tty; echo term=$TERM; exit 4\n")
+        #expect(status == 4)
         #expect(output.contains("/dev/pts/") && output.contains("term=xterm"), "\(output)")
         #expect(try s.minirt("rm", "-f", "tty").status == 0)
         try s.finish()

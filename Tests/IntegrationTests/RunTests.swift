@@ -135,33 +135,8 @@ import Glibc
 
     @Test func interactiveTerminal() throws {
         let s = try Sandbox()
-        // posix_openpt() is hidden from Swift; the ioctls it wraps are not.
-        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
-        #expect(master >= 0)
-        var unlock: Int32 = 0
-        var number: UInt32 = 0
-        _ = ioctl(master, 0x4004_5431 /* TIOCSPTLCK */, &unlock)
-        _ = ioctl(master, 0x8004_5430 /* TIOCGPTN */, &number)
-        let slavePath = "/dev/pts/\(number)"
-        let slave = FileHandle(forUpdatingAtPath: slavePath)!
-        let p = try s.start(["run", "--rm", "-it", "busybox", "sh"], stdin: slave, stdout: slave, stderr: slave)
-        try slave.close()
-        let input = "tty; echo term=$TERM; exit 3\n"
-        _ = input.withCString { write(master, $0, strlen($0)) }
-        var output = ""
-        var buf = [UInt8](repeating: 0, count: 4096)
-        let deadline = Date().addingTimeInterval(10)
-        while Date() < deadline {
-            var pfd = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
-            if poll(&pfd, 1, 100) > 0 {
-                let n = read(master, &buf, buf.count)
-                if n <= 0 { break }
-                output += String(decoding: buf[0..<n], as: UTF8.self)
-            } else if !p.isRunning { break }
-        }
-        p.waitUntilExit()
-        close(master)
-        #expect(p.terminationStatus == 3)
+        let (status, output) = try s.onTerminal(["run", "--rm", "-it", "busybox", "sh"], input: "tty; echo term=$TERM; exit 3\n")
+        #expect(status == 3)
         #expect(output.contains("/dev/pts/0"), "the container's tty is its own pty: \(output)")
         #expect(output.contains("term=xterm"))
         try s.finish()

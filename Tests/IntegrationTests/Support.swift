@@ -68,6 +68,35 @@ final class Sandbox: @unchecked Sendable {
         return last
     }
 
+    /// Runs minirt on a pseudo-terminal of the test's (as a user at a terminal
+    /// would), types `input`, and collects what appears, bounded by 10 s.
+    func onTerminal(_ args: [String], input: String) throws -> (status: Int32, output: String) {
+        // posix_openpt() is hidden from Swift; the ioctls it wraps are not.
+        let master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
+        #expect(master >= 0)
+        defer { close(master) }
+        var unlock: Int32 = 0
+        var number: UInt32 = 0
+        _ = ioctl(master, 0x4004_5431 /* TIOCSPTLCK */, &unlock)
+        _ = ioctl(master, 0x8004_5430 /* TIOCGPTN */, &number)
+        let slave = FileHandle(forUpdatingAtPath: "/dev/pts/\(number)")!
+        let p = try start(args, stdin: slave, stdout: slave, stderr: slave)
+        try slave.close()
+        _ = input.withCString { write(master, $0, strlen($0)) }
+        var output = ""
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline {
+            var pfd = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, 100) > 0 {
+                let n = read(master, &buf, buf.count)
+                if n <= 0 { break }
+                output += String(decoding: buf[0..<n], as: UTF8.self)
+            } else if !p.isRunning { break }
+        }
+        return (p.terminationStatus, output)
+    }
+
     func id(of name: String) throws -> String {
         let id = try minirt("inspect", "-f", "{{.Id}}", name).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(id.count == 64, "no container \(name)")
