@@ -302,12 +302,21 @@ public struct Containers: Sendable {
             // Bounded wait for the kernel to tear the container down (SIGKILL is
             // repeated: under load the first may land before the init is fully set up).
             var waited = 0
-            while Self.isAlive(record) && waited < 30_000 {
+            func stillRunning() -> Bool {
+                // Dead as soon as the kernel says so, or its supervisor or runner recorded the exit.
+                Self.isAlive(record) && (try? store.load(record.id))?.state.status == .running
+            }
+            while stillRunning() && waited < 30_000 {
                 usleep(5_000)
                 waited += 5
                 if waited % 500 == 0 { Glibc.kill(record.state.pid, SIGKILL) }
             }
-            if Self.isAlive(record) { throw ContainerError.stillAlive(record.name) }
+            if stillRunning() {
+                let status = Self.read("/proc/\(record.state.pid)/status") ?? ""
+                let state = status.split(separator: "\n").first { $0.hasPrefix("State:") } ?? ""
+                let wchan = Self.read("/proc/\(record.state.pid)/wchan") ?? ""
+                throw ContainerError.stillAlive("\(record.name)\" (pid \(record.state.pid), \(state), in \(wchan))")
+            }
             // A detached container's supervisor now tears down and records the exit:
             // let it finish rather than race it (two DELs at once confuse plugins).
             let s = record.state

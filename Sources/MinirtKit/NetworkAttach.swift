@@ -124,10 +124,10 @@ struct NetworkAttacher {
             r.network!.addStarted = false
             r.network!.result = nil
         }
-        if net.loopbackAdded {
-            try? cni.del(Networks.loopback, Self.attachment(r, net, ifName: "lo"), prevResult: nil, trace: trace)
-            r.network!.loopbackAdded = false
-        }
+        // No DEL for the loopback attachment: all it would do is set lo down in a
+        // namespace that is unpinned, and so destroyed, right below (and it is one
+        // plugin run, ~5 ms, on every container's exit).
+        r.network!.loopbackAdded = false
         if net.pinned { NetworkNamespace.remove(at: net.netnsPath) }
         r.network = nil
         _ = try? store.save(r)
