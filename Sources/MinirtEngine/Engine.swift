@@ -57,9 +57,12 @@ public enum Engine {
     /// Clones the container's init with its namespaces, sets it up and execs its
     /// process. Returns once execve succeeded; throws (with nothing left running)
     /// when any step failed.
+    /// `whileSettingUp` runs right after the clone, while the child mounts and
+    /// execs on the other core: bookkeeping done there costs no start-up time.
     public static func spawn(_ spec: OCISpec, bundle: String, io: SpawnIO = SpawnIO(),
                              consoleSize: (rows: UInt16, cols: UInt16)? = nil,
-                             parentDeathSignal: Int32 = 0) throws -> SpawnedProcess {
+                             parentDeathSignal: Int32 = 0,
+                             whileSettingUp: ((Int32) -> Void)? = nil) throws -> SpawnedProcess {
         guard let process = spec.process, !process.args.isEmpty else {
             throw EngineError.invalidSpec("process.args is empty: give a command")
         }
@@ -169,6 +172,8 @@ public enum Engine {
             if consolePair[0] >= 0 { close(consolePair[0]) }
             throw EngineError.system("clone", Errno(rawValue: spawnErrno))
         }
+
+        whileSettingUp?(pid)
 
         var master: Int32?
         if consolePair[0] >= 0 {

@@ -100,14 +100,12 @@ public struct Containers: Sendable {
     }
 
     /// Creates the container's folder: state, OCI config.json, overlay folders.
-    func materialize(_ d: Decision, generatedName: Bool) throws -> ContainerRecord {
+    func materialize(_ d: Decision, generatedName: Bool, writeSpecNow: Bool = true) throws -> ContainerRecord {
         let record = try createWithFreshName(d.plan.record, generated: generatedName)
         let directory = store.directory(record.id)
         do {
             for sub in ["upper", "work", "rootfs"] { try StateStore.makeDirectory("\(directory)/\(sub)") }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.withoutEscapingSlashes]
-            try StateStore.writeAtomically(try encoder.encode(d.plan.spec), to: "\(directory)/config.json")
+            if writeSpecNow { try writeSpec(d.plan.spec, id: record.id) }
         } catch {
             try? store.remove(record.id, name: record.name)
             throw error
@@ -115,10 +113,18 @@ public struct Containers: Sendable {
         return record
     }
 
+    /// The OCI runtime spec the engine runs, kept in the container's folder.
+    func writeSpec(_ spec: OCISpec, id: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        try StateStore.writeAtomically(try encoder.encode(spec), to: store.directory(id) + "/config.json")
+    }
+
     /// The host side and the process: network (ports already reserved), DNS
     /// files, then the container itself. The caller undoes on failure.
     func launch(_ record: inout ContainerRecord, spec: OCISpec, list: NetworkConfigList?, choice: NetworkChoice,
-                io: SpawnIO, consoleSize: (rows: UInt16, cols: UInt16)?, parentDeathSignal: Int32) throws -> SpawnedProcess {
+                io: SpawnIO, consoleSize: (rows: UInt16, cols: UInt16)?, parentDeathSignal: Int32,
+                whileSettingUp: ((Int32) -> Void)? = nil) throws -> SpawnedProcess {
         // A container started again may still hold an old attachment: DEL before ADD.
         if record.network != nil { try attacher.detach(&record) }
         if let list {
@@ -130,7 +136,8 @@ public struct Containers: Sendable {
         }
         try writeDNSFiles(record, choice: choice, extraHosts: try extraHosts(record, list: list))
         return try Engine.spawn(spec, bundle: store.directory(record.id), io: io,
-                                consoleSize: consoleSize, parentDeathSignal: parentDeathSignal)
+                                consoleSize: consoleSize, parentDeathSignal: parentDeathSignal,
+                                whileSettingUp: whileSettingUp)
     }
 
     func markRunning(_ record: inout ContainerRecord, _ spawned: SpawnedProcess) {
@@ -151,7 +158,8 @@ public struct Containers: Sendable {
         let reservation = try PortReservation(d.requestedPorts)
         defer { reservation.release() }
         d.plan.record.hostConfig.portBindings = reservation.bindings
-        var record = try materialize(d, generatedName: o.name == nil)
+        // config.json is written while the child sets itself up (below).
+        var record = try materialize(d, generatedName: o.name == nil, writeSpecNow: false)
         let id = record.id
 
         // Output goes through pipes (or the pty) so that `minirt logs` has it too.
@@ -164,9 +172,14 @@ public struct Containers: Sendable {
             defer { if devNull >= 0 { close(devNull) } }
             SignalForwarding.block()
             // SIGKILL when minirt dies: a foreground container never outlives its runner.
-            spawned = try launch(&record, spec: d.plan.spec, list: d.list, choice: d.choice,
+            let spec = d.plan.spec
+            spawned = try launch(&record, spec: spec, list: d.list, choice: d.choice,
                                  io: SpawnIO(stdin: o.interactive ? 0 : devNull, stdout: o.tty ? 1 : outPipe[1], stderr: o.tty ? 2 : errPipe[1]),
-                                 consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil, parentDeathSignal: SIGKILL)
+                                 consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil, parentDeathSignal: SIGKILL,
+                                 whileSettingUp: { _ in
+                                     // Written on this core while the child mounts and execs on the other.
+                                     try? self.writeSpec(spec, id: id)
+                                 })
             if !o.tty { close(outPipe[1]); close(errPipe[1]) }
         } catch {
             for fd in outPipe + errPipe where fd >= 0 { close(fd) }
