@@ -13,29 +13,25 @@ public struct ChildOutput: Sendable {
 /// Runs a program (a CNI plugin, iproute2) with posix_spawn (safe in a threaded process, unlike fork),
 /// feeding stdin and collecting stdout and stderr without deadlocking on full pipes.
 public enum ChildProcess {
-    /// With `newSession`, the child gets its own session (setsid), so that it
-    /// outlives the caller's terminal; with `waitForExit` false, output is read
-    /// until the child closes its stdout and stderr and the child is left running
-    /// (the supervisor of a detached container, which then lives on its own).
-    public static func run(_ path: String, arguments: [String] = [], environment: [String], stdin: Data = Data(),
-                           newSession: Bool = false, waitForExit: Bool = true) throws -> ChildOutput {
-        var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
-        guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
-            throw CNIError.exec(path, String(cString: strerror(errno)))
-        }
+    public struct SpawnFailure: Error { public var code: Int32 }
+
+    /// posix_spawn with the given descriptors as stdin, stdout and stderr (others
+    /// in `closing` are closed in the child). The child starts with no blocked
+    /// signals and default handlers, whatever its parent blocked; with
+    /// `newSession` it gets its own session (setsid).
+    public static func spawn(_ path: String, arguments: [String], environment: [String],
+                             stdio: (Int32, Int32, Int32), closing: [Int32] = [],
+                             newSession: Bool = false) -> Result<pid_t, SpawnFailure> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, inPipe[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-        for fd in inPipe + outPipe + errPipe { posix_spawn_file_actions_addclose(&actions, fd) }
-
+        posix_spawn_file_actions_adddup2(&actions, stdio.0, 0)
+        posix_spawn_file_actions_adddup2(&actions, stdio.1, 1)
+        posix_spawn_file_actions_adddup2(&actions, stdio.2, 2)
+        for fd in Set(closing) where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
         defer { (argv + envp).forEach { free($0) } }
-        // The child starts with no blocked signals and default handlers, whatever
-        // minirt blocked for its own signal forwarding.
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
@@ -47,10 +43,27 @@ public enum ChildProcess {
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (newSession ? 0x80 /* POSIX_SPAWN_SETSID */ : 0)))
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
+        return rc == 0 ? .success(pid) : .failure(SpawnFailure(code: rc))
+    }
+
+    /// With `newSession`, the child gets its own session (setsid), so that it
+    /// outlives the caller's terminal; with `waitForExit` false, output is read
+    /// until the child closes its stdout and stderr and the child is left running
+    /// (the supervisor of a detached container, which then lives on its own).
+    public static func run(_ path: String, arguments: [String] = [], environment: [String], stdin: Data = Data(),
+                           newSession: Bool = false, waitForExit: Bool = true) throws -> ChildOutput {
+        var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
+        guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+            throw CNIError.exec(path, String(cString: strerror(errno)))
+        }
+        let spawned = spawn(path, arguments: arguments, environment: environment,
+                            stdio: (inPipe[0], outPipe[1], errPipe[1]), closing: inPipe + outPipe + errPipe,
+                            newSession: newSession)
         close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
-        guard rc == 0 else {
+        guard case .success(let pid) = spawned else {
             close(inPipe[1]); close(outPipe[0]); close(errPipe[0])
-            throw CNIError.exec(path, String(cString: strerror(rc)))
+            if case .failure(let rc) = spawned { throw CNIError.exec(path, String(cString: strerror(rc.code))) }
+            fatalError("unreachable")
         }
 
         var out = Data(), err = Data()

@@ -216,29 +216,11 @@ final class Child: @unchecked Sendable {
             if let p = x as? Pipe { return write ? p.fileHandleForWriting.fileDescriptor : p.fileHandleForReading.fileDescriptor }
             return nil
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(null) }
-        posix_spawn_file_actions_adddup2(&actions, fd(stdin, write: false) ?? null, 0)
-        posix_spawn_file_actions_adddup2(&actions, fd(stdout, write: true) ?? null, 1)
-        posix_spawn_file_actions_adddup2(&actions, fd(stderr, write: true) ?? null, 2)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var none = sigset_t(), all = sigset_t()
-        sigemptyset(&none)
-        sigfillset(&all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + args).map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { (argv + envp).forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, &attr, argv, envp)
-        guard rc == 0 else { throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .EIO) }
+        let spawned = ChildProcess.spawn(path, arguments: args, environment: env.map { "\($0.key)=\($0.value)" },
+                                         stdio: (fd(stdin, write: false) ?? null, fd(stdout, write: true) ?? null, fd(stderr, write: true) ?? null))
+        guard case .success(let pid) = spawned else { throw POSIXError(.EIO) }
         processIdentifier = pid
         // The parent's copies of the write ends must close, or readers never see EOF.
         if let p = stdout as? Pipe { try? p.fileHandleForWriting.close() }
