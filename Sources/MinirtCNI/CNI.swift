@@ -135,7 +135,10 @@ public struct CNIRuntime: Sendable {
 
     /// ADD each plugin in order, each receiving the previous one's result.
     /// On failure, the plugins already added are deleted again before throwing.
-    public func add(_ list: NetworkConfigList, _ a: Attachment, trace: ((Invocation) -> Void)? = nil) throws -> JSONValue {
+    /// `afterEach` sees each plugin's result as soon as it is there (work that
+    /// needs, say, the bridge can start while the rest of the chain runs).
+    public func add(_ list: NetworkConfigList, _ a: Attachment, trace: ((Invocation) -> Void)? = nil,
+                    afterEach: ((Int, JSONValue) -> Void)? = nil) throws -> JSONValue {
         var prev: JSONValue?
         for (i, plugin) in list.plugins.enumerated() {
             do {
@@ -144,6 +147,7 @@ public struct CNIRuntime: Sendable {
                     throw CNIError.badResult(type: plugin["type"]?.stringValue ?? "?", reason: "no result on stdout")
                 }
                 prev = result
+                afterEach?(i, result)
             } catch {
                 // Undo what the earlier plugins did (the failed one cleans up after itself by spec,
                 // but DEL must tolerate missing state, so include it).

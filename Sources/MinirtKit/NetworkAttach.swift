@@ -69,7 +69,30 @@ struct NetworkAttacher {
 
         r.network!.addStarted = true
         try save(r)
-        let result = try cni.add(list, Self.attachment(r, net), trace: trace)
+        // The network's DNS server starts as soon as the bridge (and its gateway
+        // address) exists, while the rest of the chain runs.
+        let gateway = Networks.gateway(of: list) ?? ""
+        var launch: NetworkDNS.Launch?
+        let result: JSONValue
+        do {
+            result = try cni.add(list, Self.attachment(r, net), trace: trace) { index, _ in
+                if index == 0 && NetworkDNS.serves(list) && !gateway.isEmpty {
+                    launch = dns.beginStart(network: list.name, gateway: gateway, upstream: upstreamDNS)
+                }
+            }
+        } catch {
+            if let launch {
+                try? dns.finish(launch, network: list.name, gateway: gateway)
+                dns.stopIfUnused(network: list.name)
+            }
+            throw error
+        }
+        if let launch {
+            do { try dns.finish(launch, network: list.name, gateway: gateway) } catch {
+                dns.stopIfUnused(network: list.name)
+                throw error
+            }
+        }
         let summary = ResultSummary(result, ifName: net.ifName)
         r.network!.result = result.text()
         r.network!.ipAddress = summary.ipAddress

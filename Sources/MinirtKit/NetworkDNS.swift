@@ -38,6 +38,56 @@ struct NetworkDNS {
         return out
     }
 
+    /// A server started in the background while the rest of the CNI chain runs.
+    struct Launch {
+        let pid: pid_t
+        let stderr: Int32
+    }
+
+    /// Starts the network's server unless one runs, without waiting for it: the
+    /// gateway address exists once the bridge plugin has run, and dnsmasq's first
+    /// process exits only after it has bound its socket (`register` waits for that).
+    func beginStart(network: String, gateway: String, upstream: [String]) -> Launch? {
+        let dir = directory(network)
+        guard (try? StateStore.makeDirectory(dir)) != nil, access(Self.binary, X_OK) == 0 else { return nil }
+        return try? StateStore(root: dir).withLock(dir + "/.lock") { () -> Launch? in
+            guard runningPid(dir) == nil else { return nil }
+            let resolv = upstream.map { "nameserver \($0)\n" }.joined()
+            try StateStore.writeAtomically(Data(resolv.utf8), to: dir + "/upstream.conf")
+            if access(dir + "/hosts", F_OK) != 0 { try StateStore.writeAtomically(Data(), to: dir + "/hosts") }
+            var err: [Int32] = [-1, -1]
+            guard pipe(&err) == 0 else { return nil }
+            let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+            defer { close(null); close(err[1]) }
+            let spawned = ChildProcess.spawn(Self.binary, arguments: arguments(dir: dir, network: network, gateway: gateway,
+                                                                              hasUpstream: !upstream.isEmpty),
+                                             environment: [], stdio: (null, null, err[1]), closing: err)
+            guard case .success(let pid) = spawned else { close(err[0]); return nil }
+            return Launch(pid: pid, stderr: err[0])
+        } ?? nil
+    }
+
+    /// Waits for a background start; the error, if it failed and no server runs.
+    func finish(_ l: Launch, network: String, gateway: String) throws {
+        var status: Int32 = 0
+        while waitpid(l.pid, &status, 0) < 0 && errno == EINTR {}
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = read(l.stderr, &buf, buf.count)
+        close(l.stderr)
+        if status != 0 && runningPid(directory(network)) == nil {
+            let why = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " ") : "exit status \(status)"
+            throw RunError.invalid("cannot start the DNS server of network \(network) on \(gateway): \(why)")
+        }
+    }
+
+    /// Stops the server if no container is registered (after a failed attach).
+    func stopIfUnused(network: String) {
+        let dir = directory(network)
+        try? StateStore(root: dir).withLock(dir + "/.lock") {
+            if load(dir).isEmpty, let pid = runningPid(dir) { kill(pid, SIGTERM); waitGone(pid) }
+        }
+    }
+
     /// Adds the container's names and (re)loads or starts the server.
     func register(network: String, gateway: String, id: String, entry: Entry, upstream: [String]) throws {
         let dir = directory(network)
@@ -104,18 +154,22 @@ struct NetworkDNS {
         }
     }
 
+    func arguments(dir: String, network: String, gateway: String, hasUpstream: Bool) -> [String] {
+        [
+            "--conf-file=/dev/null", "--no-hosts", "--addn-hosts=\(dir)/hosts", "--pid-file=\(dir)/dnsmasq.pid",
+            "--listen-address=\(gateway)", "--bind-interfaces", "--except-interface=lo",
+            "--local=/\(network)/", "--domain-needed", "--user=root", "--log-facility=/dev/null",
+            hasUpstream ? "--resolv-file=\(dir)/upstream.conf" : "--no-resolv",
+        ]
+    }
+
     private func start(dir: String, network: String, gateway: String, hasUpstream: Bool) throws {
         guard access(Self.binary, X_OK) == 0 else {
             throw RunError.invalid("\(Self.binary) is missing: install dnsmasq-base (containers resolve each other's names through it)")
         }
-        var args = [
-            "--conf-file=/dev/null", "--no-hosts", "--addn-hosts=\(dir)/hosts", "--pid-file=\(dir)/dnsmasq.pid",
-            "--listen-address=\(gateway)", "--bind-interfaces", "--except-interface=lo",
-            "--local=/\(network)/", "--domain-needed", "--user=root", "--log-facility=/dev/null",
-        ]
-        args.append(hasUpstream ? "--resolv-file=\(dir)/upstream.conf" : "--no-resolv")
         // dnsmasq forks into the background once it listens; its first process exits.
-        let out = try ChildProcess.run(Self.binary, arguments: args, environment: [])
+        let out = try ChildProcess.run(Self.binary, arguments: arguments(dir: dir, network: network, gateway: gateway,
+                                                                        hasUpstream: hasUpstream), environment: [])
         guard out.status == 0 else {
             let why = String(decoding: out.stderr, as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " ")
             throw RunError.invalid("cannot start the DNS server of network \(network) on \(gateway): \(why)")
