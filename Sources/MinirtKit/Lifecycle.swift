@@ -391,6 +391,8 @@ extension Containers {
                 fixed.append("dropped DNS names of \(id.prefix(12)) on \(net)")
             }
         }
+        // A server started for a container whose ADD never finished (a crash).
+        for net in (try? fm.contentsOfDirectory(atPath: dns.root)) ?? [] { dns.stopIfUnused(network: net) }
         return fixed
     }
 }

@@ -57,18 +57,18 @@ struct NetworkAttacher {
         var net = NetworkState(network: list.name, netnsPath: NetworkNamespace.pinPath(for: r.id), config: list.raw.text())
         net.ports = ports
         net.aliases = aliases
+        // One record for the three steps: undoing one that was never made is harmless
+        // (a missing pin, a DEL of what was never added), forgetting one is a leak.
         net.pinned = true
+        net.loopbackAdded = true
+        net.addStarted = true
         r.network = net
         try save(r)
         try NetworkNamespace.create(at: net.netnsPath)
 
         let trace = tracer(r)
-        r.network!.loopbackAdded = true
-        try save(r)
         _ = try cni.add(Networks.loopback, Self.attachment(r, net, ifName: "lo"), trace: trace)
 
-        r.network!.addStarted = true
-        try save(r)
         // The network's DNS server starts as soon as the bridge (and its gateway
         // address) exists, while the rest of the chain runs.
         let gateway = Networks.gateway(of: list) ?? ""
@@ -101,11 +101,11 @@ struct NetworkAttacher {
         r.network!.macAddress = summary.macAddress
         r.network!.hostInterface = summary.hostInterface
         r.network!.bridge = summary.bridge
+        let served = NetworkDNS.serves(list) && !summary.ipAddress.isEmpty && !summary.gateway.isEmpty
+        r.network!.dnsRegistered = served
         try save(r)
 
-        if NetworkDNS.serves(list), !summary.ipAddress.isEmpty, !summary.gateway.isEmpty {
-            r.network!.dnsRegistered = true
-            try save(r)
+        if served {
             try dns.register(network: list.name, gateway: summary.gateway, id: r.id,
                              entry: .init(address: summary.ipAddress, names: NetworkDNS.names(for: r, network: list.name, aliases: aliases)),
                              upstream: upstreamDNS)

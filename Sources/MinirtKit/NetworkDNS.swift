@@ -49,22 +49,32 @@ struct NetworkDNS {
     /// process exits only after it has bound its socket (`register` waits for that).
     func beginStart(network: String, gateway: String, upstream: [String]) -> Launch? {
         let dir = directory(network)
-        guard (try? StateStore.makeDirectory(dir)) != nil, access(Self.binary, X_OK) == 0 else { return nil }
-        return try? StateStore(root: dir).withLock(dir + "/.lock") { () -> Launch? in
-            guard runningPid(dir) == nil else { return nil }
-            let resolv = upstream.map { "nameserver \($0)\n" }.joined()
-            try StateStore.writeAtomically(Data(resolv.utf8), to: dir + "/upstream.conf")
-            if access(dir + "/hosts", F_OK) != 0 { try StateStore.writeAtomically(Data(), to: dir + "/hosts") }
-            var err: [Int32] = [-1, -1]
-            guard pipe(&err) == 0 else { return nil }
-            let null = open("/dev/null", O_RDWR | O_CLOEXEC)
-            defer { close(null); close(err[1]) }
-            let spawned = ChildProcess.spawn(Self.binary, arguments: arguments(dir: dir, network: network, gateway: gateway,
-                                                                              hasUpstream: !upstream.isEmpty),
-                                             environment: [], stdio: (null, null, err[1]), closing: err)
-            guard case .success(let pid) = spawned else { close(err[0]); return nil }
-            return Launch(pid: pid, stderr: err[0])
+        guard (try? StateStore.makeDirectory(dir)) != nil else { return nil }
+        return try? StateStore(root: dir).withLock(dir + "/.lock") {
+            runningPid(dir) == nil ? try spawn(dir: dir, network: network, gateway: gateway, upstream: upstream) : nil
         } ?? nil
+    }
+
+    /// Spawns dnsmasq; the caller holds the network's lock.
+    private func spawn(dir: String, network: String, gateway: String, upstream: [String]) throws -> Launch {
+        guard access(Self.binary, X_OK) == 0 else {
+            throw RunError.invalid("\(Self.binary) is missing: install dnsmasq-base (containers resolve each other's names through it)")
+        }
+        let resolv = upstream.map { "nameserver \($0)\n" }.joined()
+        try StateStore.writeAtomically(Data(resolv.utf8), to: dir + "/upstream.conf")
+        if access(dir + "/hosts", F_OK) != 0 { try StateStore.writeAtomically(Data(), to: dir + "/hosts") }
+        var err: [Int32] = [-1, -1]
+        guard pipe(&err) == 0 else { throw RunError.invalid("pipe: \(String(cString: strerror(errno)))") }
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { close(null); close(err[1]) }
+        let spawned = ChildProcess.spawn(Self.binary, arguments: arguments(dir: dir, network: network, gateway: gateway,
+                                                                          hasUpstream: !upstream.isEmpty),
+                                         environment: [], stdio: (null, null, err[1]), closing: err)
+        guard case .success(let pid) = spawned else {
+            close(err[0])
+            throw RunError.invalid("cannot run \(Self.binary) for network \(network)")
+        }
+        return Launch(pid: pid, stderr: err[0])
     }
 
     /// Waits for a background start; the error, if it failed and no server runs.
@@ -99,9 +109,9 @@ struct NetworkDNS {
             if let pid = runningPid(dir) {
                 kill(pid, SIGHUP)
             } else {
-                let resolv = upstream.map { "nameserver \($0)\n" }.joined()
-                try StateStore.writeAtomically(Data(resolv.utf8), to: dir + "/upstream.conf")
-                try start(dir: dir, network: network, gateway: gateway, hasUpstream: !upstream.isEmpty)
+                // Not started during the ADD (or stopped since): start it now and wait.
+                try finish(try spawn(dir: dir, network: network, gateway: gateway, upstream: upstream),
+                           network: network, gateway: gateway)
             }
         }
     }
@@ -161,18 +171,5 @@ struct NetworkDNS {
             "--local=/\(network)/", "--domain-needed", "--user=root", "--log-facility=/dev/null",
             hasUpstream ? "--resolv-file=\(dir)/upstream.conf" : "--no-resolv",
         ]
-    }
-
-    private func start(dir: String, network: String, gateway: String, hasUpstream: Bool) throws {
-        guard access(Self.binary, X_OK) == 0 else {
-            throw RunError.invalid("\(Self.binary) is missing: install dnsmasq-base (containers resolve each other's names through it)")
-        }
-        // dnsmasq forks into the background once it listens; its first process exits.
-        let out = try ChildProcess.run(Self.binary, arguments: arguments(dir: dir, network: network, gateway: gateway,
-                                                                        hasUpstream: hasUpstream), environment: [])
-        guard out.status == 0 else {
-            let why = String(decoding: out.stderr, as: UTF8.self).split(whereSeparator: \.isNewline).joined(separator: " ")
-            throw RunError.invalid("cannot start the DNS server of network \(network) on \(gateway): \(why)")
-        }
     }
 }

@@ -33,7 +33,6 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
     case invalid(String)
     case unreadableEnvFile(String)
     case unknownNetwork(String)
-    case notAvailable(String)
     case notRoot
 
     public var description: String {
@@ -43,7 +42,6 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
         case .invalid(let m): return m
         case .unreadableEnvFile(let p): return "cannot read env file \(p): check the path"
         case .unknownNetwork(let n): return "unknown network \"\(n)\": use none, host, bridge, container:NAME or a network from minirt network ls"
-        case .notAvailable(let m): return m
         case .notRoot: return "minirt needs root to create namespaces and mounts: run it with sudo"
         }
     }
