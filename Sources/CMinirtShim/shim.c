@@ -20,6 +20,10 @@
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <net/if.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -107,12 +111,107 @@ static int touch_file(const char *path) {
     return 0;
 }
 
-static void do_mount(const struct minirt_spawn_config *cfg, const struct minirt_mount *m) {
-    char target[PATH_MAX];
-    if (join_root(target, sizeof target, cfg->rootfs, m->target) < 0)
-        fail(cfg, MINIRT_STAGE_MOUNT, ENAMETOOLONG, m->target);
-    int r = m->target_is_file ? touch_file(target) : mkdir_all(target, 0755);
-    if (r < 0) fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
+// ---- mount targets, resolved inside the rootfs ----
+// A target path is looked up with openat2(RESOLVE_IN_ROOT) from a descriptor
+// of the rootfs, so a symlink planted in the image (even "/" or "../..") can
+// only lead somewhere inside it; the mount then goes onto that exact inode
+// through /proc/self/fd/N, so nothing can swap a path under us in between
+// (the symlink-exchange class of runc escapes).
+
+static int open_in_root(int rootfd, const char *path, int flags) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+// An O_PATH descriptor of path inside the root, creating missing directories
+// (and, with as_file, an empty file as the last component) on the way. A
+// dangling symlink on the way is followed inside the root, as runc does: its
+// target is created there, never on the host.
+static int resolve_in_root(int rootfd, const char *path, int as_file) {
+    static char buf[PATH_MAX], next[PATH_MAX], link[PATH_MAX];
+    int fd = open_in_root(rootfd, path, O_PATH);
+    if (fd >= 0 || errno != ENOENT) return fd;
+    size_t n = str_len(path);
+    if (n >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
+    memcpy(buf, path, n + 1);
+    for (int hops = 0; hops < 40; hops++) {
+        n = str_len(buf);
+        size_t start = 0;
+        int restarted = 0;
+        while (start < n && !restarted) {
+            while (start < n && buf[start] == '/') start++;
+            if (start >= n) break;
+            size_t end = start;
+            while (end < n && buf[end] != '/') end++;
+            int last = end >= n;
+            char saved = buf[end];
+            buf[end] = 0;
+            fd = open_in_root(rootfd, buf, O_PATH);
+            if (fd < 0) {
+                if (errno != ENOENT) return -1;
+                char c = buf[start];
+                buf[start] = 0;
+                int parent = open_in_root(rootfd, start ? buf : ".", O_PATH | O_DIRECTORY);
+                buf[start] = c;
+                if (parent < 0) return -1;
+                ssize_t ln = readlinkat(parent, buf + start, link, sizeof link - 1);
+                if (ln >= 0) {
+                    // Dangling symlink: continue from "<its directory>/<target>/<rest>".
+                    link[ln] = 0;
+                    next[0] = 0;
+                    if (link[0] != '/') {
+                        buf[start] = 0;
+                        if (str_append(next, sizeof next, buf) < 0) { close(parent); errno = ENAMETOOLONG; return -1; }
+                        buf[start] = c;
+                    }
+                    buf[end] = saved;
+                    if (str_append(next, sizeof next, link) < 0 || str_append(next, sizeof next, "/") < 0 ||
+                        str_append(next, sizeof next, buf + end) < 0) { close(parent); errno = ENAMETOOLONG; return -1; }
+                    close(parent);
+                    memcpy(buf, next, str_len(next) + 1);
+                    restarted = 1;
+                    break;
+                }
+                int r;
+                if (last && as_file) {
+                    r = openat(parent, buf + start, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+                    if (r >= 0) close(r);
+                } else {
+                    r = mkdirat(parent, buf + start, 0755);
+                }
+                int e = errno;
+                close(parent);
+                if (r < 0 && e != EEXIST) { errno = e; return -1; }
+                fd = open_in_root(rootfd, buf, O_PATH);
+                if (fd < 0) return -1;
+            }
+            buf[end] = saved;
+            if (last) return fd;
+            close(fd);
+            start = end;
+        }
+        if (!restarted) return open_in_root(rootfd, buf, O_PATH);
+    }
+    errno = ELOOP;
+    return -1;
+}
+
+static void fd_path(int fd, char *out) {
+    char num[16];
+    u32_to_str((uint32_t)fd, num);
+    out[0] = 0;
+    str_append(out, 64, "/proc/self/fd/");
+    str_append(out, 64, num);
+}
+
+static void do_mount(const struct minirt_spawn_config *cfg, int rootfd, const struct minirt_mount *m) {
+    int fd = resolve_in_root(rootfd, m->target, m->target_is_file);
+    if (fd < 0) fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
+    char target[64];
+    fd_path(fd, target);
 
     unsigned long flags = m->flags;
     if (mount(m->source, target, m->fstype, flags, m->data) < 0) {
@@ -122,19 +221,26 @@ static void do_mount(const struct minirt_spawn_config *cfg, const struct minirt_
             if (mount("/sys", target, NULL, MS_BIND | MS_REC, NULL) < 0)
                 fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
             flags |= MS_BIND | MS_RDONLY;
-            if (mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
-                fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
         } else {
             fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
         }
+        flags |= MS_BIND;
     }
-    if (m->remount_readonly) {
-        unsigned long ro = MS_BIND | MS_REMOUNT | MS_RDONLY | (m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC));
-        if (mount(NULL, target, NULL, ro, NULL) < 0)
+    close(fd);
+    int ro = m->remount_readonly || ((flags & MS_BIND) && (flags & MS_RDONLY));
+    if (ro || m->propagation) {
+        // The descriptor named the covered directory; the new mount is on top of it now.
+        fd = open_in_root(rootfd, m->target, O_PATH);
+        if (fd < 0) fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
+        fd_path(fd, target);
+        if (ro) {
+            unsigned long rf = MS_BIND | MS_REMOUNT | MS_RDONLY | (m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC));
+            if (mount(NULL, target, NULL, rf, NULL) < 0) fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
+        }
+        if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
             fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
+        close(fd);
     }
-    if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
-        fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
 }
 
 static void make_device(const struct minirt_spawn_config *cfg, const struct minirt_device *d) {
@@ -253,7 +359,10 @@ static void setup_rootfs(const struct minirt_spawn_config *cfg, int *console_sla
         fail(cfg, MINIRT_STAGE_ROOTFS, errno, cfg->rootfs);
     }
 
-    for (size_t i = 0; i < cfg->nmounts; i++) do_mount(cfg, &cfg->mounts[i]);
+    int rootfd = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd < 0) fail(cfg, MINIRT_STAGE_ROOTFS, errno, cfg->rootfs);
+    for (size_t i = 0; i < cfg->nmounts; i++) do_mount(cfg, rootfd, &cfg->mounts[i]);
+    close(rootfd);
     for (size_t i = 0; i < cfg->ndevices; i++) make_device(cfg, &cfg->devices[i]);
     if (cfg->default_dev_symlinks) make_dev_symlinks(cfg);
     if (cfg->terminal) *console_slave = setup_console(cfg);
@@ -321,6 +430,51 @@ static void exec_process(const struct minirt_spawn_config *cfg) {
     fail(cfg, MINIRT_STAGE_EXEC, saw_eacces ? EACCES : ENOENT, file);
 }
 
+// ---- confinement ----
+
+static void join_cgroups(const struct minirt_spawn_config *cfg) {
+    for (size_t i = 0; i < cfg->ncgroup_procs; i++) {
+        ssize_t w;
+        do { w = write(cfg->cgroup_procs[i], "0", 1); } while (w < 0 && errno == EINTR);
+        if (w < 0) fail(cfg, MINIRT_STAGE_CGROUP, errno, "cgroup.procs");
+    }
+    if (cfg->unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+        fail(cfg, MINIRT_STAGE_CGROUP, errno, "cgroup namespace");
+}
+
+static void drop_bounding_set(const struct minirt_spawn_config *cfg) {
+    for (uint32_t cap = 0; cap <= cfg->cap_last && cap < 64; cap++) {
+        if (cfg->cap_bounding & (1ULL << cap)) continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            fail(cfg, MINIRT_STAGE_CAPABILITIES, errno, "bounding set");
+    }
+}
+
+static void set_capabilities(const struct minirt_spawn_config *cfg) {
+    struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+    struct __user_cap_data_struct data[2];
+    for (int i = 0; i < 2; i++) {
+        data[i].effective = (uint32_t)(cfg->cap_effective >> (32 * i));
+        data[i].permitted = (uint32_t)(cfg->cap_permitted >> (32 * i));
+        data[i].inheritable = (uint32_t)(cfg->cap_inheritable >> (32 * i));
+    }
+    if (syscall(SYS_capset, &hdr, data) < 0) fail(cfg, MINIRT_STAGE_CAPABILITIES, errno, "capset");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+        fail(cfg, MINIRT_STAGE_CAPABILITIES, errno, "ambient set");
+    for (uint32_t cap = 0; cap <= cfg->cap_last && cap < 64; cap++) {
+        if (!(cfg->cap_ambient & (1ULL << cap))) continue;
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+            fail(cfg, MINIRT_STAGE_CAPABILITIES, errno, "ambient set");
+    }
+}
+
+static void load_seccomp(const struct minirt_spawn_config *cfg) {
+    if (!cfg->seccomp_filter || cfg->seccomp_len == 0) return;
+    struct sock_fprog prog = { .len = cfg->seccomp_len, .filter = (struct sock_filter *)cfg->seccomp_filter };
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+        fail(cfg, MINIRT_STAGE_SECCOMP, errno, "seccomp filter");
+}
+
 // Waits for the parent's go; EOF means the parent gave up (and reports why).
 static void wait_for_parent(int fd) {
     char c;
@@ -335,6 +489,7 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     // point is noticed through sync_fd/error_fd instead.)
     if (cfg->parent_death_signal) prctl(PR_SET_PDEATHSIG, cfg->parent_death_signal);
     umask(0);
+    join_cgroups(cfg);
     // Open every namespace first: once the mount namespace changes, /proc/PID paths
     // would resolve in the container's /proc. The mount namespace is joined last.
     int nsfds[16];
@@ -381,10 +536,22 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     if (chdir(cwd) < 0 && (errno != ENOENT || mkdir_all(cwd, 0755) < 0 || chdir(cwd) < 0))
         fail(cfg, MINIRT_STAGE_CWD, errno, cwd);
 
+    // Without no_new_privs a filter can only be loaded with CAP_SYS_ADMIN, so
+    // then it goes in before the capabilities are dropped (as runc does).
+    if (!cfg->no_new_privileges) load_seccomp(cfg);
+    if (cfg->set_capabilities) {
+        drop_bounding_set(cfg);
+        // Keep the permitted set across the switch to a non-root uid.
+        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) fail(cfg, MINIRT_STAGE_CAPABILITIES, errno, "keepcaps");
+    }
     if (cfg->set_groups && syscall(SYS_setgroups, cfg->ngroups, cfg->groups) < 0)
         fail(cfg, MINIRT_STAGE_USER, errno, "setgroups");
     if (syscall(SYS_setresgid, cfg->gid, cfg->gid, cfg->gid) < 0) fail(cfg, MINIRT_STAGE_USER, errno, "setgid");
     if (syscall(SYS_setresuid, cfg->uid, cfg->uid, cfg->uid) < 0) fail(cfg, MINIRT_STAGE_USER, errno, "setuid");
+    if (cfg->set_capabilities) {
+        if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) fail(cfg, MINIRT_STAGE_CAPABILITIES, errno, "keepcaps");
+        set_capabilities(cfg);
+    }
 
     if (cfg->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fail(cfg, MINIRT_STAGE_PRCTL, errno, "no_new_privs");
@@ -406,6 +573,8 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     sigemptyset(&none);
     syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
 
+    // Last: from here on only execve has to be allowed by the filter.
+    if (cfg->no_new_privileges) load_seccomp(cfg);
     exec_process(cfg);
 }
 

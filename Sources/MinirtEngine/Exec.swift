@@ -9,7 +9,9 @@ extension Engine {
     /// UTS, network, cgroup, PID and mount namespaces (the PID namespace through
     /// this thread, for its children only) and gets the same confinement.
     public static func exec(into pid: Int32, process: OCISpec.Process, io: SpawnIO,
-                            consoleSize: (rows: UInt16, cols: UInt16)?) throws -> SpawnedProcess {
+                            consoleSize: (rows: UInt16, cols: UInt16)?,
+                            cgroupsPath: String? = nil, seccomp: OCISpec.Seccomp? = nil,
+                            seccompCache: String? = nil) throws -> SpawnedProcess {
         let ownPidNS = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC)
         let targetPidNS = open("/proc/\(pid)/ns/pid", O_RDONLY | O_CLOEXEC)
         guard ownPidNS >= 0, targetPidNS >= 0 else {
@@ -32,7 +34,10 @@ extension Engine {
         linux.namespaces = ["ipc", "uts", "network", "cgroup", "mount"].map {
             OCISpec.Namespace(type: $0, path: "/proc/\(pid)/ns/\(["network": "net", "mount": "mnt"][$0] ?? $0)")
         }
+        linux.cgroupsPath = cgroupsPath
+        linux.seccomp = seccomp
         spec.linux = linux
-        return try spawn(spec, bundle: "/", io: io, consoleSize: consoleSize, parentDeathSignal: 0)
+        return try spawn(spec, bundle: "/", io: io, consoleSize: consoleSize, parentDeathSignal: 0,
+                         joinExistingCgroup: true, seccompCache: seccompCache)
     }
 }

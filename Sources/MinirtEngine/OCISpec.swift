@@ -79,7 +79,80 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var readonlyPaths: [String]?
         public var rootfsPropagation: String?
         public var cgroupsPath: String?
+        public var resources: Resources?
+        public var seccomp: Seccomp?
         public init() {}
+    }
+
+    public struct Resources: Codable, Sendable, Equatable {
+        public var devices: [DeviceRule]?
+        public var memory: Memory?
+        public var cpu: CPU?
+        public var pids: Pids?
+        public init() {}
+    }
+
+    public struct DeviceRule: Codable, Sendable, Equatable {
+        public var allow: Bool
+        public var type: String?      // a, c or b
+        public var major: Int64?      // nil: any
+        public var minor: Int64?
+        public var access: String?    // some of r, w, m
+        public init(allow: Bool, type: String? = nil, major: Int64? = nil, minor: Int64? = nil, access: String? = nil) {
+            self.allow = allow; self.type = type; self.major = major; self.minor = minor; self.access = access
+        }
+    }
+
+    public struct Memory: Codable, Sendable, Equatable {
+        public var limit: Int64?
+        public var swap: Int64?       // memory plus swap, as in the OCI spec; -1 unlimited
+        public var reservation: Int64?
+        public init() {}
+    }
+
+    public struct CPU: Codable, Sendable, Equatable {
+        public var shares: UInt64?
+        public var quota: Int64?
+        public var period: UInt64?
+        public init() {}
+    }
+
+    public struct Pids: Codable, Sendable, Equatable {
+        public var limit: Int64
+        public init(limit: Int64) { self.limit = limit }
+    }
+
+    /// The OCI form of a seccomp profile (linux.seccomp).
+    public struct Seccomp: Codable, Sendable, Equatable {
+        public var defaultAction: String
+        public var defaultErrnoRet: UInt32?
+        public var architectures: [String]?
+        public var flags: [String]?
+        public var syscalls: [Syscall]?
+        public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil, syscalls: [Syscall]? = nil) {
+            self.defaultAction = defaultAction; self.defaultErrnoRet = defaultErrnoRet
+            self.architectures = architectures; self.syscalls = syscalls
+        }
+    }
+
+    public struct Syscall: Codable, Sendable, Equatable {
+        public var names: [String]
+        public var action: String
+        public var errnoRet: UInt32?
+        public var args: [SyscallArg]?
+        public init(names: [String], action: String, errnoRet: UInt32? = nil, args: [SyscallArg]? = nil) {
+            self.names = names; self.action = action; self.errnoRet = errnoRet; self.args = args
+        }
+    }
+
+    public struct SyscallArg: Codable, Sendable, Equatable {
+        public var index: UInt32
+        public var value: UInt64
+        public var valueTwo: UInt64?
+        public var op: String
+        public init(index: UInt32, value: UInt64, valueTwo: UInt64? = nil, op: String) {
+            self.index = index; self.value = value; self.valueTwo = valueTwo; self.op = op
+        }
     }
 
     public struct Namespace: Codable, Sendable, Equatable {

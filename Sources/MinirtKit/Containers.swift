@@ -137,7 +137,7 @@ public struct Containers: Sendable {
         try writeDNSFiles(record, choice: choice, extraHosts: try extraHosts(record, list: list))
         return try Engine.spawn(spec, bundle: store.directory(record.id), io: io,
                                 consoleSize: consoleSize, parentDeathSignal: parentDeathSignal,
-                                whileSettingUp: whileSettingUp)
+                                seccompCache: seccompCache, whileSettingUp: whileSettingUp)
     }
 
     func markRunning(_ record: inout ContainerRecord, _ spawned: SpawnedProcess) {
@@ -145,6 +145,7 @@ public struct Containers: Sendable {
         record.state.pid = spawned.pid
         record.state.pidStartTime = ProcessIdentity.startTime(of: spawned.pid) ?? 0
         record.state.startedAt = .now()
+        record.state.oomKilled = false
         record.state.error = ""
         _ = try? store.save(record)
     }
@@ -196,6 +197,7 @@ public struct Containers: Sendable {
                                         forwardStdin: o.interactive, log: log,
                                         stdoutPipe: o.tty ? nil : outPipe[0], stderrPipe: o.tty ? nil : errPipe[0])
         let code = exitCode(fromWaitStatus: monitor.run())
+        let oomKilled = releaseCgroup(record)
         if o.autoRemove && record.network == nil {
             // Nothing on the host to undo: remove (idempotent if rm -f got there first).
             try? store.remove(id, name: record.name)
@@ -209,6 +211,7 @@ public struct Containers: Sendable {
             } else {
                 record.state.status = .exited
                 record.state.exitCode = code
+                record.state.oomKilled = oomKilled
                 record.state.pid = 0
                 record.state.finishedAt = .now()
                 _ = try? store.save(record)
@@ -348,6 +351,28 @@ public struct Containers: Sendable {
         if let warning = try attacher.detach(&current, force: force) {
             warnings.append("container \(record.name): network teardown failed, released anyway: \(warning)")
         }
+        if let cg = Self.cgroup(of: record), cg.exists(), !cg.remove() {
+            warnings.append("container \(record.name): its cgroup \(cg.path) could not be removed")
+        }
         try store.remove(record.id, name: record.name)
+    }
+
+    // MARK: cgroup
+
+    /// Compiled seccomp programs, by profile (see Engine.filter).
+    var seccompCache: String { store.root + "/.seccomp" }
+
+    static func cgroup(of r: ContainerRecord) -> Cgroup? {
+        guard let path = r.hostConfig.security?.cgroupsPath, !path.isEmpty else { return nil }
+        return Cgroup(path: path)
+    }
+
+    /// After the init exited: whether the kernel's OOM killer struck during its
+    /// life, then the cgroup is removed (a restart creates it anew).
+    func releaseCgroup(_ r: ContainerRecord) -> Bool {
+        guard let cg = Self.cgroup(of: r), cg.exists() else { return false }
+        let oom = cg.oomKills() > 0
+        cg.remove()
+        return oom
     }
 }

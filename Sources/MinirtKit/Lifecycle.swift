@@ -171,6 +171,7 @@ extension Containers {
     public func finishDetached(_ id: String, waitStatus: Int32) -> Bool {
         guard var r = try? store.load(id) else { return false }
         let code = exitCode(fromWaitStatus: waitStatus)
+        let oomKilled = releaseCgroup(r)
         _ = try? attacher.detach(&r, force: r.hostConfig.autoRemove)
         // The decision is taken under the container's lock, against a stop that may race it.
         var restart = false
@@ -178,6 +179,7 @@ extension Containers {
             c.network = r.network
             c.state.status = .exited
             c.state.exitCode = code
+            c.state.oomKilled = oomKilled
             c.state.error = ""
             c.state.pid = 0
             c.state.finishedAt = .now()
@@ -287,42 +289,67 @@ extension Containers {
             guard w.hasPrefix("/") else { throw RunError.invalid("the working directory \"\(w)\" is not absolute: give a path starting with /") }
             process.cwd = w
         }
-        if let u = o.user { process.user = try UserLookup.resolve(u, passwd: "/proc/\(r.state.pid)/root/etc/passwd") }
+        if let u = o.user { process.user = try UserLookup.resolve(u, root: "/proc/\(r.state.pid)/root") }
 
         let devNull = o.interactive ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { if devNull >= 0 { close(devNull) } }
         SignalForwarding.block()
+        // The same confinement as the init: capabilities and no_new_privs come with
+        // the process, the seccomp filter and the cgroup from the container's spec.
         let spawned = try Engine.exec(into: r.state.pid, process: process, io: SpawnIO(stdin: o.interactive ? 0 : devNull),
-                                      consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil)
+                                      consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil,
+                                      cgroupsPath: spec.linux?.cgroupsPath, seccomp: spec.linux?.seccomp,
+                                      seccompCache: seccompCache)
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster, forwardStdin: o.interactive)
         return exitCode(fromWaitStatus: monitor.run())
     }
 }
 
-/// `-u USER[:GROUP]`: numbers, or names from the container's /etc/passwd.
+/// `-u USER[:GROUP]`: numbers, or names from the rootfs's /etc/passwd and
+/// /etc/group; supplementary groups are the user's memberships plus --group-add.
 public enum UserLookup {
-    public static func resolve(_ spec: String, passwd path: String) throws -> OCISpec.User {
+    static func entries(_ path: String) -> [[String]] {
+        let text = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return text.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    public static func resolve(_ spec: String, root: String, groupAdd: [String] = []) throws -> OCISpec.User {
         let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
         guard let who = parts.first, !who.isEmpty else { throw RunError.invalid("invalid user \"\(spec)\": write USER[:GROUP]") }
+        let passwd = entries("\(root)/etc/passwd")
+        let groups = entries("\(root)/etc/group").filter { $0.count > 2 }
         var uid: UInt32, gid: UInt32
+        var name: String?
         if let n = UInt32(who) {
             uid = n
-            gid = n
+            // A number that names a user takes that user's group, as Docker does.
+            let entry = passwd.first { $0.count > 3 && $0[2] == who }
+            gid = entry.flatMap { UInt32($0[3]) } ?? n
+            name = entry?[0]
         } else {
-            let text = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            guard let line = text.split(separator: "\n").first(where: { $0.split(separator: ":").first.map(String.init) == who }),
-                  case let f = line.split(separator: ":", omittingEmptySubsequences: false), f.count > 3,
-                  let u = UInt32(f[2]), let g = UInt32(f[3]) else {
-                throw RunError.invalid("unable to find user \(who): no matching entry in the container's /etc/passwd")
+            guard let f = passwd.first(where: { $0.first == who }), f.count > 3, let u = UInt32(f[2]), let g = UInt32(f[3]) else {
+                throw RunError.invalid("unable to find user \(who): no matching entry in the image's /etc/passwd; give a number or a user the image has")
             }
             uid = u
             gid = g
+            name = who
         }
-        if parts.count > 1 {
-            guard let g = UInt32(parts[1]) else { throw RunError.invalid("invalid group \"\(parts[1])\": give a number") }
-            gid = g
+        func group(_ g: String) throws -> UInt32 {
+            if let n = UInt32(g) { return n }
+            guard let f = groups.first(where: { $0[0] == g }), let n = UInt32(f[2]) else {
+                throw RunError.invalid("unable to find group \(g): no matching entry in the image's /etc/group; give a number or a group the image has")
+            }
+            return n
         }
-        return OCISpec.User(uid: uid, gid: gid, additionalGids: [])
+        if parts.count > 1 { gid = try group(parts[1]) }
+        var extra: [UInt32] = []
+        if let name {
+            for f in groups where f.count > 3 && f[3].split(separator: ",").contains(Substring(name)) {
+                if let n = UInt32(f[2]), n != gid, !extra.contains(n) { extra.append(n) }
+            }
+        }
+        for g in groupAdd { let n = try group(g); if !extra.contains(n) { extra.append(n) } }
+        return OCISpec.User(uid: uid, gid: gid, additionalGids: extra)
     }
 }
 
@@ -389,6 +416,20 @@ extension Containers {
             for id in entries.keys where !ids.contains(id) {
                 dns.unregister(network: net, id: id)
                 fixed.append("dropped DNS names of \(id.prefix(12)) on \(net)")
+            }
+        }
+        // Cgroups: of this store's stopped containers, and empty ones no store
+        // claims that are over a minute old (a crash between create and record).
+        for r in records where r.state.status != .running {
+            if let cg = Self.cgroup(of: r), cg.exists(), cg.remove() { fixed.append("removed the cgroup of \(r.name)") }
+        }
+        for dir in Cgroup(path: "/minirt").directories {
+            for id in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] where StateStore.isID(id) && !ids.contains(id) {
+                let cg = Cgroup(path: "/minirt/\(id)")
+                var st = stat()
+                guard cg.processes().isEmpty, stat("\(dir)/\(id)", &st) == 0,
+                      time(nil) - st.st_mtim.tv_sec > 60 else { continue }
+                if cg.remove() { fixed.append("removed orphaned cgroup \(id.prefix(12))") }
             }
         }
         // A server started for a container whose ADD never finished (a crash).

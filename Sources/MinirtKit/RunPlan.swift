@@ -24,6 +24,7 @@ public struct RunOptions: Sendable {
     public var autoRemove = false
     public var interactive = false
     public var tty = false
+    public var confinement = ConfinementOptions()
 
     public init(image: String) { self.image = image }
 }
@@ -223,6 +224,8 @@ public struct RunPlan: Sendable {
         linux.maskedPaths = OCISpec.defaultMaskedPaths
         linux.readonlyPaths = OCISpec.defaultReadonlyPaths
         spec.linux = linux
+        try Confinement.apply(o.confinement, to: &spec, host: &record.hostConfig, config: &record.config,
+                              id: id, imageRootfs: image.rootfs, imageUser: image.config.User)
         spec.annotations = [
             OCISpec.overlayAnnotation: "lowerdir=\(image.rootfs),upperdir=\(directory)/upper,workdir=\(directory)/work",
         ]

@@ -58,7 +58,44 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var extraHosts: [String] = []
         public var networkAliases: [String] = []
         public var restartPolicy = RestartPolicy()
+        /// Confinement and resources (absent in records written before they existed).
+        public var security: Security?
         public init(networkMode: String) { self.networkMode = networkMode }
+    }
+
+    /// What the container was confined with, for inspect and for exec and stats.
+    public struct Security: Codable, Sendable, Equatable {
+        public var privileged = false
+        public var capAdd: [String] = []
+        public var capDrop: [String] = []
+        public var securityOpt: [String] = []
+        public var readonlyRootfs = false
+        public var tmpfs: [String: String] = [:]
+        public var binds: [String] = []
+        public var mounts: [MountPoint] = []
+        public var groupAdd: [String] = []
+        public var memory: Int64 = 0
+        public var memorySwap: Int64 = 0
+        public var nanoCpus: Int64 = 0
+        public var cpuShares: Int64 = 0
+        public var pidsLimit: Int64 = 0
+        /// The container's cgroup, relative to each hierarchy's root.
+        public var cgroupsPath = ""
+        public init() {}
+    }
+
+    /// A volume or tmpfs as `inspect` shows it under `Mounts`.
+    public struct MountPoint: Codable, Sendable, Equatable {
+        public var type: String
+        public var source: String
+        public var destination: String
+        public var mode: String
+        public var rw: Bool
+        public var propagation: String
+        public init(type: String, source: String, destination: String, mode: String, rw: Bool, propagation: String) {
+            self.type = type; self.source = source; self.destination = destination
+            self.mode = mode; self.rw = rw; self.propagation = propagation
+        }
     }
 
     /// `--restart no|on-failure[:N]|always|unless-stopped`, carried out by the supervisor.

@@ -73,6 +73,55 @@ struct Run: ParsableCommand {
     @Flag(name: [.short, .long], help: "Allocate a pseudo-terminal.")
     var tty = false
 
+    @Option(name: .customLong("cap-add"), help: ArgumentHelp("Add a capability (NET_ADMIN, CAP_SYS_TIME, ALL).", valueName: "cap"))
+    var capAdd: [String] = []
+
+    @Option(name: .customLong("cap-drop"), help: ArgumentHelp("Drop a capability (or ALL).", valueName: "cap"))
+    var capDrop: [String] = []
+
+    @Flag(help: "Give the container all capabilities, no seccomp filter, no device limits.")
+    var privileged = false
+
+    @Option(name: .customLong("security-opt"),
+            help: ArgumentHelp("seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges[=false].", valueName: "opt"))
+    var securityOpt: [String] = []
+
+    @Flag(name: .customLong("read-only"), help: "Mount the root filesystem read-only.")
+    var readOnly = false
+
+    @Option(name: .customLong("read-only-tmpfs"), help: ArgumentHelp("With --read-only, writable tmpfs on /tmp, /var/tmp and /run.", valueName: "bool"))
+    var readOnlyTmpfs = true
+
+    @Option(help: ArgumentHelp("Mount a tmpfs: PATH[:size=64m,mode=1777,...].", valueName: "path"))
+    var tmpfs: [String] = []
+
+    @Option(name: [.short, .customLong("volume")], help: ArgumentHelp("Bind a host path: /host:/container[:ro].", valueName: "bind"))
+    var volume: [String] = []
+
+    @Option(help: ArgumentHelp("type=bind,source=/host,target=/dst[,readonly] or type=tmpfs,target=/dst[,tmpfs-size=N].", valueName: "mount"))
+    var mount: [String] = []
+
+    @Option(name: [.short, .long], help: ArgumentHelp("Run as USER[:GROUP] (names from the image's /etc/passwd).", valueName: "user"))
+    var user: String?
+
+    @Option(name: .customLong("group-add"), help: ArgumentHelp("Add a supplementary group.", valueName: "group"))
+    var groupAdd: [String] = []
+
+    @Option(name: [.short, .long], help: ArgumentHelp("Memory limit (6m minimum; b, k, m, g).", valueName: "bytes"))
+    var memory: String?
+
+    @Option(name: .customLong("memory-swap"), help: ArgumentHelp("Memory plus swap limit (-1: unlimited swap).", valueName: "bytes"))
+    var memorySwap: String?
+
+    @Option(help: ArgumentHelp("Number of CPUs (e.g. 0.5).", valueName: "n"))
+    var cpus: String?
+
+    @Option(name: [.short, .customLong("cpu-shares")], help: ArgumentHelp("CPU weight relative to others (default 1024).", valueName: "n"))
+    var cpuShares: Int64?
+
+    @Option(name: .customLong("pids-limit"), help: ArgumentHelp("Most processes the container may have (0 or -1: unlimited).", valueName: "n"))
+    var pidsLimit: Int64?
+
     @Argument(help: ArgumentHelp("Image name or rootfs directory.", valueName: "rootfs"))
     var image: String
 
@@ -99,6 +148,24 @@ struct Run: ParsableCommand {
         o.autoRemove = rm
         o.interactive = interactive
         o.tty = tty
+        var c = ConfinementOptions()
+        c.capAdd = capAdd
+        c.capDrop = capDrop
+        c.privileged = privileged
+        c.securityOpts = securityOpt
+        c.readOnly = readOnly
+        c.readOnlyTmpfs = readOnlyTmpfs
+        c.tmpfs = tmpfs
+        c.volumes = volume
+        c.mounts = mount
+        c.user = user
+        c.groupAdd = groupAdd
+        c.memory = memory
+        c.memorySwap = memorySwap
+        c.cpus = cpus
+        c.cpuShares = cpuShares
+        c.pidsLimit = pidsLimit
+        o.confinement = c
         let code: Int32
         do {
             let policy = try RestartPolicyParser.parse(restart)

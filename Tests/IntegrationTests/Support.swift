@@ -181,6 +181,10 @@ final class Sandbox: @unchecked Sendable {
             let pin = "/var/run/netns/minirt-\(id.prefix(12))"
             #expect(!FileManager.default.fileExists(atPath: pin), "network namespace pin left: \(pin)")
             #expect(!(try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)).contains(pin))
+            for c in ["memory", "pids", "cpu", "devices", "unified"] {
+                let cg = "/sys/fs/cgroup/\(c)/minirt/\(id)"
+                #expect(!FileManager.default.fileExists(atPath: cg), "cgroup left: \(cg)")
+            }
         }
         let leases = (try? FileManager.default.subpathsOfDirectory(atPath: root + "/.ipam")) ?? []
         let leftLeases = leases.filter { !$0.hasSuffix("lock") && !$0.contains("last_reserved_ip") && $0.contains("/") }

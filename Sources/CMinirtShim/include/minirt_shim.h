@@ -36,6 +36,9 @@ enum minirt_stage {
     MINIRT_STAGE_EXEC,
     MINIRT_STAGE_CLONE,
     MINIRT_STAGE_NETWORK,
+    MINIRT_STAGE_CGROUP,
+    MINIRT_STAGE_CAPABILITIES,
+    MINIRT_STAGE_SECCOMP,
 };
 
 // Sent by the child over error_fd when it fails; EOF on error_fd (it is
@@ -109,6 +112,19 @@ struct minirt_spawn_config {
     uint16_t console_rows;
     uint16_t console_cols;
     int stdio[3];                // fds for 0,1,2 when not a terminal; -1 keeps the current one
+
+    // Confinement. Cgroups are joined first (each fd is an open cgroup.procs);
+    // capabilities are set around the uid switch; seccomp is loaded last,
+    // right before execve (before the capability drop when no_new_privileges
+    // is off, since loading a filter then needs CAP_SYS_ADMIN).
+    const int *cgroup_procs;
+    size_t ncgroup_procs;
+    int unshare_cgroupns;        // a new cgroup namespace rooted at the joined cgroup
+    int set_capabilities;
+    uint32_t cap_last;           // highest capability the kernel knows
+    uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+    const void *seccomp_filter;  // struct sock_filter[seccomp_len], built by libseccomp in the parent
+    uint16_t seccomp_len;
 
     int parent_death_signal;     // 0 for none
     int sync_fd;                 // >= 0: read one byte before setting up (parent's go)

@@ -1,0 +1,317 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One container's cgroup: created before the process, joined by the child
+/// itself before anything else (it writes "0" into cgroup.procs descriptors
+/// opened here), removed after the last process is gone. Works on the unified
+/// (v2) hierarchy and on hosts whose controllers are on v1 (the hybrid layout).
+public struct Cgroup: Sendable {
+    public enum Layout: Sendable, Equatable {
+        /// controller name -> the directory of its hierarchy's root
+        case v1([String: String])
+        case v2(String)
+    }
+
+    /// The hierarchy relative path, e.g. "/minirt/<id>".
+    public let path: String
+    public let layout: Layout
+
+    public init(path: String, layout: Layout = Cgroup.hostLayout) {
+        self.path = path.hasPrefix("/") ? path : "/" + path
+        self.layout = layout
+    }
+
+    /// v1 controllers a container is placed in (each one mounted on this host).
+    static let v1Controllers = ["memory", "cpu", "cpuacct", "pids", "devices", "blkio", "freezer"]
+
+    public static let hostLayout: Layout = detect()
+
+    static func detect(base: String = "/sys/fs/cgroup") -> Layout {
+        if access("\(base)/cgroup.controllers", F_OK) == 0 { return .v2(base) }
+        var found: [String: String] = [:]
+        for c in v1Controllers {
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
+            if realpath("\(base)/\(c)", &buf) != nil {
+                found[c] = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            }
+        }
+        return .v1(found)
+    }
+
+    /// The cgroup's directories, one per hierarchy (co-mounted controllers share one).
+    public var directories: [String] { hierarchies.map { $0 + path } }
+
+    func directory(_ controller: String) -> String? {
+        switch layout {
+        case .v2(let root): return root + path
+        case .v1(let mounts): return mounts[controller].map { $0 + path }
+        }
+    }
+
+    // MARK: create and join
+
+    /// The root directory of each hierarchy the cgroup lives in.
+    var hierarchies: [String] {
+        switch layout {
+        case .v2(let root): return [root]
+        case .v1(let mounts): return Array(Set(mounts.values)).sorted()
+        }
+    }
+
+    /// Creates the cgroup with its limits; on failure nothing is left.
+    public func create(_ r: OCISpec.Resources?) throws {
+        var made: [String] = []
+        do {
+            for root in hierarchies {
+                // Intermediate levels ("/minirt") are shared and stay.
+                var level = root
+                for component in path.split(separator: "/").dropLast() {
+                    if case .v2 = layout { enableControllers(level) }
+                    level += "/\(component)"
+                    if mkdir(level, 0o755) != 0 && errno != EEXIST { throw CgroupError.io("mkdir \(level)", errno) }
+                }
+                if case .v2 = layout { enableControllers(level) }
+                let dir = root + path
+                if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw CgroupError.io("mkdir \(dir)", errno) }
+                made.append(dir)
+            }
+            if let r { try apply(r) }
+        } catch {
+            for dir in made { rmdir(dir) }
+            throw error
+        }
+    }
+
+    private func enableControllers(_ dir: String) {
+        guard let available = Self.read("\(dir)/cgroup.controllers") else { return }
+        let wanted = available.split(whereSeparator: \.isWhitespace).filter { ["memory", "cpu", "pids", "io"].contains(String($0)) }
+        for c in wanted { _ = Self.write("\(dir)/cgroup.subtree_control", "+\(c)") }
+    }
+
+    /// Writes the limits. Values the kernel rejects are reported with the file's name.
+    func apply(_ r: OCISpec.Resources) throws {
+        switch layout {
+        case .v1:
+            if let m = r.memory {
+                if let l = m.limit { try set("memory", "memory.limit_in_bytes", "\(l)") }
+                if let s = m.swap, directory("memory").map({ access("\($0)/memory.memsw.limit_in_bytes", F_OK) == 0 }) == true {
+                    try set("memory", "memory.memsw.limit_in_bytes", "\(s)")
+                }
+                if let res = m.reservation { try set("memory", "memory.soft_limit_in_bytes", "\(res)") }
+            }
+            if let c = r.cpu {
+                if let s = c.shares { try set("cpu", "cpu.shares", "\(s)") }
+                if let p = c.period { try set("cpu", "cpu.cfs_period_us", "\(p)") }
+                if let q = c.quota { try set("cpu", "cpu.cfs_quota_us", "\(q)") }
+            }
+            if let p = r.pids { try set("pids", "pids.max", p.limit > 0 ? "\(p.limit)" : "max") }
+            if let rules = r.devices, directory("devices") != nil {
+                for rule in rules {
+                    try set("devices", rule.allow ? "devices.allow" : "devices.deny", Self.deviceRule(rule))
+                }
+            }
+        case .v2:
+            if let m = r.memory {
+                if let l = m.limit { try set("memory", "memory.max", l < 0 ? "max" : "\(l)") }
+                if let s = m.swap {
+                    // v2 counts swap alone; the OCI value is memory plus swap.
+                    let swapOnly = s < 0 ? "max" : "\(max(0, s - (m.limit ?? 0)))"
+                    if directory("memory").map({ access("\($0)/memory.swap.max", F_OK) == 0 }) == true {
+                        try set("memory", "memory.swap.max", swapOnly)
+                    }
+                }
+                if let res = m.reservation { try set("memory", "memory.low", "\(res)") }
+            }
+            if let c = r.cpu {
+                if let s = c.shares, s > 0 {
+                    // The conversion runc and crun use from shares (2-262144) to weight (1-10000).
+                    try set("cpu", "cpu.weight", "\(1 + ((min(max(s, 2), 262_144) - 2) * 9999) / 262_142)")
+                }
+                if c.quota != nil || c.period != nil {
+                    let quota = c.quota.map { $0 > 0 ? "\($0)" : "max" } ?? "max"
+                    try set("cpu", "cpu.max", "\(quota) \(c.period ?? 100_000)")
+                }
+            }
+            if let p = r.pids { try set("pids", "pids.max", p.limit > 0 ? "\(p.limit)" : "max") }
+            // Device rules need an eBPF program on v2; see README "Confinement".
+        }
+    }
+
+    static func deviceRule(_ r: OCISpec.DeviceRule) -> String {
+        let type = r.type ?? "a"
+        if type == "a" && r.major == nil && r.minor == nil && (r.access ?? "rwm") == "rwm" { return "a" }
+        let major = r.major.map { "\($0)" } ?? "*"
+        let minor = r.minor.map { "\($0)" } ?? "*"
+        return "\(type) \(major):\(minor) \(r.access ?? "rwm")"
+    }
+
+    private func set(_ controller: String, _ file: String, _ value: String) throws {
+        guard let dir = directory(controller) else { return } // controller not on this host
+        if !Self.write("\(dir)/\(file)", value) {
+            throw CgroupError.io("writing \(value) to \(file)", errno)
+        }
+    }
+
+    /// Open cgroup.procs of every hierarchy, for the child to join; the caller closes them.
+    public func openProcs() throws -> [Int32] {
+        var fds: [Int32] = []
+        for dir in directories {
+            let fd = open("\(dir)/cgroup.procs", O_WRONLY | O_CLOEXEC)
+            if fd < 0 {
+                let e = errno
+                fds.forEach { close($0) }
+                throw CgroupError.io("open \(dir)/cgroup.procs", e)
+            }
+            fds.append(fd)
+        }
+        return fds
+    }
+
+    // MARK: observe
+
+    public func exists() -> Bool { directories.contains { access($0, F_OK) == 0 } }
+
+    /// How many times the kernel's OOM killer killed a process of this cgroup.
+    public func oomKills() -> UInt64 {
+        let file: String
+        switch layout {
+        case .v1: file = "memory.oom_control"
+        case .v2: file = "memory.events"
+        }
+        guard let dir = directory("memory"), let text = Self.read("\(dir)/\(file)") else { return 0 }
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            if f.count == 2, f[0] == "oom_kill", let n = UInt64(f[1]) { return n }
+        }
+        return 0
+    }
+
+    public struct Usage: Sendable, Equatable {
+        public var cpuNanoseconds: UInt64 = 0
+        public var memoryBytes: UInt64 = 0
+        public var memoryLimit: UInt64?   // nil: unlimited
+        public var pids: UInt64 = 0
+    }
+
+    public func usage() -> Usage {
+        var u = Usage()
+        func number(_ c: String, _ f: String) -> UInt64? {
+            directory(c).flatMap { Self.read("\($0)/\(f)") }.flatMap { UInt64($0.trimmingWhitespace()) }
+        }
+        func stat(_ c: String, _ f: String, _ key: String) -> UInt64? {
+            guard let text = directory(c).flatMap({ Self.read("\($0)/\(f)") }) else { return nil }
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: " ")
+                if parts.count == 2, parts[0] == key { return UInt64(parts[1]) }
+            }
+            return nil
+        }
+        u.pids = number("pids", "pids.current") ?? 0
+        switch layout {
+        case .v1:
+            u.cpuNanoseconds = number("cpuacct", "cpuacct.usage") ?? 0
+            // Like docker stats: page cache that can be dropped is not counted.
+            let used = number("memory", "memory.usage_in_bytes") ?? 0
+            let inactive = stat("memory", "memory.stat", "total_inactive_file") ?? 0
+            u.memoryBytes = used > inactive ? used - inactive : used
+            let limit = number("memory", "memory.limit_in_bytes") ?? UInt64.max
+            u.memoryLimit = limit >= (UInt64(1) << 62) ? nil : limit
+        case .v2:
+            u.cpuNanoseconds = (stat("cpu", "cpu.stat", "usage_usec") ?? 0) * 1000
+            let used = number("memory", "memory.current") ?? 0
+            let inactive = stat("memory", "memory.stat", "inactive_file") ?? 0
+            u.memoryBytes = used > inactive ? used - inactive : used
+            u.memoryLimit = number("memory", "memory.max")
+        }
+        return u
+    }
+
+    /// Bytes read and written to block devices.
+    public func blockIO() -> (read: UInt64, write: UInt64) {
+        var r: UInt64 = 0, w: UInt64 = 0
+        switch layout {
+        case .v1:
+            // "8:0 Read 4096" lines, then a "Total" line.
+            let text = directory("blkio").flatMap { Self.read("\($0)/blkio.throttle.io_service_bytes_recursive") } ?? ""
+            for line in text.split(separator: "\n") {
+                let f = line.split(separator: " ")
+                guard f.count == 3, let n = UInt64(f[2]) else { continue }
+                if f[1] == "Read" { r += n } else if f[1] == "Write" { w += n }
+            }
+        case .v2:
+            // "8:0 rbytes=4096 wbytes=0 rios=1 ..."
+            let text = directory("io").flatMap { Self.read("\($0)/io.stat") } ?? ""
+            for field in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+                if field.hasPrefix("rbytes="), let n = UInt64(field.dropFirst(7)) { r += n }
+                if field.hasPrefix("wbytes="), let n = UInt64(field.dropFirst(7)) { w += n }
+            }
+        }
+        return (r, w)
+    }
+
+    /// The pids in the cgroup (all hierarchies hold the same processes).
+    public func processes() -> [Int32] {
+        guard let dir = directories.first, let text = Self.read("\(dir)/cgroup.procs") else { return [] }
+        return text.split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    // MARK: remove
+
+    /// Removes the cgroup. Processes still in it belong to this container only
+    /// (its init died and the kernel is tearing its PID namespace down, or a
+    /// crash left them): they get SIGKILL. Bounded: about two seconds at most.
+    @discardableResult
+    public func remove() -> Bool {
+        for attempt in 0..<200 {
+            var left = false
+            for dir in directories where access(dir, F_OK) == 0 {
+                if rmdir(dir) != 0 && errno != ENOENT { left = true }
+            }
+            if !left { return true }
+            if attempt % 20 == 0 { for pid in processes() { kill(pid, SIGKILL) } }
+            usleep(10_000)
+        }
+        return false
+    }
+
+    // MARK: files
+
+    static func read(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = Glibc.read(fd, &buf, buf.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out += buf[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func write(_ path: String, _ value: String) -> Bool {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        return Glibc.write(fd, bytes, bytes.count) == bytes.count
+    }
+}
+
+extension String {
+    func trimmingWhitespace() -> String {
+        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+    }
+}
+
+public enum CgroupError: Error, CustomStringConvertible {
+    case io(String, Int32)
+    public var description: String {
+        switch self {
+        case .io(let what, let e): return "cgroup: \(what): \(String(cString: strerror(e)))"
+        }
+    }
+}

@@ -1,0 +1,369 @@
+import Foundation
+import MinirtEngine
+import MinirtState
+
+/// `docker run`'s confinement and resource flags, as given.
+public struct ConfinementOptions: Sendable {
+    public var capAdd: [String] = []
+    public var capDrop: [String] = []
+    public var privileged = false
+    public var securityOpts: [String] = []
+    public var readOnly = false
+    /// podman's default: a read-only root still gets writable /tmp, /var/tmp and /run.
+    public var readOnlyTmpfs = true
+    public var tmpfs: [String] = []
+    public var volumes: [String] = []
+    public var mounts: [String] = []
+    public var user: String?
+    public var groupAdd: [String] = []
+    public var memory: String?
+    public var memorySwap: String?
+    public var cpus: String?
+    public var cpuShares: Int64?
+    public var pidsLimit: Int64?
+    public init() {}
+}
+
+/// Turns confinement options into the OCI spec: capabilities, seccomp,
+/// no_new_privs, mounts, user, cgroup and its limits. Pure apart from reading
+/// the image's /etc/passwd and /etc/group and the bind sources' existence.
+public enum Confinement {
+    /// Device rules of every unprivileged container: mknod of anything (so
+    /// images that create nodes still unpack), but read and write only of the
+    /// harmless character devices a container gets.
+    static let deviceRules: [OCISpec.DeviceRule] = [
+        OCISpec.DeviceRule(allow: false, access: "rwm"),
+        OCISpec.DeviceRule(allow: true, type: "c", access: "m"),
+        OCISpec.DeviceRule(allow: true, type: "b", access: "m"),
+    ] + [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)].map {
+        OCISpec.DeviceRule(allow: true, type: "c", major: $0.0, minor: $0.1, access: "rwm")
+    } + [OCISpec.DeviceRule(allow: true, type: "c", major: 136, access: "rwm")] // ptys
+
+    public static func apply(_ o: ConfinementOptions, to spec: inout OCISpec, host: inout ContainerRecord.HostConfig,
+                             config: inout ContainerRecord.Config, id: String, imageRootfs: String, imageUser: String?,
+                             fileExists: (String) -> Bool = { FileManager.default.fileExists(atPath: $0) }) throws {
+        var process = spec.process ?? OCISpec.Process()
+        var linux = spec.linux ?? OCISpec.Linux()
+        var security = ContainerRecord.Security()
+        security.privileged = o.privileged
+        security.capAdd = o.capAdd
+        security.capDrop = o.capDrop
+        security.securityOpt = o.securityOpts
+        security.groupAdd = o.groupAdd
+
+        // Capabilities.
+        let caps: [String]
+        do {
+            caps = try Capabilities.adjust(o.privileged ? Capabilities.held() : Capabilities.dockerDefault,
+                                           add: o.capAdd, drop: o.capDrop)
+        } catch { throw RunError.invalid("\(error)") }
+        let held = Set(Capabilities.held())
+        if let missing = caps.first(where: { !held.contains($0) }) {
+            throw RunError.invalid("\(missing) cannot be granted: minirt itself does not hold it on this host (its bounding set lacks it)")
+        }
+        var c = OCISpec.Capabilities()
+        c.bounding = caps
+        c.effective = caps
+        c.permitted = caps
+        process.capabilities = c
+
+        // --security-opt.
+        var seccompChoice: String?
+        var noNewPrivileges = true
+        for opt in o.securityOpts {
+            let kv = opt.split(separator: "=", maxSplits: 1).map(String.init)
+            let key = kv[0], value = kv.count > 1 ? kv[1] : nil
+            switch key {
+            case "seccomp":
+                guard let v = value, !v.isEmpty else { throw RunError.invalid("--security-opt seccomp needs a value: seccomp=unconfined or seccomp=PROFILE.json") }
+                seccompChoice = v
+            case "no-new-privileges", "no_new_privs":
+                switch value {
+                case nil, "true": noNewPrivileges = true
+                case "false": noNewPrivileges = false
+                default: throw RunError.invalid("invalid --security-opt \(opt): use no-new-privileges or no-new-privileges=false")
+                }
+            case "label", "apparmor":
+                // No LSM profiles here: accepted and recorded, as podman does on hosts without them.
+                continue
+            default:
+                throw RunError.invalid("invalid --security-opt \(opt): use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges[=false]")
+            }
+        }
+        process.noNewPrivileges = noNewPrivileges
+        switch seccompChoice {
+        case "unconfined": linux.seccomp = nil
+        case let path?: linux.seccomp = try SeccompProfile.load(path).resolve(capabilities: caps)
+        case nil: linux.seccomp = o.privileged ? nil : SeccompProfile.dockerDefault.resolve(capabilities: caps)
+        }
+
+        // Devices: --privileged gets the host's, everyone else the default few.
+        if o.privileged {
+            linux.maskedPaths = []
+            linux.readonlyPaths = []
+            spec.mounts = spec.mounts?.map { m in
+                var m = m
+                if m.type == "sysfs" { m.options = m.options?.filter { $0 != "ro" } }
+                return m
+            }
+        } else {
+            var r = linux.resources ?? OCISpec.Resources()
+            r.devices = deviceRules
+            linux.resources = r
+        }
+
+        // User.
+        let userSpec = o.user ?? (imageUser.flatMap { $0.isEmpty ? nil : $0 })
+        if let u = userSpec {
+            process.user = try UserLookup.resolve(u, root: imageRootfs, groupAdd: o.groupAdd)
+            config.user = u
+        } else if !o.groupAdd.isEmpty {
+            process.user = try UserLookup.resolve("0", root: imageRootfs, groupAdd: o.groupAdd)
+        }
+
+        // Root filesystem and mounts.
+        var mounts = spec.mounts ?? []
+        var points: [ContainerRecord.MountPoint] = []
+        if o.readOnly {
+            spec.root?.readonly = true
+            security.readonlyRootfs = true
+            if o.readOnlyTmpfs {
+                for dir in ["/tmp", "/var/tmp", "/run"] {
+                    mounts.append(OCISpec.Mount(destination: dir, type: "tmpfs", source: "tmpfs",
+                                                options: ["rw", "nosuid", "nodev", "mode=1777"]))
+                }
+            }
+        }
+        for t in o.tmpfs {
+            let m = try MountSpec.tmpfs(t)
+            mounts.removeAll { $0.destination == m.destination }
+            mounts.append(m)
+            security.tmpfs[m.destination] = (m.options ?? []).joined(separator: ",")
+            points.append(.init(type: "tmpfs", source: "", destination: m.destination, mode: "", rw: !(m.options ?? []).contains("ro"), propagation: ""))
+        }
+        for v in o.volumes {
+            let (m, p) = try MountSpec.volume(v, fileExists: fileExists)
+            mounts.removeAll { $0.destination == m.destination }
+            mounts.append(m)
+            points.append(p)
+            security.binds.append(v)
+        }
+        for v in o.mounts {
+            let (m, p) = try MountSpec.mount(v, fileExists: fileExists)
+            mounts.removeAll { $0.destination == m.destination }
+            mounts.append(m)
+            points.append(p)
+        }
+        let targets = points.map(\.destination)
+        if let dup = targets.first(where: { t in targets.filter { $0 == t }.count > 1 }) {
+            throw RunError.invalid("duplicate mount point \(dup): give each target once")
+        }
+        security.mounts = points
+        spec.mounts = mounts
+
+        // Cgroup and limits.
+        var r = linux.resources ?? OCISpec.Resources()
+        if let m = o.memory {
+            let limit = try ByteSize.parse(m, flag: "--memory")
+            guard limit >= 6 * 1024 * 1024 else {
+                throw RunError.invalid("--memory \(m) is below the minimum of 6m: give at least 6m")
+            }
+            var mem = OCISpec.Memory()
+            mem.limit = limit
+            security.memory = limit
+            if let s = o.memorySwap {
+                let swap = s == "-1" ? -1 : try ByteSize.parse(s, flag: "--memory-swap")
+                guard swap == -1 || swap >= limit else {
+                    throw RunError.invalid("--memory-swap \(s) is smaller than --memory \(m): give memory plus swap, or -1 for unlimited swap")
+                }
+                mem.swap = swap
+            } else {
+                mem.swap = limit * 2 // Docker's default: as much swap as memory
+            }
+            security.memorySwap = mem.swap ?? 0
+            r.memory = mem
+        } else if let s = o.memorySwap {
+            throw RunError.invalid("--memory-swap \(s) needs --memory: set the memory limit too")
+        }
+        if let cpus = o.cpus {
+            guard let n = Double(cpus), n > 0, n.isFinite else {
+                throw RunError.invalid("invalid --cpus \(cpus): give a positive number such as 0.5 or 2")
+            }
+            let online = max(1, ProcessInfo.processInfo.activeProcessorCount)
+            guard n <= Double(online) else {
+                throw RunError.invalid("--cpus \(cpus) is more than the \(online) CPUs this host has: give at most \(online)")
+            }
+            var cpu = r.cpu ?? OCISpec.CPU()
+            cpu.period = 100_000
+            cpu.quota = Int64((n * 100_000).rounded())
+            r.cpu = cpu
+            security.nanoCpus = Int64((n * 1e9).rounded())
+        }
+        if let shares = o.cpuShares {
+            guard shares >= 0 else { throw RunError.invalid("invalid --cpu-shares \(shares): give a positive number (default 1024)") }
+            if shares > 0 {
+                var cpu = r.cpu ?? OCISpec.CPU()
+                cpu.shares = UInt64(max(2, min(shares, 262_144)))
+                r.cpu = cpu
+                security.cpuShares = shares
+            }
+        }
+        if let p = o.pidsLimit, p > 0 {
+            r.pids = OCISpec.Pids(limit: p)
+            security.pidsLimit = p
+        }
+        linux.resources = r
+        linux.cgroupsPath = "/minirt/\(id)"
+        security.cgroupsPath = linux.cgroupsPath ?? ""
+
+        spec.process = process
+        spec.linux = linux
+        host.security = security
+    }
+}
+
+/// Sizes as Docker reads them: 6m, 1.5g, 512k, 100b, 1GB, or plain bytes.
+public enum ByteSize {
+    public static func parse(_ s: String, flag: String) throws -> Int64 {
+        var text = s.lowercased()
+        if text.hasSuffix("b") && text.count > 1 && !text.dropLast().last!.isNumber { text.removeLast() }
+        let units: [Character: Double] = ["b": 1, "k": 0x400, "m": 0x10_0000, "g": 0x4000_0000, "t": 0x100_0000_0000, "p": 0x4_0000_0000_0000]
+        var multiplier = 1.0
+        if let last = text.last, let m = units[last] {
+            multiplier = m
+            text.removeLast()
+        }
+        guard let n = Double(text), n >= 0, n.isFinite, !text.isEmpty else {
+            throw RunError.invalid("invalid \(flag) \(s): give a size such as 64m, 512k or 1g")
+        }
+        return Int64(n * multiplier)
+    }
+}
+
+/// `-v`, `--mount` and `--tmpfs` specifications.
+public enum MountSpec {
+    static func checkTarget(_ t: String, flag: String) throws -> String {
+        guard t.hasPrefix("/") else {
+            throw RunError.invalid("invalid \(flag) target \"\(t)\": give an absolute path inside the container")
+        }
+        let parts = t.split(separator: "/")
+        guard !parts.contains("..") else {
+            throw RunError.invalid("invalid \(flag) target \"\(t)\": \"..\" would leave the container's root; give a clean path")
+        }
+        let clean = "/" + parts.filter { $0 != "." }.joined(separator: "/")
+        guard clean != "/" else { throw RunError.invalid("invalid \(flag) target \"/\": a volume cannot replace the container's root") }
+        return clean
+    }
+
+    static func propagation(_ p: String?) throws -> String {
+        guard let p else { return "rprivate" }
+        guard ["private", "rprivate", "shared", "rshared", "slave", "rslave"].contains(p) else {
+            throw RunError.invalid("invalid propagation \"\(p)\": use rprivate, private, rshared, shared, rslave or slave")
+        }
+        return p
+    }
+
+    static func bind(source: String, target: String, readonly: Bool, propagation: String,
+                     fileExists: (String) -> Bool, flag: String) throws -> (OCISpec.Mount, ContainerRecord.MountPoint) {
+        guard source.hasPrefix("/") else {
+            throw RunError.invalid("invalid \(flag) source \"\(source)\": named volumes are not supported; give an absolute host path")
+        }
+        guard fileExists(source) else {
+            throw RunError.invalid("bind source \(source) does not exist: create it first or fix the path")
+        }
+        var options = ["rbind", propagation]
+        if readonly { options.append("ro") }
+        return (OCISpec.Mount(destination: target, type: "bind", source: source, options: options),
+                ContainerRecord.MountPoint(type: "bind", source: source, destination: target,
+                                           mode: readonly ? "ro" : "", rw: !readonly, propagation: propagation))
+    }
+
+    /// `-v /host/path:/container/path[:ro|rw][,propagation]`.
+    public static func volume(_ v: String, fileExists: (String) -> Bool) throws -> (OCISpec.Mount, ContainerRecord.MountPoint) {
+        let parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 || parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw RunError.invalid("invalid volume \"\(v)\": write -v /host/path:/container/path[:ro]")
+        }
+        let target = try checkTarget(parts[1], flag: "-v")
+        var readonly = false
+        var prop: String?
+        for opt in parts.count == 3 ? parts[2].split(separator: ",").map(String.init) : [] {
+            switch opt {
+            case "ro": readonly = true
+            case "rw": readonly = false
+            case "z", "Z", "nocopy": continue // SELinux relabel, volume copy: nothing to do here
+            case "private", "rprivate", "shared", "rshared", "slave", "rslave": prop = opt
+            default: throw RunError.invalid("invalid volume option \"\(opt)\" in \(v): use ro, rw or a propagation such as rprivate")
+            }
+        }
+        return try bind(source: parts[0], target: target, readonly: readonly, propagation: propagation(prop),
+                        fileExists: fileExists, flag: "-v")
+    }
+
+    /// `--mount type=bind,source=...,target=...[,readonly]` or `type=tmpfs,target=...[,tmpfs-size=...]`.
+    public static func mount(_ v: String, fileExists: (String) -> Bool) throws -> (OCISpec.Mount, ContainerRecord.MountPoint) {
+        var fields: [String: String] = [:]
+        for item in v.split(separator: ",").map(String.init) {
+            let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
+            var key = kv[0]
+            switch key {
+            case "src": key = "source"
+            case "dst", "destination": key = "target"
+            case "ro": key = "readonly"
+            default: break
+            }
+            fields[key] = kv.count > 1 ? kv[1] : "true"
+        }
+        let known: Set = ["type", "source", "target", "readonly", "bind-propagation", "tmpfs-size", "tmpfs-mode", "consistency"]
+        if let bad = fields.keys.sorted().first(where: { !known.contains($0) }) {
+            throw RunError.invalid("invalid --mount field \"\(bad)\" in \(v): use type, source, target, readonly, bind-propagation, tmpfs-size or tmpfs-mode")
+        }
+        guard let t = fields["target"] else { throw RunError.invalid("--mount \(v) has no target: add target=/path") }
+        let target = try checkTarget(t, flag: "--mount")
+        let readonly: Bool
+        switch fields["readonly"] {
+        case nil, "false", "0": readonly = false
+        case "true", "1": readonly = true
+        case let x?: throw RunError.invalid("invalid --mount readonly=\(x): use readonly, readonly=true or readonly=false")
+        }
+        switch fields["type"] ?? "volume" {
+        case "bind":
+            guard let s = fields["source"] else { throw RunError.invalid("--mount type=bind needs source=/host/path") }
+            return try bind(source: s, target: target, readonly: readonly, propagation: propagation(fields["bind-propagation"]),
+                            fileExists: fileExists, flag: "--mount")
+        case "tmpfs":
+            var opts = ["nosuid", "nodev"]
+            if readonly { opts.insert("ro", at: 0) }
+            if let size = fields["tmpfs-size"] { opts.append("size=\(try ByteSize.parse(size, flag: "tmpfs-size"))") }
+            if let mode = fields["tmpfs-mode"] {
+                guard UInt32(mode, radix: 8) != nil else { throw RunError.invalid("invalid tmpfs-mode \(mode): give octal such as 1777") }
+                opts.append("mode=\(mode)")
+            }
+            return (OCISpec.Mount(destination: target, type: "tmpfs", source: "tmpfs", options: opts),
+                    .init(type: "tmpfs", source: "", destination: target, mode: "", rw: !readonly, propagation: ""))
+        case let other:
+            throw RunError.invalid("--mount type=\(other) is not supported: use type=bind or type=tmpfs")
+        }
+    }
+
+    /// `--tmpfs /path[:options]`, Docker's defaults noexec,nosuid,nodev.
+    public static func tmpfs(_ v: String) throws -> OCISpec.Mount {
+        let parts = v.split(separator: ":", maxSplits: 1).map(String.init)
+        let target = try checkTarget(parts[0], flag: "--tmpfs")
+        var options = ["noexec", "nosuid", "nodev"]
+        if parts.count > 1 {
+            for o in parts[1].split(separator: ",").map(String.init) {
+                let key = String(o.split(separator: "=").first ?? "")
+                guard ["ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "size", "mode", "uid", "gid", "nr_inodes"].contains(key) else {
+                    throw RunError.invalid("invalid --tmpfs option \"\(o)\": use size=, mode=, uid=, gid=, ro, exec, suid or dev")
+                }
+                if key == "size", let value = o.split(separator: "=", maxSplits: 1).last {
+                    options.append("size=\(try ByteSize.parse(String(value), flag: "--tmpfs size"))")
+                } else {
+                    options.append(o)
+                }
+            }
+        }
+        return OCISpec.Mount(destination: target, type: "tmpfs", source: "tmpfs", options: options)
+    }
+}
