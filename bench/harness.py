@@ -33,6 +33,25 @@ compare("start-up", {
     "runc run (same rootfs and namespaces)": lambda: timed(["runc", "--root", f"{work}/runc", "run", "--bundle", f"{work}/bundle", "bench"]),
 }, n, "minirt <= 0.50x runc")
 
+# 1b. Confinement: the default (capabilities, seccomp, cgroup, device rules,
+# masked paths) against --privileged, which skips all of it; the cost is the difference.
+def delta(title, cases, iterations, target):
+    times = {k: [] for k in cases}
+    for i in range(iterations + 2):
+        for name, fn in cases.items():
+            ms = fn()
+            if i >= 2:
+                times[name].append(ms)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ref = list(cases)[-1]
+    for k in cases:
+        rows.append((title, k, f"{med[k]:.1f} ms", f"+{med[k] - med[ref]:.1f} ms" if k != ref else ""))
+    rows.append((title, "target", target, ""))
+delta("confinement", {
+    "minirt run --rm --network none busybox true": lambda: timed([minirt, "run", "--rm", "--network", "none", "busybox", "true"]),
+    "same with --privileged": lambda: timed([minirt, "run", "--rm", "--network", "none", "--privileged", "busybox", "true"]),
+}, n, "<= +3 ms")
+
 # 2. Bridge networking: minirt against the bare plugin chain of the same conflist.
 def chain():
     out = subprocess.run(inns + ["python3", "bench/cni-chain.py", conflist, "1"], check=True, capture_output=True, text=True)

@@ -20,6 +20,7 @@
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <net/if.h>
+#include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/openat2.h>
@@ -610,3 +611,35 @@ int minirt_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0
 int minirt_send_fd(int sock, int fd) { return send_fd(sock, fd); }
 extern char **environ;
 char *const *minirt_environ(void) { return environ; }
+
+int minirt_attach_device_filter(int cgroup_fd, const uint64_t *insns, uint32_t count, char *log, uint32_t log_size) {
+    union bpf_attr load;
+    memset(&load, 0, sizeof load);
+    load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    load.insns = (uint64_t)(uintptr_t)insns;
+    load.insn_cnt = count;
+    load.license = (uint64_t)(uintptr_t)"Apache-2.0";
+    int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
+    if (prog < 0 && log && log_size) {
+        // Again with the verifier's log, for the error message only (a log
+        // that does not fit fails the load with ENOSPC, so not the first time).
+        int e = errno;
+        load.log_buf = (uint64_t)(uintptr_t)log;
+        load.log_size = log_size;
+        load.log_level = 1;
+        syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
+        errno = e;
+    }
+    if (prog < 0) return -1;
+    union bpf_attr attach;
+    memset(&attach, 0, sizeof attach);
+    attach.target_fd = (uint32_t)cgroup_fd;
+    attach.attach_bpf_fd = (uint32_t)prog;
+    attach.attach_type = BPF_CGROUP_DEVICE;
+    attach.attach_flags = BPF_F_ALLOW_MULTI;
+    int r = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attach, sizeof attach);
+    int e = errno;
+    close(prog); // the attachment keeps the program alive
+    errno = e;
+    return r;
+}

@@ -25,7 +25,12 @@ public struct Cgroup: Sendable {
     /// v1 controllers a container is placed in (each one mounted on this host).
     static let v1Controllers = ["memory", "cpu", "cpuacct", "pids", "devices", "blkio", "freezer"]
 
-    public static let hostLayout: Layout = detect()
+    /// `MINIRT_CGROUP_V2=DIR` forces the unified layout at DIR (tests use the
+    /// hybrid host's /sys/fs/cgroup/unified to exercise the v2 device filter).
+    public static let hostLayout: Layout = {
+        if let forced = getenv("MINIRT_CGROUP_V2").map({ String(cString: $0) }), !forced.isEmpty { return .v2(forced) }
+        return detect()
+    }()
 
     static func detect(base: String = "/sys/fs/cgroup") -> Layout {
         if access("\(base)/cgroup.controllers", F_OK) == 0 { return .v2(base) }
@@ -134,7 +139,9 @@ public struct Cgroup: Sendable {
                 }
             }
             if let p = r.pids { try set("pids", "pids.max", p.limit > 0 ? "\(p.limit)" : "max") }
-            // Device rules need an eBPF program on v2; see README "Confinement".
+            if let rules = r.devices, !rules.isEmpty, let dir = directory("devices") {
+                try DeviceFilter.attach(rules, to: dir)
+            }
         }
     }
 

@@ -19,7 +19,7 @@ public struct InspectView: Encodable {
     var Platform = "linux"
     var HostConfig: HostConfigView
     var GraphDriver: GraphDriverView
-    var Mounts: [String] = []
+    var Mounts: [MountView] = []
     var Config: ConfigView
     var NetworkSettings: NetworkSettingsView
 
@@ -43,12 +43,34 @@ public struct InspectView: Encodable {
         var NetworkMode: String
         var AutoRemove: Bool
         var Privileged = false
+        var CapAdd: [String]?
+        var CapDrop: [String]?
+        var SecurityOpt: [String]?
+        var ReadonlyRootfs = false
+        var Binds: [String]?
+        var Tmpfs: [String: String]?
+        var GroupAdd: [String]?
+        var Memory: Int64 = 0
+        var MemorySwap: Int64 = 0
+        var NanoCpus: Int64 = 0
+        var CpuShares: Int64 = 0
+        var PidsLimit: Int64?
+        var CgroupParent = ""
         var PortBindings: [String: [HostPort]]
         var Dns: [String]
         var DnsSearch: [String]
         var DnsOptions: [String]
         var ExtraHosts: [String]
         var RestartPolicy: RestartPolicyView
+    }
+
+    struct MountView: Encodable {
+        var `Type`: String
+        var Source: String
+        var Destination: String
+        var Mode: String
+        var RW: Bool
+        var Propagation: String
     }
 
     struct RestartPolicyView: Encodable {
@@ -133,6 +155,24 @@ public struct InspectView: Encodable {
         HostConfig = HostConfigView(NetworkMode: h.networkMode, AutoRemove: h.autoRemove, PortBindings: Self.ports(h.portBindings),
                                     Dns: h.dns, DnsSearch: h.dnsSearch, DnsOptions: h.dnsOptions, ExtraHosts: h.extraHosts,
                                     RestartPolicy: RestartPolicyView(Name: h.restartPolicy.name, MaximumRetryCount: h.restartPolicy.maximumRetryCount))
+        if let sec = h.security {
+            HostConfig.Privileged = sec.privileged
+            HostConfig.CapAdd = sec.capAdd.isEmpty ? nil : sec.capAdd
+            HostConfig.CapDrop = sec.capDrop.isEmpty ? nil : sec.capDrop
+            HostConfig.SecurityOpt = sec.securityOpt.isEmpty ? nil : sec.securityOpt
+            HostConfig.ReadonlyRootfs = sec.readonlyRootfs
+            HostConfig.Binds = sec.binds.isEmpty ? nil : sec.binds
+            HostConfig.Tmpfs = sec.tmpfs.isEmpty ? nil : sec.tmpfs
+            HostConfig.GroupAdd = sec.groupAdd.isEmpty ? nil : sec.groupAdd
+            HostConfig.Memory = sec.memory
+            HostConfig.MemorySwap = sec.memorySwap
+            HostConfig.NanoCpus = sec.nanoCpus
+            HostConfig.CpuShares = sec.cpuShares
+            HostConfig.PidsLimit = sec.pidsLimit > 0 ? sec.pidsLimit : nil
+            Mounts = sec.mounts.map {
+                MountView(Type: $0.type, Source: $0.source, Destination: $0.destination, Mode: $0.mode, RW: $0.rw, Propagation: $0.propagation)
+            }
+        }
         ResolvConfPath = r.resolvConfPath
         HostnamePath = r.hostnamePath
         HostsPath = r.hostsPath

@@ -78,6 +78,34 @@ import Glibc
         try s.finish()
     }
 
+    /// On cgroup v2 the device rules are an eBPF program attached to the
+    /// container's cgroup. This host keeps its controllers on v1, so the test
+    /// forces the unified hierarchy (where only the device filter applies).
+    @Test func deviceFilterOnCgroupV2() throws {
+        let unified = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/cgroup.controllers") ? "/sys/fs/cgroup" : "/sys/fs/cgroup/unified"
+        try #require(FileManager.default.fileExists(atPath: unified + "/cgroup.controllers"), "no cgroup v2 hierarchy on this host")
+        let s = try Sandbox()
+        var env = s.environment
+        env["MINIRT_CGROUP_V2"] = unified
+        let o = try Sandbox.exec(s.command.0, s.command.1 + ["run", "--name", "v2", "--network", "none", "busybox", "sh", "-c", """
+            grep '^0::' /proc/self/cgroup
+            echo x > /dev/null && head -c 4 /dev/urandom | wc -c
+            mknod /tmp/disk b 7 0 && head -c 1 /tmp/disk
+            mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem
+            """], env: env)
+        let id = try s.id(of: "v2")
+        #expect(o.lines.first == "0::/minirt/\(id)", "\(o.stdout)")
+        #expect(o.lines.contains("4"), "\(o.stdout)")
+        #expect(o.stderr.contains("/tmp/disk: Operation not permitted") && o.stderr.contains("/tmp/mem: Operation not permitted"), "\(o.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: "\(unified)/minirt/\(id)"), "v2 cgroup left after exit")
+        // --privileged has no device rules.
+        let p = try Sandbox.exec(s.command.0, s.command.1 + ["run", "--rm", "--network", "none", "--privileged", "busybox", "sh", "-c",
+                                                             "mknod /tmp/zero c 1 5 && head -c 3 /tmp/zero | wc -c"], env: env)
+        #expect(p.lines == ["3"], "\(p.stdout) \(p.stderr)")
+        try s.minirt("rm", "v2")
+        try s.finish()
+    }
+
     /// Raw syscalls through Python's ctypes (the host's /usr, read-only): every
     /// call Docker's profile denies returns EPERM from the filter.
     @Test func deniedSyscallsReturnEPERM() throws {

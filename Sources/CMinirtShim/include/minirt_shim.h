@@ -161,6 +161,11 @@ char *const *minirt_environ(void);
 // Returns the child's pid (as seen by the caller) or -1 with errno set.
 pid_t minirt_spawn(const struct minirt_spawn_config *cfg);
 
+// Loads a BPF_PROG_TYPE_CGROUP_DEVICE program (insns: struct bpf_insn, 8 bytes
+// each) and attaches it to the cgroup v2 directory open at cgroup_fd: device
+// rules on the unified hierarchy. 0, or -1 with errno (and the verifier's log).
+int minirt_attach_device_filter(int cgroup_fd, const uint64_t *insns, uint32_t count, char *log, uint32_t log_size);
+
 // Receive one file descriptor sent with SCM_RIGHTS (CMSG_* are macros Swift
 // cannot call); -1 with errno on failure, -2 when the peer closed without sending.
 int minirt_recv_fd(int sock);

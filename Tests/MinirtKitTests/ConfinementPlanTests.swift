@@ -1,0 +1,204 @@
+import Foundation
+import Testing
+@testable import MinirtKit
+import MinirtEngine
+import MinirtState
+
+/// The pure side of confinement: flag parsing, capability sets, profile
+/// resolution, user lookup. The kernel side is in IntegrationTests.
+@Suite struct ConfinementPlanTests {
+    let exists: (String) -> Bool = { $0.hasPrefix("/srv") }
+
+    @Test func byteSizes() throws {
+        #expect(try ByteSize.parse("32m", flag: "-m") == 32 << 20)
+        #expect(try ByteSize.parse("1.5g", flag: "-m") == 3 << 29)
+        #expect(try ByteSize.parse("512K", flag: "-m") == 512 << 10)
+        #expect(try ByteSize.parse("1GB", flag: "-m") == 1 << 30)
+        #expect(try ByteSize.parse("4096", flag: "-m") == 4096)
+        #expect(try ByteSize.parse("100b", flag: "-m") == 100)
+        for bad in ["3x", "", "m", "-1m", "1..2g"] {
+            #expect(throws: RunError.self) { try ByteSize.parse(bad, flag: "--memory") }
+        }
+    }
+
+    @Test func capabilitySets() throws {
+        #expect(Capabilities.canonical("net_admin") == "CAP_NET_ADMIN")
+        #expect(Capabilities.number("CAP_CHOWN") == 0)
+        #expect(Capabilities.number("sys_admin") == 21)
+        #expect(Capabilities.number("12") == nil)
+        #expect(try Capabilities.mask(Capabilities.dockerDefault) == 0xa804_25fb)
+        let added = try Capabilities.adjust(Capabilities.dockerDefault, add: ["net_admin"], drop: ["CAP_CHOWN", "mknod"])
+        #expect(added.contains("CAP_NET_ADMIN") && !added.contains("CAP_CHOWN") && !added.contains("CAP_MKNOD"))
+        #expect(try Capabilities.adjust(Capabilities.dockerDefault, add: ["NET_BIND_SERVICE"], drop: ["ALL"]) == ["CAP_NET_BIND_SERVICE"])
+        #expect(throws: CapabilityError.unknown("CAP_WIZARD")) {
+            try Capabilities.adjust([], add: ["CAP_WIZARD"], drop: [])
+        }
+    }
+
+    @Test func volumesAndMounts() throws {
+        let (m, p) = try MountSpec.volume("/srv/data:/data:ro", fileExists: exists)
+        #expect(m == OCISpec.Mount(destination: "/data", type: "bind", source: "/srv/data", options: ["rbind", "rprivate", "ro"]))
+        #expect(p.rw == false && p.mode == "ro")
+        let (m2, _) = try MountSpec.volume("/srv/x:/a/./b/:rshared", fileExists: exists)
+        #expect(m2.destination == "/a/b" && m2.options == ["rbind", "rshared"])
+        #expect(throws: RunError.self) { try MountSpec.volume("/srv/x:/a/../../etc", fileExists: self.exists) }
+        #expect(throws: RunError.self) { try MountSpec.volume("/srv/x:/", fileExists: self.exists) }
+        #expect(throws: RunError.self) { try MountSpec.volume("/missing:/x", fileExists: self.exists) }
+        #expect(throws: RunError.self) { try MountSpec.volume("/srv/x:/x:rx", fileExists: self.exists) }
+        #expect(throws: RunError.self) { try MountSpec.volume("/srv/x", fileExists: self.exists) }
+
+        let (b, _) = try MountSpec.mount("type=bind,src=/srv/a,dst=/b,readonly", fileExists: exists)
+        #expect(b.options == ["rbind", "rprivate", "ro"] && b.source == "/srv/a" && b.destination == "/b")
+        let (t, _) = try MountSpec.mount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770", fileExists: exists)
+        #expect(t.type == "tmpfs" && t.options == ["nosuid", "nodev", "size=1048576", "mode=1770"])
+        #expect(throws: RunError.self) { try MountSpec.mount("type=bind,src=/srv/a,target=/b,colour=red", fileExists: self.exists) }
+        #expect(throws: RunError.self) { try MountSpec.mount("type=volume,target=/b", fileExists: self.exists) }
+
+        let tmp = try MountSpec.tmpfs("/run:size=64m,exec")
+        #expect(tmp.options == ["noexec", "nosuid", "nodev", "size=67108864", "exec"])
+        #expect(throws: RunError.self) { try MountSpec.tmpfs("/run:colour=red") }
+    }
+
+    @Test func planCarriesConfinement() throws {
+        var o = ConfinementOptions()
+        o.capAdd = ["NET_ADMIN"]
+        o.memory = "64m"
+        o.cpus = "0.5"
+        o.pidsLimit = 10
+        o.readOnly = true
+        var spec = OCISpec()
+        spec.process = OCISpec.Process()
+        spec.root = OCISpec.Root(path: "/r")
+        spec.linux = OCISpec.Linux()
+        var host = ContainerRecord.HostConfig(networkMode: "none")
+        var config = ContainerRecord.Config(hostname: "h", image: "i")
+        try Confinement.apply(o, to: &spec, host: &host, config: &config, id: "abc", imageRootfs: "/nonexistent", imageUser: nil)
+        #expect(spec.process?.capabilities?.effective?.contains("CAP_NET_ADMIN") == true)
+        #expect(spec.process?.noNewPrivileges == true)
+        #expect(spec.root?.readonly == true)
+        #expect(spec.mounts?.map(\.destination) == ["/tmp", "/var/tmp", "/run"])
+        #expect(spec.linux?.cgroupsPath == "/minirt/abc")
+        #expect(spec.linux?.resources?.memory?.limit == 64 << 20)
+        #expect(spec.linux?.resources?.memory?.swap == 128 << 20) // Docker: as much swap as memory
+        #expect(spec.linux?.resources?.cpu?.quota == 50_000 && spec.linux?.resources?.cpu?.period == 100_000)
+        #expect(spec.linux?.resources?.pids?.limit == 10)
+        #expect(spec.linux?.resources?.devices?.first == OCISpec.DeviceRule(allow: false, access: "rwm"))
+        // The default filter: an allow list, with the CAP_SYS_ADMIN rules left out.
+        let seccomp = try #require(spec.linux?.seccomp)
+        #expect(seccomp.defaultAction == "SCMP_ACT_ERRNO" && seccomp.defaultErrnoRet == 1)
+        let allowed = Set(seccomp.syscalls?.filter { $0.action == "SCMP_ACT_ALLOW" && $0.args == nil }.flatMap(\.names) ?? [])
+        #expect(allowed.contains("read") && allowed.contains("execve"))
+        for denied in ["mount", "umount2", "unshare", "setns", "keyctl", "add_key", "bpf", "reboot", "init_module",
+                       "kexec_load", "userfaultfd", "open_by_handle_at", "swapon", "perf_event_open", "io_uring_setup"] {
+            #expect(!allowed.contains(denied), "\(denied) must not be allowed")
+        }
+        #expect(host.security?.memory == 64 << 20 && host.security?.nanoCpus == 500_000_000)
+    }
+
+    @Test func profileRulesFollowCapabilities() {
+        let p = SeccompProfile.dockerDefault
+        func allows(_ name: String, _ caps: [String]) -> Bool {
+            p.resolve(capabilities: caps, arch: "x86_64", kernel: "6.1.0").syscalls?
+                .contains { $0.action == "SCMP_ACT_ALLOW" && $0.args == nil && $0.names.contains(name) } ?? false
+        }
+        #expect(!allows("mount", Capabilities.dockerDefault))
+        #expect(allows("mount", Capabilities.dockerDefault + ["CAP_SYS_ADMIN"]))
+        #expect(allows("reboot", ["CAP_SYS_BOOT"]) && !allows("reboot", []))
+        #expect(allows("ptrace", []))                 // kernel >= 4.8
+        #expect(!p.resolve(capabilities: [], arch: "x86_64", kernel: "4.4.0").syscalls!
+            .contains { $0.names == ["ptrace"] })
+        #expect(allows("arch_prctl", []))
+        let arches = p.resolve(capabilities: [], arch: "x86_64").architectures
+        #expect(arches == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"])
+        // clone: allowed only without namespace flags unless CAP_SYS_ADMIN.
+        let clone = p.resolve(capabilities: [], arch: "x86_64").syscalls!.first { $0.names == ["clone"] }
+        #expect(clone?.args?.first?.op == "SCMP_CMP_MASKED_EQ")
+    }
+
+    @Test func profileFilesAreChecked() throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/minirt-unit-seccomp-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func write(_ name: String, _ text: String) throws -> String {
+            try text.write(toFile: "\(dir)/\(name)", atomically: true, encoding: .utf8)
+            return "\(dir)/\(name)"
+        }
+        let good = try write("good.json", """
+            {"defaultAction": "SCMP_ACT_ERRNO", "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": []}],
+             "syscalls": [{"names": ["read", "write"], "action": "SCMP_ACT_ALLOW"},
+                          {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}}]}
+            """)
+        let resolved = try SeccompProfile.load(good).resolve(capabilities: [], arch: "x86_64")
+        #expect(resolved.syscalls?.map(\.names) == [["read", "write"]])
+        #expect(resolved.architectures == ["SCMP_ARCH_X86_64"])
+        // It compiles to a real program.
+        #expect(try SeccompFilter.compile(resolved).count > 4)
+
+        let cases = [
+            ("syntax.json", "{\"defaultAction\": oops}", "not valid JSON"),
+            ("type.json", "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": 3}]}", "syscalls[0].action"),
+            ("action.json", "{\"defaultAction\": \"SCMP_ACT_ALLOW\", \"syscalls\": [{\"names\": [\"read\"], \"action\": \"SCMP_ACT_NOPE\"}]}", "syscalls[0]: unknown action"),
+            ("missing.json", "{\"syscalls\": []}", "defaultAction: missing"),
+        ]
+        for (name, text, message) in cases {
+            let path = try write(name, text)
+            do {
+                _ = try SeccompProfile.load(path)
+                Issue.record("\(name) was accepted")
+            } catch {
+                #expect("\(error)".contains("seccomp profile \(path): ") && "\(error)".contains(message), "\(error)")
+            }
+        }
+    }
+
+    @Test func usersAndGroupsFromTheImage() throws {
+        let root = FileManager.default.temporaryDirectory.path + "/minirt-unit-users-\(getpid())"
+        try FileManager.default.createDirectory(atPath: root + "/etc", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try "root:x:0:0::/root:/bin/sh\nweb:x:33:33::/var/www:/bin/false\n".write(toFile: root + "/etc/passwd", atomically: true, encoding: .utf8)
+        try "root:x:0:\nweb:x:33:\nstaff:x:50:web,other\nlog:x:4:web\n".write(toFile: root + "/etc/group", atomically: true, encoding: .utf8)
+        let web = try UserLookup.resolve("web", root: root)
+        #expect(web.uid == 33 && web.gid == 33 && web.additionalGids == [50, 4])
+        let numeric = try UserLookup.resolve("33", root: root, groupAdd: ["staff", "99"])
+        #expect(numeric.uid == 33 && numeric.gid == 33 && numeric.additionalGids == [50, 4, 99])
+        let withGroup = try UserLookup.resolve("1000:staff", root: root)
+        #expect(withGroup.uid == 1000 && withGroup.gid == 50 && withGroup.additionalGids == [])
+        #expect(throws: RunError.self) { try UserLookup.resolve("ghost", root: root) }
+        #expect(throws: RunError.self) { try UserLookup.resolve("web:ghosts", root: root) }
+    }
+
+    /// The cgroup v2 mapping, against a directory laid out like a v2 cgroup
+    /// (this machine's controllers are on v1, where the integration tests run).
+    @Test func cgroupV2Files() throws {
+        let base = FileManager.default.temporaryDirectory.path + "/minirt-unit-cg2-\(getpid())"
+        let dir = base + "/minirt/c1"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        for f in ["cgroup.procs", "memory.max", "memory.swap.max", "memory.low", "cpu.weight", "cpu.max", "pids.max"] {
+            FileManager.default.createFile(atPath: "\(dir)/\(f)", contents: nil)
+        }
+        try "memory cpu pids io\n".write(toFile: base + "/cgroup.controllers", atomically: true, encoding: .utf8)
+        try "oom 2\noom_kill 1\n".write(toFile: dir + "/memory.events", atomically: true, encoding: .utf8)
+        var r = OCISpec.Resources()
+        var m = OCISpec.Memory()
+        m.limit = 64 << 20
+        m.swap = 128 << 20
+        r.memory = m
+        var c = OCISpec.CPU()
+        c.shares = 512
+        c.quota = 50_000
+        c.period = 100_000
+        r.cpu = c
+        r.pids = OCISpec.Pids(limit: 64)
+        let cg = Cgroup(path: "/minirt/c1", layout: .v2(base))
+        try cg.create(r)
+        func read(_ f: String) -> String { (try? String(contentsOfFile: "\(dir)/\(f)", encoding: .utf8)) ?? "" }
+        #expect(read("memory.max") == "67108864")
+        #expect(read("memory.swap.max") == "67108864") // v2 counts swap alone
+        #expect(read("cpu.weight") == "20")             // shares 512 -> weight
+        #expect(read("cpu.max") == "50000 100000")
+        #expect(read("pids.max") == "64")
+        #expect(cg.oomKills() == 1)
+        #expect(cg.directories == [dir])
+    }
+}
