@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <net/if.h>
 #include <linux/bpf.h>
+#include <linux/sched.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/openat2.h>
@@ -434,10 +435,10 @@ static void exec_process(const struct minirt_spawn_config *cfg) {
 // ---- confinement ----
 
 static void join_cgroups(const struct minirt_spawn_config *cfg) {
-    for (size_t i = 0; i < cfg->ncgroup_procs; i++) {
+    for (size_t i = 0; i < cfg->ncgroup_task_fds; i++) {
         ssize_t w;
-        do { w = write(cfg->cgroup_procs[i], "0", 1); } while (w < 0 && errno == EINTR);
-        if (w < 0) fail(cfg, MINIRT_STAGE_CGROUP, errno, "cgroup.procs");
+        do { w = write(cfg->cgroup_task_fds[i], "0", 1); } while (w < 0 && errno == EINTR);
+        if (w < 0) fail(cfg, MINIRT_STAGE_CGROUP, errno, "cgroup tasks");
     }
     if (cfg->unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
         fail(cfg, MINIRT_STAGE_CGROUP, errno, "cgroup namespace");
@@ -489,8 +490,8 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     // (getppid() is 0 in a new PID namespace, so a parent that died before this
     // point is noticed through sync_fd/error_fd instead.)
     if (cfg->parent_death_signal) prctl(PR_SET_PDEATHSIG, cfg->parent_death_signal);
-    umask(0);
     join_cgroups(cfg);
+    umask(0);
     // Open every namespace first: once the mount namespace changes, /proc/PID paths
     // would resolve in the container's /proc. The mount namespace is joined last.
     int nsfds[16];
@@ -582,7 +583,17 @@ static void child_main(const struct minirt_spawn_config *cfg) {
 pid_t minirt_spawn(const struct minirt_spawn_config *cfg) {
     // Raw clone without CLONE_VM behaves like fork() but runs no atfork handlers
     // and creates the new namespaces in one step; the child is pid 1 of a new PID namespace.
-    long pid = syscall(SYS_clone, (unsigned long)(cfg->clone_flags | SIGCHLD), NULL, NULL, NULL, NULL);
+    long pid;
+    if (cfg->cgroup_dir_fd >= 0) {
+        struct clone_args args;
+        memset(&args, 0, sizeof args);
+        args.flags = cfg->clone_flags | CLONE_INTO_CGROUP;
+        args.exit_signal = SIGCHLD;
+        args.cgroup = (uint64_t)cfg->cgroup_dir_fd;
+        pid = syscall(SYS_clone3, &args, sizeof args);
+    } else {
+        pid = syscall(SYS_clone, (unsigned long)(cfg->clone_flags | SIGCHLD), NULL, NULL, NULL, NULL);
+    }
     if (pid < 0) return -1;
     if (pid == 0) child_main(cfg);
     return (pid_t)pid;

@@ -160,19 +160,27 @@ public struct Cgroup: Sendable {
         }
     }
 
-    /// Open cgroup.procs of every hierarchy, for the child to join; the caller closes them.
-    public func openProcs() throws -> [Int32] {
+    /// v1: each hierarchy's `tasks` file, open for the child to write "0" (itself).
+    public func openTasks() throws -> [Int32] {
         var fds: [Int32] = []
         for dir in directories {
-            let fd = open("\(dir)/cgroup.procs", O_WRONLY | O_CLOEXEC)
+            let fd = open("\(dir)/tasks", O_WRONLY | O_CLOEXEC)
             if fd < 0 {
                 let e = errno
                 fds.forEach { close($0) }
-                throw CgroupError.io("open \(dir)/cgroup.procs", e)
+                throw CgroupError.io("open \(dir)/tasks", e)
             }
             fds.append(fd)
         }
         return fds
+    }
+
+    /// v2: the cgroup's directory, for clone3(CLONE_INTO_CGROUP).
+    public func openDirectory() throws -> Int32 {
+        guard let dir = directories.first else { throw CgroupError.io("no cgroup hierarchy", ENOENT) }
+        let fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw CgroupError.io("open \(dir)", errno) }
+        return fd
     }
 
     // MARK: observe

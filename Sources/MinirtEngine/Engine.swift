@@ -169,21 +169,31 @@ public enum Engine {
             cfg.clone_flags = cloneFlags
             cfg.unshare_cgroupns = 1
         }
+        // The child joins its cgroup first thing (see minirt_shim.h, cgroup_dir_fd).
         var cgroup: Cgroup?
         var cgroupFDs: [Int32] = []
         defer { cgroupFDs.forEach { close($0) } }
+        cfg.cgroup_dir_fd = -1
         if let path = spec.linux?.cgroupsPath, !path.isEmpty {
             let cg = Cgroup(path: path)
             if !joinExistingCgroup {
                 do { try cg.create(spec.linux?.resources) } catch { throw EngineError.invalidSpec("\(error)") }
                 cgroup = cg
             }
-            do { cgroupFDs = try cg.openProcs() } catch {
+            do {
+                switch cg.layout {
+                case .v2:
+                    cgroupFDs = [try cg.openDirectory()]
+                    cfg.cgroup_dir_fd = cgroupFDs[0]
+                case .v1:
+                    cgroupFDs = try cg.openTasks()
+                    cfg.cgroup_task_fds = arena.array(cgroupFDs)
+                    cfg.ncgroup_task_fds = cgroupFDs.count
+                }
+            } catch {
                 cgroup?.remove()
                 throw EngineError.invalidSpec("\(error)")
             }
-            cfg.cgroup_procs = arena.array(cgroupFDs)
-            cfg.ncgroup_procs = cgroupFDs.count
         }
         // Undo the cgroup when the container never started.
         var started = false
