@@ -131,7 +131,7 @@ public struct Networks: Sendable {
     }
 
     public static func bridgeConfig(name: String, bridge: String, subnet: IPv4Subnet, gateway: String,
-                                    isInternal: Bool, ipamDir: String) -> JSONValue {
+                                    isInternal: Bool, ipamDir: String, ipMasq: Bool = true) -> JSONValue {
         let ipam: JSONValue = .object([
             "type": .string("host-local"),
             "ranges": .array([.array([.object(["subnet": .string(subnet.description), "gateway": .string(gateway)])])]),
@@ -144,7 +144,7 @@ public struct Networks: Sendable {
             "plugins": .array([
                 .object([
                     "type": .string("bridge"), "bridge": .string(bridge), "isGateway": .bool(true),
-                    "ipMasq": .bool(!isInternal), "hairpinMode": .bool(true), "ipam": ipam,
+                    "ipMasq": .bool(ipMasq && !isInternal), "hairpinMode": .bool(true), "ipam": ipam,
                 ]),
                 .object(["type": .string("portmap"), "capabilities": .object(["portMappings": .bool(true)])]),
                 .object(["type": .string("firewall")]),
@@ -172,7 +172,7 @@ public struct Networks: Sendable {
 
     /// `minirt network create`: writes a conflist after checking the subnet is free.
     public func create(name: String, subnet cidr: String, gateway: String?, driver: String,
-                       isInternal: Bool, parent: String?) throws -> NetworkConfigList {
+                       isInternal: Bool, parent: String?, ipMasq: Bool = true) throws -> NetworkConfigList {
         guard StateStore.isValidName(name) else { throw NetworkError.invalidName(name) }
         guard !["none", "host", "default", "container"].contains(name) else { throw NetworkError.builtin(name) }
         if access(file(for: name), F_OK) == 0 || all().contains(where: { $0.0.name == name }) {
@@ -195,7 +195,7 @@ public struct Networks: Sendable {
         switch driver {
         case "bridge":
             doc = Self.bridgeConfig(name: name, bridge: Self.bridgeName(for: name), subnet: subnet, gateway: gw,
-                                    isInternal: isInternal, ipamDir: ipamDir)
+                                    isInternal: isInternal, ipamDir: ipamDir, ipMasq: ipMasq)
         case "macvlan", "ipvlan":
             guard let parent = parent ?? Self.defaultRouteInterface() else {
                 throw NetworkError.badSubnet(cidr, "no parent interface: give --opt parent=IFACE")

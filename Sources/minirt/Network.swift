@@ -34,14 +34,26 @@ struct NetworkCreate: ParsableCommand {
     @Option(help: ArgumentHelp("Gateway address (default: the subnet's first).", valueName: "ip")) var gateway: String?
     @Option(name: [.short, .long], help: ArgumentHelp("bridge, macvlan or ipvlan.", valueName: "driver")) var driver = "bridge"
     @Flag(help: "No outbound NAT and no default route.") var `internal` = false
-    @Option(name: [.short, .customLong("opt")], help: ArgumentHelp("parent=IFACE for macvlan/ipvlan.", valueName: "key=value")) var opt: [String] = []
+    @Option(name: [.short, .customLong("opt")],
+            help: ArgumentHelp("parent=IFACE (macvlan/ipvlan); ip-masq=false (bridge: no outbound NAT, as Docker's com.docker.network.bridge.enable_ip_masquerade).",
+                               valueName: "key=value")) var opt: [String] = []
     @Argument(help: ArgumentHelp("Network name.", valueName: "name")) var name: String
 
     func run() throws {
         do {
-            let parent = opt.first { $0.hasPrefix("parent=") }.map { String($0.dropFirst(7)) }
+            var parent: String?
+            var ipMasq = true
+            for o in opt {
+                let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
+                switch (kv[0], kv.count > 1 ? kv[1] : "") {
+                case ("parent", let v): parent = v
+                case ("ip-masq", "false"), ("com.docker.network.bridge.enable_ip_masquerade", "false"): ipMasq = false
+                case ("ip-masq", "true"), ("com.docker.network.bridge.enable_ip_masquerade", "true"): ipMasq = true
+                default: throw RunError.invalid("unknown network option \"\(o)\": use parent=IFACE or ip-masq=true|false")
+                }
+            }
             let list = try global.containers().networks.create(name: name, subnet: subnet, gateway: gateway,
-                                                               driver: driver, isInternal: `internal`, parent: parent)
+                                                               driver: driver, isInternal: `internal`, parent: parent, ipMasq: ipMasq)
             print(list.name)
         } catch {
             throw fail(error, defaultCode: 1)
