@@ -24,3 +24,8 @@ check "a DNAT to the container's address and port 80" contains "$OUT" "--to-dest
 step "The same page straight from the container's own address"
 show curl -s --max-time 2 "http://$ip/"
 check "nginx answers directly too" contains "$OUT" "Hello from minirt"
+
+step "minirt explain: the whole path, read back from the kernel, with the command for each part"
+show minirt explain lesson5-web
+check "the veth and the bridge" contains "$OUT" "plugged into the bridge minirt0"
+check "the DNAT rule, as the kernel has it" contains "$OUT" "--to-destination $ip:80"

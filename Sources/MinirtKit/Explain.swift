@@ -1,0 +1,172 @@
+import Foundation
+import MinirtCNI
+import MinirtState
+
+/// `minirt explain NAME`: the path a packet takes to and from a container, read
+/// back from the kernel (iproute2's JSON output, iptables-save), each part with
+/// the command that shows it. The learner's map of what the plugins built.
+public struct PacketPath: Encodable, Sendable {
+    public struct Item: Encodable, Sendable {
+        public var title: String
+        public var lines: [String]
+        /// The command that shows this part, to run by hand.
+        public var command: String
+    }
+
+    public var container: String
+    public var id: String
+    public var network: String
+    public var pid: Int32
+    public var items: [Item] = []
+}
+
+extension Containers {
+    public func explain(_ ref: String) throws -> PacketPath {
+        let r = try get(ref)
+        guard r.state.status == .running, ProcessIdentity.isAlive(pid: r.state.pid, startTime: r.state.pidStartTime) else {
+            throw LifecycleError.notRunning(r.name)
+        }
+        var path = PacketPath(container: r.name, id: r.id, network: r.hostConfig.networkMode, pid: r.state.pid)
+        let n = r.network
+        // The namespace to look into: the pin for CNI networks, the init's otherwise.
+        let pinName = n.map { URL(fileURLWithPath: $0.netnsPath).lastPathComponent }
+        let inside: [String] = pinName.map { ["-n", $0] } ?? ["-n", "/proc/\(r.state.pid)/ns/net"]
+        let insideShown = pinName.map { "ip -n \($0)" } ?? "nsenter --net=/proc/\(r.state.pid)/ns/net ip"
+
+        func ip(_ args: [String]) -> [JSONValue] {
+            let out = (try? Command.run("/usr/sbin/ip", ["-j"] + args)) ?? "[]"
+            return (try? JSONValue.parse(out))?.arrayValue ?? []
+        }
+        func int(_ v: JSONValue?) -> Int? { if case .int(let i)? = v { return Int(i) } else { return nil } }
+
+        // 1. The namespace.
+        if let n, let pin = pinName {
+            path.items.append(.init(title: "network namespace", lines: [
+                "pinned at \(n.netnsPath) (a bind mount that keeps it alive until CNI DEL)",
+                "enter it: ip netns exec \(pin) sh   or: nsenter --net=\(n.netnsPath) sh",
+            ], command: "ip netns list"))
+        } else if r.hostConfig.networkMode == "host" {
+            path.items.append(.init(title: "network namespace", lines: ["the host's own: no veth, no NAT, nothing to explain"],
+                                    command: "readlink /proc/\(r.state.pid)/ns/net /proc/self/ns/net"))
+            return path
+        } else {
+            path.items.append(.init(title: "network namespace", lines: ["/proc/\(r.state.pid)/ns/net (\(r.hostConfig.networkMode))"],
+                                    command: "readlink /proc/\(r.state.pid)/ns/net"))
+        }
+
+        // 2. Inside: interfaces and routes.
+        var peerIndex: Int?
+        var lines: [String] = []
+        for link in ip(inside + ["addr"]) {
+            let name = link["ifname"]?.stringValue ?? "?"
+            let addrs = (link["addr_info"]?.arrayValue ?? []).compactMap { a -> String? in
+                guard a["family"]?.stringValue == "inet", let l = a["local"]?.stringValue else { return nil }
+                return "\(l)/\(int(a["prefixlen"]) ?? 0)"
+            }
+            var line = "\(name): " + (addrs.isEmpty ? "no IPv4 address" : addrs.joined(separator: ", "))
+            if let mac = link["address"]?.stringValue, name != "lo" { line += ", mac \(mac)" }
+            if let peer = int(link["link_index"]) {
+                line += ", veth peer is host interface \(peer)"
+                if name == n?.ifName || peerIndex == nil { peerIndex = peer }
+            }
+            lines.append(line)
+        }
+        path.items.append(.init(title: "interfaces inside", lines: lines, command: "\(insideShown) addr"))
+        let routes = ip(inside + ["route"]).map { rt -> String in
+            var s = rt["dst"]?.stringValue ?? "?"
+            if let via = rt["gateway"]?.stringValue { s += " via \(via)" }
+            if let dev = rt["dev"]?.stringValue { s += " dev \(dev)" }
+            if let src = rt["prefsrc"]?.stringValue { s += " src \(src)" }
+            return s
+        }
+        path.items.append(.init(title: "routes inside", lines: routes, command: "\(insideShown) route"))
+
+        // 3. The host end of the veth and what it is plugged into.
+        if let peerIndex, let host = ip(["link", "show"]).first(where: { int($0["ifindex"]) == peerIndex }) {
+            let name = host["ifname"]?.stringValue ?? "?"
+            var l = ["host end \(name) (index \(peerIndex)) <-> container end \(n?.ifName ?? "eth0")"]
+            if let master = host["master"]?.stringValue {
+                let bridgeAddrs = ip(["addr", "show", "dev", master]).first?["addr_info"]?.arrayValue?
+                    .compactMap { a -> String? in a["family"]?.stringValue == "inet" ? a["local"]?.stringValue.map { "\($0)/\(int(a["prefixlen"]) ?? 0)" } : nil } ?? []
+                l.append("plugged into the bridge \(master) (\(bridgeAddrs.joined(separator: ", "))), the container's gateway")
+                path.items.append(.init(title: "veth pair", lines: l, command: "bridge link show dev \(name)"))
+            } else {
+                let hostRoutes = ip(["route", "show", "dev", name]).compactMap { $0["dst"]?.stringValue }
+                if !hostRoutes.isEmpty { l.append("no bridge: the host routes \(hostRoutes.joined(separator: ", ")) to it") }
+                path.items.append(.init(title: "veth pair", lines: l, command: "ip -d link show \(name)"))
+            }
+        }
+
+        // 4. NAT and DNAT rules that belong to it (the plugins tag them with its id).
+        let nat = (try? Command.run("/usr/sbin/iptables-save", ["-t", "nat"])) ?? ""
+        let rules = nat.split(separator: "\n").map(String.init)
+        let own = rules.filter { $0.hasPrefix("-A ") && $0.contains(r.id) }
+        let masq = own.filter { $0.contains("MASQUERADE") || $0.hasPrefix("-A POSTROUTING") || ($0.contains("-j ACCEPT") && !$0.contains("DN-")) }
+        if !masq.isEmpty {
+            path.items.append(.init(title: "outbound NAT (source rewritten to the host's address)", lines: masq,
+                                    command: "iptables -t nat -S POSTROUTING"))
+        } else if n != nil {
+            path.items.append(.init(title: "outbound NAT", lines: ["none: the container's own address leaves the host"],
+                                    command: "iptables -t nat -S POSTROUTING"))
+        }
+        // portmap: CNI-HOSTPORT-DNAT (tagged with the id) jumps to a chain of the container's own.
+        let jumps = own.filter { $0.hasPrefix("-A CNI-HOSTPORT-DNAT ") }
+        let dnatChains = Set(jumps.compactMap { line -> String? in
+            guard let r = line.range(of: " -j CNI-DN-") else { return nil }
+            return String(line[line.index(r.lowerBound, offsetBy: 4)...]).split(separator: " ").first.map(String.init)
+        })
+        let dnat = jumps + rules.filter { line in dnatChains.contains { line.hasPrefix("-A \($0) ") } && line.contains("DNAT") }
+        var published = r.hostConfig.portBindings.map { b in
+            "\(b.hostIP.isEmpty ? "0.0.0.0" : b.hostIP):\(b.hostPort)/\(b.proto) -> \(n?.ipAddress ?? "?"):\(b.containerPort)"
+        }
+        published += dnat
+        if !published.isEmpty {
+            path.items.append(.init(title: "published ports (kernel DNAT, no proxy)", lines: published,
+                                    command: "iptables -t nat -S CNI-HOSTPORT-DNAT; iptables -t nat -S \(dnatChains.sorted().first ?? "CNI-DN-…")"))
+        }
+
+        // 5. Names.
+        func firstLines(_ p: String, _ k: Int) -> [String] {
+            ((try? String(contentsOfFile: p, encoding: .utf8)) ?? "").split(separator: "\n")
+                .filter { !$0.hasPrefix("#") }.prefix(k).map(String.init)
+        }
+        path.items.append(.init(title: "/etc/resolv.conf (bind-mounted from \(r.resolvConfPath))",
+                                lines: firstLines(r.resolvConfPath, 6), command: "minirt exec \(r.name) cat /etc/resolv.conf"))
+        path.items.append(.init(title: "/etc/hosts (bind-mounted from \(r.hostsPath))",
+                                lines: firstLines(r.hostsPath, 8), command: "minirt exec \(r.name) cat /etc/hosts"))
+
+        // 6. What the plugins were given and returned.
+        let log = (try? String(contentsOfFile: store.directory(r.id) + "/cni.log", encoding: .utf8)) ?? ""
+        var calls: [String] = []
+        for line in log.split(separator: "\n") {
+            guard let e = try? JSONValue.parse(String(line)) else { continue }
+            let env = e["environment"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            let command = env.first { $0.hasPrefix("CNI_COMMAND=") }.map { String($0.dropFirst(12)) } ?? "?"
+            let ifName = env.first { $0.hasPrefix("CNI_IFNAME=") }.map { String($0.dropFirst(11)) } ?? "?"
+            var s = "\(command) \(e["plugin"]?.stringValue ?? "?") \(ifName)"
+            if case .int(let code)? = e["exitCode"], code != 0 { s += " failed (exit \(code))" }
+            if let out = e["stdout"]?.stringValue, let result = try? JSONValue.parse(out),
+               let ips = result["ips"]?.arrayValue, !ips.isEmpty {
+                s += " -> " + ips.compactMap { $0["address"]?.stringValue }.joined(separator: ", ")
+            }
+            calls.append(s)
+        }
+        if !calls.isEmpty {
+            path.items.append(.init(title: "CNI plugin calls (environment, config and result of each)", lines: calls,
+                                    command: "cat \(store.directory(r.id))/cni.log"))
+        }
+        return path
+    }
+}
+
+extension PacketPath {
+    public var text: String {
+        var out = "container \(container) (\(id.prefix(12))), pid \(pid), network \(network)\n"
+        for item in items {
+            out += "\n\(item.title)\n"
+            for l in item.lines { out += "  \(l)\n" }
+            out += "  $ \(item.command)\n"
+        }
+        return out
+    }
+}
