@@ -21,3 +21,53 @@ struct Images: ParsableCommand {
         print(formatTable([["IMAGE", "COMMAND", "PATH"]] + rows), terminator: "")
     }
 }
+
+struct ImageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "image", abstract: "Manage the image store.",
+        discussion: "Images are built from Debian packages with rootfs-images/build RECIPE (see rootfs-images/).",
+        subcommands: [ImageList.self, ImageImport.self, ImageRemove.self])
+}
+
+struct ImageList: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List the images in the image store.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: [.short, .long], help: "Only print image names.") var quiet = false
+    func run() throws {
+        var images = Images()
+        images.global = global
+        images.quiet = quiet
+        try images.run()
+    }
+}
+
+struct ImageImport: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import", abstract: "Import a rootfs directory, an image folder or a tar of a rootfs as an image.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: ArgumentHelp("The image's default command, as a shell-split string (default: the image folder's, else none).", valueName: "command"))
+    var cmd: String?
+    @Argument(help: ArgumentHelp("Directory or tar file.", valueName: "source")) var source: String
+    @Argument(help: ArgumentHelp("Name in the store.", valueName: "name")) var name: String
+    func run() throws {
+        do {
+            let image = try global.containers().images.importImage(source, name: name,
+                                                                   cmd: cmd.map { $0.split(separator: " ").map(String.init) })
+            print(image.name)
+        } catch {
+            throw fail(error, defaultCode: 1)
+        }
+    }
+}
+
+struct ImageRemove: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove images.")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: [.short, .long], help: "Remove even if containers were made from it (they keep running from their own layers only while they run).")
+    var force = false
+    @Argument(help: ArgumentHelp("Image names.", valueName: "image")) var names: [String]
+    func run() throws {
+        let c = global.containers()
+        try forEachName(names) { n in try c.images.remove(n, users: c.list(all: true), force: force) }
+    }
+}

@@ -15,7 +15,7 @@ struct Minirt: ParsableCommand {
         abstract: "A small container runtime: real Linux namespaces, docker-style commands.",
         version: version,
         subcommands: [Run.self, Exec.self, List.self, Inspect.self, Logs.self, Stop.self, Start.self, Restart.self, Kill.self, Wait.self,
-                      Remove.self, Port.self, Stats.self, Explain.self, Network.self, Images.self, System.self, InternalStart.self, InternalExited.self])
+                      Remove.self, Port.self, Stats.self, Explain.self, Network.self, Images.self, ImageCommand.self, System.self, InternalStart.self, InternalExited.self])
 
     /// Like `docker`: usage errors exit 125, not ArgumentParser's 64.
     static func main() {
@@ -47,7 +47,7 @@ struct Minirt: ParsableCommand {
 /// They may also come before the verb, as runc's and docker's global flags do.
 struct GlobalOptions: ParsableArguments {
     static let names = ["--root", "--images", "--cni-config", "--cni-path"]
-    static let nested = ["network", "system"]
+    static let nested = ["network", "system", "image"]
 
     static func hoisted(_ args: [String]) -> [String] {
         CommandLineRewrite.hoist(args, globals: names, nestedVerbs: nested)
