@@ -22,7 +22,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // The per-container supervisor of detached containers: Glibc only, to stay small.
-        .executableTarget(name: "minirt-supervisor", dependencies: ["CMinirtShim", "MinirtLog"]),
+        // Linked fully static: no shared libc, libstdc++ or libm to map and relocate,
+        // so each supervisor's resident set is only the pages it touches.
+        .executableTarget(name: "minirt-supervisor", dependencies: ["CMinirtShim", "MinirtLog"],
+                          linkerSettings: [.unsafeFlags(["-static-executable"])]),
         // Docker's json-file log format, Glibc only: shared by the supervisor and foreground runs.
         .target(name: "MinirtLog"),
         // High level: images, run planning (flags -> OCI spec), ls/inspect views, templates.
