@@ -86,6 +86,19 @@ import Glibc
         try s.finish()
     }
 
+    /// The supervisor reads the cgroup's OOM-kill counter when the init exits.
+    @Test func supervisorRecordsAnOutOfMemoryKill() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "-d", "--name", "hog", "--network", "none", "-m", "32m", "--memory-swap", "32m", "busybox",
+                             "sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a)").status == 0)
+        let id = try s.id(of: "hog")
+        #expect(try s.minirt("wait", "hog").stdout == "137\n")
+        #expect(try inspect(s, "{{.State.OOMKilled}} {{.State.ExitCode}}", "hog") == "true 137")
+        #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/minirt/\(id)"), "the supervisor removes the cgroup")
+        #expect(try s.minirt("rm", "hog").status == 0)
+        try s.finish()
+    }
+
     @Test func onFailureRestartsExactlyAsOftenAsAsked() throws {
         let s = try Sandbox()
         #expect(try s.minirt("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "--network", "none",

@@ -31,6 +31,11 @@ import Testing
         try FileManager.default.removeItem(atPath: bad + "/config.json")
         let o2 = try Sandbox.exec("/bin/bash", [Self.build, bad, store + "1"])
         #expect(o2.status != 0 && o2.stderr.contains("config.json is missing"), "\(o2.stderr)")
+        // Without the registry (a network namespace with nothing in it: no packet leaves).
+        let offline = try Sandbox.exec("/usr/bin/unshare", ["-n", "/bin/bash", Self.build, Sandbox.packageRoot + "/rootfs-images/nettools", store + "1"])
+        #expect(offline.status != 0 && offline.stderr.contains("cannot download the packages") && offline.stderr.contains("is the Debian mirror reachable?"),
+                "\(offline.stderr)")
+        #expect(offline.stderr.split(separator: "\n").count == 1)
         let left = try FileManager.default.contentsOfDirectory(atPath: store + "1")
         #expect(left == ["busybox"], "a failed build left something in the store: \(left)")
         try s.finish()
