@@ -5,6 +5,7 @@
 # container by its name, as NAME and NAME.<network>.
 . "$(dirname "$0")/lib.sh"
 need_image busybox
+need_image nettools
 later minirt network rm lesson6
 later minirt rm -f lesson6-web lesson6-client
 
@@ -29,6 +30,11 @@ show minirt exec lesson6-client nslookup lesson6-web.lesson6
 check "the fully qualified name resolves to web's address" contains "$OUT" "$web"
 show minirt exec lesson6-client ping -c 1 -W 2 lesson6-web
 check "the short name works too" contains "$OUT" "1 packets received"
+
+step "The search domain at work: dig +search shows the name actually asked for"
+show minirt run --rm --network lesson6 nettools dig +search +noall +question +answer lesson6-web
+check "the short name went out as lesson6-web.lesson6" contains "$OUT" "lesson6-web.lesson6."
+check "and the network's DNS server answered with web's address" contains "$OUT" "$web"
 
 step "Names stay live: a container started now resolves at once; a removed one stops"
 later minirt rm -f lesson6-late
