@@ -13,14 +13,17 @@ def timed(argv):
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return (time.perf_counter() - t) * 1000
 
-def compare(title, cases, iterations, target):
+def medians(cases, iterations):
     times = {k: [] for k in cases}
     for i in range(iterations + 2):
         for name, fn in cases.items():  # alternate, so drift hits every case alike
             ms = fn()
             if i >= 2:  # warm-up
                 times[name].append(ms)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    return {k: statistics.median(v) for k, v in times.items()}
+
+def compare(title, cases, iterations, target):
+    med = medians(cases, iterations)
     ref = list(cases)[-1]
     for k in cases:
         rows.append((title, k, f"{med[k]:.1f} ms", f"{med[k] / med[ref]:.2f}x" if k != ref else "1.00x"))
@@ -36,13 +39,7 @@ compare("start-up", {
 # 1b. Confinement: the default (capabilities, seccomp, cgroup, device rules,
 # masked paths) against --privileged, which skips all of it; the cost is the difference.
 def delta(title, cases, iterations, target):
-    times = {k: [] for k in cases}
-    for i in range(iterations + 2):
-        for name, fn in cases.items():
-            ms = fn()
-            if i >= 2:
-                times[name].append(ms)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = medians(cases, iterations)
     ref = list(cases)[-1]
     for k in cases:
         rows.append((title, k, f"{med[k]:.1f} ms", f"{med[k] - med[ref]:+.1f} ms" if k != ref else ""))

@@ -56,6 +56,7 @@ extension Containers {
 
         // 2. Inside: interfaces and routes.
         var peerIndex: Int?
+        var insideIndex: Int?
         var lines: [String] = []
         for link in ip(inside + ["addr"]) {
             let name = link["ifname"]?.stringValue ?? "?"
@@ -67,7 +68,7 @@ extension Containers {
             if let mac = link["address"]?.stringValue, name != "lo" { line += ", mac \(mac)" }
             if let peer = int(link["link_index"]) {
                 line += ", veth peer is host interface \(peer)"
-                if name == n?.ifName || peerIndex == nil { peerIndex = peer }
+                if name == n?.ifName || peerIndex == nil { peerIndex = peer; insideIndex = int(link["ifindex"]) }
             }
             lines.append(line)
         }
@@ -84,7 +85,7 @@ extension Containers {
         // 3. The host end of the veth and what it is plugged into.
         if let peerIndex, let host = ip(["link", "show"]).first(where: { int($0["ifindex"]) == peerIndex }) {
             let name = host["ifname"]?.stringValue ?? "?"
-            var l = ["host end \(name) (index \(peerIndex)) <-> container end \(n?.ifName ?? "eth0")"]
+            var l = ["host end \(name) (index \(peerIndex)) <-> container end \(n?.ifName ?? "eth0") (index \(insideIndex.map(String.init) ?? "?") inside)"]
             if let master = host["master"]?.stringValue {
                 let bridgeAddrs = ip(["addr", "show", "dev", master]).first?["addr_info"]?.arrayValue?
                     .compactMap { a -> String? in a["family"]?.stringValue == "inet" ? a["local"]?.stringValue.map { "\($0)/\(int(a["prefixlen"]) ?? 0)" } : nil } ?? []
