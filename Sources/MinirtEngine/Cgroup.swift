@@ -183,6 +183,34 @@ public struct Cgroup: Sendable {
         return fd
     }
 
+    // MARK: inside the container
+
+    /// An OCI mount of type "cgroup" (as runc reads it) made concrete for this
+    /// host: cgroup2 on v2; on v1 a tmpfs with one cgroup mount per hierarchy
+    /// (made read-only at the end). Mounted from inside the container's cgroup
+    /// namespace, each shows the container's own cgroup as its root.
+    public static func mounts(for m: OCISpec.Mount, layout: Layout = Cgroup.hostLayout) -> [OCISpec.Mount] {
+        let ro = (m.options ?? []).contains("ro")
+        let base = ["nosuid", "noexec", "nodev"]
+        switch layout {
+        case .v2:
+            return [OCISpec.Mount(destination: m.destination, type: "cgroup2", source: "cgroup2", options: base + (ro ? ["ro"] : []))]
+        case .v1(let controllers):
+            var byRoot: [String: [String]] = [:]
+            for (name, root) in controllers { byRoot[root, default: []].append(name) }
+            var out = [OCISpec.Mount(destination: m.destination, type: "tmpfs", source: "tmpfs", options: base + ["mode=755", "size=64k"])]
+            for (root, names) in byRoot.sorted(by: { $0.key < $1.key }) {
+                let dir = String(root.split(separator: "/").last ?? "")
+                out.append(OCISpec.Mount(destination: "\(m.destination)/\(dir)", type: "cgroup", source: "cgroup",
+                                         options: base + (ro ? ["ro"] : []) + names.sorted()))
+            }
+            if ro {
+                out.append(OCISpec.Mount(destination: m.destination, type: "tmpfs", source: "tmpfs", options: ["remount", "ro"] + base))
+            }
+            return out
+        }
+    }
+
     // MARK: observe
 
     public func exists() -> Bool { directories.contains { access($0, F_OK) == 0 } }

@@ -95,7 +95,8 @@ public enum Engine {
         cfg.rootfs_propagation = propagationFlags(spec.linux?.rootfsPropagation)
         cfg.rootfs_readonly = root.readonly == true ? 1 : 0
 
-        let mounts = (spec.mounts ?? []).map { m -> minirt_mount in
+        let expanded = (spec.mounts ?? []).flatMap { m in m.type == "cgroup" ? Cgroup.mounts(for: m) : [m] }
+        let mounts = expanded.map { m -> minirt_mount in
             let plan = MountPlan(m)
             var source = plan.source
             if plan.isBind, let s = source, !s.hasPrefix("/") { source = "\(bundle)/\(s)" }

@@ -103,7 +103,7 @@ public enum Confinement {
             linux.readonlyPaths = []
             spec.mounts = spec.mounts?.map { m in
                 var m = m
-                if m.type == "sysfs" { m.options = m.options?.filter { $0 != "ro" } }
+                if m.type == "sysfs" || m.type == "cgroup" { m.options = m.options?.filter { $0 != "ro" } }
                 return m
             }
         } else {

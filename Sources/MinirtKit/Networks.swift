@@ -121,6 +121,14 @@ public struct Networks: Sendable {
     // MARK: create / remove
 
     func writeDefault() throws {
+        // Many first runs at once must agree on one subnet: the first writes it,
+        // the others find it written once they hold the lock.
+        try StateStore.makeDirectory(configDir)
+        let lock = open("\(configDir)/.default.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw RunError.invalid("cannot create \(configDir)/.default.lock: \(String(cString: strerror(errno)))") }
+        defer { close(lock) }
+        while flock(lock, LOCK_EX) != 0 && errno == EINTR {}
+        if access(file(for: Self.defaultName), F_OK) == 0 { return }
         let routes = hostRoutes()
         let taken = all().compactMap { Self.subnet(of: $0.0) }
         let subnet = try Self.defaultSubnets.lazy.map { try IPv4Subnet($0) }

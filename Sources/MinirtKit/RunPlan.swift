@@ -213,7 +213,9 @@ public struct RunPlan: Sendable {
             OCISpec.Mount(destination: "/etc/\($0)", type: "bind", source: "\(directory)/\($0)", options: ["rbind", "rprivate"])
         }
         var linux = OCISpec.Linux()
-        var namespaces = ["pid", "ipc", "uts", "mount"].map { OCISpec.Namespace(type: $0) }
+        // A cgroup namespace of its own: /proc/self/cgroup and /sys/fs/cgroup show
+        // the container's cgroup as the root, never the host's tree.
+        var namespaces = ["pid", "ipc", "uts", "mount", "cgroup"].map { OCISpec.Namespace(type: $0) }
         switch network {
         case .none: namespaces.append(OCISpec.Namespace(type: "network"))
         case .host: break

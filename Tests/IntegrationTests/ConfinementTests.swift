@@ -94,7 +94,8 @@ import Glibc
             mknod /tmp/mem c 1 1 && head -c 1 /tmp/mem
             """], env: env)
         let id = try s.id(of: "v2")
-        #expect(o.lines.first == "0::/minirt/\(id)", "\(o.stdout)")
+        // Its own cgroup namespace: the container's cgroup is its root.
+        #expect(o.lines.first == "0::/", "\(o.stdout)")
         #expect(o.lines.contains("4"), "\(o.stdout)")
         #expect(o.stderr.contains("/tmp/disk: Operation not permitted") && o.stderr.contains("/tmp/mem: Operation not permitted"), "\(o.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(unified)/minirt/\(id)"), "v2 cgroup left after exit")
@@ -235,11 +236,24 @@ import Glibc
         #expect(read("memory", "memory.limit_in_bytes") == "67108864")
         #expect(read("pids", "pids.max") == "32")
         // exec joins the same cgroup and confinement.
-        let e = try s.minirt("exec", "lim", "sh", "-c", "cat /proc/self/cgroup; grep -E '^(Seccomp|CapEff):' /proc/self/status")
-        #expect(e.stdout.contains("pids:/minirt/\(id)") && e.lines.contains("Seccomp:\t2") && e.lines.contains("CapEff:\t00000000a80425fb"),
+        // exec joins the same cgroup (its namespace's root) and confinement; the
+        // container sees its own limits under /sys/fs/cgroup, read-only.
+        let e = try s.minirt("exec", "lim", "sh", "-c", """
+            grep ':pids:' /proc/self/cgroup; grep -E '^(Seccomp|CapEff):' /proc/self/status
+            cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes
+            echo 1 > /sys/fs/cgroup/pids/pids.max || echo refused
+            """)
+        #expect(e.lines.first?.hasSuffix(":pids:/") == true && e.lines.contains("Seccomp:\t2") && e.lines.contains("CapEff:\t00000000a80425fb"),
                 "\(e.stdout) \(e.stderr)")
+        #expect(e.lines.contains("32") && e.lines.contains("67108864") && e.lines.last == "refused", "\(e.stdout)")
+        // A process exec'd (and left running) counts in the container's cgroup, as seen from the host.
+        #expect(try s.minirt("exec", "lim", "sh", "-c", "sleep 8 &").status == 0)
+        // (pids.current, not cgroup.procs: v1 caches that list for a second.)
+        let pidsNow = ((try? String(contentsOfFile: "/sys/fs/cgroup/pids/minirt/\(id)/pids.current", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(pidsNow == "2", "the exec'd process is in the container's cgroup: pids.current \(pidsNow)")
         let st = try s.minirt("stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}} {{.MemUsage}}", "lim")
-        #expect(st.status == 0 && st.lines.first?.hasPrefix("lim 1 ") == true && st.stdout.contains("/ 64MiB"), "\(st.stdout) \(st.stderr)")
+        #expect(st.status == 0 && st.lines.first?.hasPrefix("lim 2 ") == true && st.stdout.contains("/ 64MiB"), "\(st.stdout) \(st.stderr)")
         try s.minirt("rm", "-f", "lim")
         #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids/minirt/\(id)"), "cgroup left after rm")
         try s.finish()

@@ -201,4 +201,21 @@ import MinirtState
         #expect(cg.oomKills() == 1)
         #expect(cg.directories == [dir])
     }
+
+    /// /sys/fs/cgroup inside: cgroup2 on v2; a read-only tmpfs of per-hierarchy mounts on v1.
+    @Test func cgroupMountsInsideTheContainer() {
+        let m = OCISpec.Mount(destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "ro"])
+        let v2 = Cgroup.mounts(for: m, layout: .v2("/sys/fs/cgroup"))
+        #expect(v2 == [OCISpec.Mount(destination: "/sys/fs/cgroup", type: "cgroup2", source: "cgroup2", options: ["nosuid", "noexec", "nodev", "ro"])])
+        let v1 = Cgroup.mounts(for: m, layout: .v1(["cpu": "/sys/fs/cgroup/cpu,cpuacct", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
+                                                     "memory": "/sys/fs/cgroup/memory"]))
+        #expect(v1.map(\.destination) == ["/sys/fs/cgroup", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/memory", "/sys/fs/cgroup"])
+        #expect(v1[1].type == "cgroup" && v1[1].options?.suffix(2) == ["cpu", "cpuacct"])
+        #expect(MountPlan(v1[1]).data == "cpu,cpuacct")
+        #expect(v1.last?.options?.prefix(2) == ["remount", "ro"])
+        // --privileged: writable, no final remount.
+        let rw = Cgroup.mounts(for: OCISpec.Mount(destination: "/sys/fs/cgroup", type: "cgroup", options: []),
+                               layout: .v1(["memory": "/sys/fs/cgroup/memory"]))
+        #expect(rw.count == 2 && !(rw[1].options ?? []).contains("ro"))
+    }
 }

@@ -79,7 +79,7 @@ import MinirtState
                              network: c, hostEnv: [:], hostHostname: "thehost")
         }
         let none = try plan(.none)
-        #expect(Set(none.spec.linux?.namespaces?.map(\.type) ?? []) == ["pid", "ipc", "uts", "mount", "network"])
+        #expect(Set(none.spec.linux?.namespaces?.map(\.type) ?? []) == ["pid", "ipc", "uts", "mount", "cgroup", "network"])
         #expect(none.spec.linux?.namespaces?.first { $0.type == "network" }?.path == nil)
         let host = try plan(.host)
         #expect((host.spec.linux?.namespaces?.map(\.type) ?? []).contains("network") == false)
