@@ -22,12 +22,16 @@ def medians(cases, iterations):
                 times[name].append(ms)
     return {k: statistics.median(v) for k, v in times.items()}
 
-def compare(title, cases, iterations, target):
+def report(title, cases, iterations, target, versus):
+    """Medians of alternating runs; the last case is the reference, `versus` says how a case compares to it."""
     med = medians(cases, iterations)
     ref = list(cases)[-1]
     for k in cases:
-        rows.append((title, k, f"{med[k]:.1f} ms", f"{med[k] / med[ref]:.2f}x" if k != ref else "1.00x"))
+        rows.append((title, k, f"{med[k]:.1f} ms", versus(med[k], med[ref]) if k != ref else ""))
     rows.append((title, "target", target, ""))
+
+def compare(title, cases, iterations, target):
+    report(title, cases, iterations, target, lambda v, ref: f"{v / ref:.2f}x")
 
 # 1. Start-up: a container that runs `true`.
 compare("start-up", {
@@ -39,11 +43,7 @@ compare("start-up", {
 # 1b. Confinement: the default (capabilities, seccomp, cgroup, device rules,
 # masked paths) against --privileged, which skips all of it; the cost is the difference.
 def delta(title, cases, iterations, target):
-    med = medians(cases, iterations)
-    ref = list(cases)[-1]
-    for k in cases:
-        rows.append((title, k, f"{med[k]:.1f} ms", f"{med[k] - med[ref]:+.1f} ms" if k != ref else ""))
-    rows.append((title, "target", target, ""))
+    report(title, cases, iterations, target, lambda v, ref: f"{v - ref:+.1f} ms")
 delta("confinement", {
     "minirt run --rm --network none busybox true": lambda: timed([minirt, "run", "--rm", "--network", "none", "busybox", "true"]),
     "same with --privileged": lambda: timed([minirt, "run", "--rm", "--network", "none", "--privileged", "busybox", "true"]),

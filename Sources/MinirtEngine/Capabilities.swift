@@ -63,7 +63,7 @@ public enum Capabilities {
 
     /// Docker's `--cap-add`/`--cap-drop` over a starting set ("ALL" in either).
     /// Drops apply first, then adds, so `--cap-drop ALL --cap-add NET_BIND_SERVICE` works.
-    public static func adjust(_ base: [String], add: [String], drop: [String]) throws -> [String] {
+    public static func adjust(_ base: [String], add: [String], drop: [String], held: @autoclosure () -> [String] = held()) throws -> [String] {
         for name in add + drop where name.uppercased() != "ALL" && number(name) == nil {
             throw CapabilityError.unknown(name)
         }

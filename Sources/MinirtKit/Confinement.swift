@@ -53,11 +53,12 @@ public enum Confinement {
 
         // Capabilities.
         let caps: [String]
+        let heldList = Capabilities.held()
         do {
-            caps = try Capabilities.adjust(o.privileged ? Capabilities.held() : Capabilities.dockerDefault,
-                                           add: o.capAdd, drop: o.capDrop)
+            caps = try Capabilities.adjust(o.privileged ? heldList : Capabilities.dockerDefault,
+                                           add: o.capAdd, drop: o.capDrop, held: heldList)
         } catch { throw RunError.invalid("\(error)") }
-        let held = Set(Capabilities.held())
+        let held = Set(heldList)
         if let missing = caps.first(where: { !held.contains($0) }) {
             throw RunError.invalid("\(missing) cannot be granted: minirt itself does not hold it on this host (its bounding set lacks it)")
         }
