@@ -17,7 +17,7 @@ public enum ContainerError: Error, CustomStringConvertible, Equatable {
         case .running(let n):
             return "cannot remove container \"\(n)\": container is running: stop it first or force the removal (minirt rm -f \(n))"
         case .stillAlive(let n):
-            return "container \"\(n)\" did not die after SIGKILL within 30 seconds: try again"
+            return "container \"\(n)\" did not die after SIGKILL within 60 seconds: try again"
         }
     }
 }
@@ -322,16 +322,23 @@ public struct Containers: Sendable {
                 // Dead as soon as the kernel says so, or its supervisor or runner recorded the exit.
                 Self.isAlive(record) && (try? store.load(record.id))?.state.status == .running
             }
-            while stillRunning() && waited < 30_000 {
+            // What the process was doing, sampled while it lingers: a kernel stuck
+            // in its exit path is worth naming when the wait runs out.
+            var lastSeen = ""
+            while stillRunning() && waited < 60_000 {
                 usleep(5_000)
                 waited += 5
                 if waited % 500 == 0 { Glibc.kill(record.state.pid, SIGKILL) }
+                if waited % 5_000 == 0 {
+                    let status = Self.read("/proc/\(record.state.pid)/status") ?? ""
+                    let state = status.split(separator: "\n").first { $0.hasPrefix("State:") }.map(String.init) ?? "gone"
+                    let stack = (Self.read("/proc/\(record.state.pid)/stack") ?? "").split(separator: "\n").prefix(3)
+                        .map { $0.split(separator: " ").last.map(String.init) ?? "" }.joined(separator: " < ")
+                    lastSeen = "\(state), in \(Self.read("/proc/\(record.state.pid)/wchan") ?? "?") [\(stack)]"
+                }
             }
             if stillRunning() {
-                let status = Self.read("/proc/\(record.state.pid)/status") ?? ""
-                let state = status.split(separator: "\n").first { $0.hasPrefix("State:") } ?? ""
-                let wchan = Self.read("/proc/\(record.state.pid)/wchan") ?? ""
-                throw ContainerError.stillAlive("\(record.name)\" (pid \(record.state.pid), \(state), in \(wchan))")
+                throw ContainerError.stillAlive("\(record.name)\" (pid \(record.state.pid), \(lastSeen))")
             }
             // A detached container's supervisor now tears down and records the exit:
             // let it finish rather than race it (two DELs at once confuse plugins).
