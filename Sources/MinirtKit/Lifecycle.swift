@@ -75,7 +75,6 @@ extension Containers {
         if restart.name != "no" && o.autoRemove {
             throw RunError.invalid("conflicting options: --restart \(restart.name) and --rm: a removed container cannot restart")
         }
-        if o.tty { throw RunError.invalid("-t with -d is not supported yet: run detached without -t, or in the foreground with -it") }
         d.plan.record.state.detached = true
         d.plan.record.hostConfig.restartPolicy = restart
         let record = try materialize(d, generatedName: o.name == nil)
@@ -142,11 +141,18 @@ extension Containers {
             record.hostConfig.portBindings = reservation.bindings
             let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
             defer { close(devNull) }
+            let tty = spec.process?.terminal == true
             let spawned = try launch(&record, spec: spec, list: list, choice: choice,
                                      io: SpawnIO(stdin: devNull, stdout: stdout, stderr: stderr),
-                                     consoleSize: nil, parentDeathSignal: 0)
+                                     consoleSize: tty ? (rows: 24, cols: 80) : nil, parentDeathSignal: 0)
             // The supervisor reaps this pid (it becomes the init's parent when we exit).
             try StateStore.writeAtomically(Data("\(spawned.pid)\n".utf8), to: store.directory(id) + "/init.pid")
+            // With -t the pty master goes to the supervisor too (it tells it from the
+            // port sockets by its type): it logs the terminal's output and holds it open.
+            if let master = spawned.consoleMaster {
+                _ = minirt_send_fd(portSocket, master)
+                close(master)
+            }
             for fd in reservation.fds { _ = minirt_send_fd(portSocket, fd) }
             record.state.supervisorPid = getppid()
             record.state.supervisorStartTime = ProcessIdentity.startTime(of: getppid()) ?? 0

@@ -4,7 +4,8 @@
 //
 // It makes itself a child subreaper, runs `MINIRT __start ID` (which sets up the
 // network and clones the container, then exits), and so becomes the parent of
-// the container's init. Then it only: pumps the container's stdout and stderr
+// the container's init. Then it only: pumps the container's stdout and stderr (or,
+// with -t, what its terminal shows: it holds the pty master)
 // into DIR/container.log (Docker's json-file format), holds the published
 // ports' sockets that __start passed it, reaps the init, and runs
 // `MINIRT __exited ID STATUS` to tear down and record the exit (which answers
@@ -31,6 +32,8 @@ final class Supervisor {
     let outRead: Int32, outWrite: Int32, errRead: Int32, errWrite: Int32
     let logWriter: JSONLogWriter
     var heldPorts: [Int32] = []
+    /// With -t: the container's pty master (its output is the log's stdout).
+    var console: Int32 = -1
     var reportedReady = false
 
     init(dir: String, minirt: String, id: String) {
@@ -82,7 +85,7 @@ final class Supervisor {
 
     /// Reads what the stream has into the log (one JSON line per line of output).
     func pump(_ fd: Int32, flush: Bool = false) {
-        logWriter.drain(fd, stream: fd == outRead ? .stdout : .stderr, flush: flush)
+        logWriter.drain(fd, stream: fd == errRead ? .stderr : .stdout, flush: flush)
     }
 
     // MARK: the loop
@@ -151,7 +154,13 @@ final class Supervisor {
             while true {
                 let fd = minirt_recv_fd(socks[0])
                 if fd < 0 { break }
-                heldPorts.append(fd)
+                var st = stat()
+                if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFCHR {
+                    console = fd
+                    _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+                } else {
+                    heldPorts.append(fd)
+                }
             }
             close(socks[0])
             let startStatus = starter > 0 ? Self.waitStatus(starter) : 127 << 8
@@ -174,10 +183,16 @@ final class Supervisor {
             while running {
                 var fds = [pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0),
                            pollfd(fd: outRead, events: Int16(POLLIN), revents: 0),
-                           pollfd(fd: errRead, events: Int16(POLLIN), revents: 0)]
-                if poll(&fds, 3, -1) < 0 { continue }
+                           pollfd(fd: errRead, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: console, events: Int16(POLLIN), revents: 0)] // -1 is ignored by poll
+                if poll(&fds, 4, -1) < 0 { continue }
                 if fds[1].revents != 0 { pump(outRead) }
                 if fds[2].revents != 0 { pump(errRead) }
+                if fds[3].revents != 0 {
+                    pump(console)
+                    // Every slave end closed (the container is exiting): stop polling it.
+                    if fds[3].revents & Int16(POLLHUP | POLLERR) != 0 { pump(console, flush: true); close(console); console = -1 }
+                }
                 if fds[0].revents != 0 {
                     var info = signalfd_siginfo()
                     _ = read(sigfd, &info, MemoryLayout<signalfd_siginfo>.size)
@@ -194,6 +209,7 @@ final class Supervisor {
             }
             pump(outRead, flush: true)
             pump(errRead, flush: true)
+            if console >= 0 { pump(console, flush: true); close(console); console = -1 }
             heldPorts.forEach { close($0) }
             heldPorts = []
 

@@ -99,6 +99,25 @@ import Glibc
         try s.finish()
     }
 
+    /// `-d -t`: the supervisor holds the pty master and logs what the terminal shows;
+    /// `-dit sh` keeps a shell waiting for input, as with docker.
+    @Test func detachedWithATerminal() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "-d", "-t", "--name", "tty", "--network", "none", "busybox", "sh", "-c", "tty; echo hello").status == 0)
+        _ = try s.id(of: "tty")
+        #expect(try s.minirt("wait", "tty").stdout == "0\n")
+        let logs = try s.minirt("logs", "tty").stdout
+        #expect(logs.contains("/dev/pts/0") && logs.contains("hello"), "\(logs)")
+        #expect(try s.minirt("run", "-dit", "--name", "box", "--network", "none", "busybox", "sh").status == 0)
+        _ = try s.id(of: "box")
+        _ = try s.waitForPid("box")
+        usleep(300_000)
+        #expect(try inspect(s, "{{.State.Status}} {{.Config.Tty}}", "box") == "running true", "an interactive shell on a pty waits")
+        #expect(try s.minirt("exec", "box", "sh", "-c", "ls -l /proc/1/fd/0").stdout.contains("/dev/pts/0"))
+        #expect(try s.minirt("rm", "-f", "tty", "box").status == 0)
+        try s.finish()
+    }
+
     @Test func onFailureRestartsExactlyAsOftenAsAsked() throws {
         let s = try Sandbox()
         #expect(try s.minirt("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "--network", "none",
