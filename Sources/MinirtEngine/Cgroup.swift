@@ -235,6 +235,7 @@ public struct Cgroup: Sendable {
         public var memoryBytes: UInt64 = 0
         public var memoryLimit: UInt64?   // nil: unlimited
         public var pids: UInt64 = 0
+        public init() {}
     }
 
     public func usage() -> Usage {

@@ -28,14 +28,19 @@ extension Containers {
         }
         var path = PacketPath(container: r.name, id: r.id, network: r.hostConfig.networkMode, pid: r.state.pid)
         let n = r.network
-        // The namespace to look into: the pin for CNI networks, the init's otherwise.
+        // The namespace to look into: the pin for CNI networks, the init's otherwise
+        // (`ip -n` takes only names under /var/run/netns, so that one goes through nsenter).
         let pinName = n.map { URL(fileURLWithPath: $0.netnsPath).lastPathComponent }
-        let inside: [String] = pinName.map { ["-n", $0] } ?? ["-n", "/proc/\(r.state.pid)/ns/net"]
         let insideShown = pinName.map { "ip -n \($0)" } ?? "nsenter --net=/proc/\(r.state.pid)/ns/net ip"
 
-        func ip(_ args: [String]) -> [JSONValue] {
-            let out = (try? Command.run("/usr/sbin/ip", ["-j"] + args)) ?? "[]"
-            return (try? JSONValue.parse(out))?.arrayValue ?? []
+        func ip(_ args: [String], inside: Bool = false) -> [JSONValue] {
+            let out: String?
+            switch (inside, pinName) {
+            case (false, _): out = try? Command.run("/usr/sbin/ip", ["-j"] + args)
+            case (true, let pin?): out = try? Command.run("/usr/sbin/ip", ["-j", "-n", pin] + args)
+            case (true, nil): out = try? Command.run("/usr/bin/nsenter", ["--net=/proc/\(r.state.pid)/ns/net", "/usr/sbin/ip", "-j"] + args)
+            }
+            return (try? JSONValue.parse(out ?? "[]"))?.arrayValue ?? []
         }
         func int(_ v: JSONValue?) -> Int? { if case .int(let i)? = v { return Int(i) } else { return nil } }
 
@@ -58,7 +63,7 @@ extension Containers {
         var peerIndex: Int?
         var insideIndex: Int?
         var lines: [String] = []
-        for link in ip(inside + ["addr"]) {
+        for link in ip(["addr"], inside: true) {
             let name = link["ifname"]?.stringValue ?? "?"
             let addrs = (link["addr_info"]?.arrayValue ?? []).compactMap { a -> String? in
                 guard a["family"]?.stringValue == "inet", let l = a["local"]?.stringValue else { return nil }
@@ -73,7 +78,7 @@ extension Containers {
             lines.append(line)
         }
         path.items.append(.init(title: "interfaces inside", lines: lines, command: "\(insideShown) addr"))
-        let routes = ip(inside + ["route"]).map { rt -> String in
+        let routes = ip(["route"], inside: true).map { rt -> String in
             var s = rt["dst"]?.stringValue ?? "?"
             if let via = rt["gateway"]?.stringValue { s += " via \(via)" }
             if let dev = rt["dev"]?.stringValue { s += " dev \(dev)" }

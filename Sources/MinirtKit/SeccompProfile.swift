@@ -114,17 +114,14 @@ public struct SeccompProfile: Decodable, Sendable {
                                architectures: architectures, syscalls: rules)
     }
 
-    public static let hostArch: String = {
-        var u = utsname()
-        uname(&u)
-        return withUnsafeBytes(of: u.machine) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    }()
+    public static let hostArch = uname(\.machine)
+    public static let hostKernel = uname(\.release)
 
-    public static let hostKernel: String = {
+    static func uname<T>(_ field: KeyPath<utsname, T>) -> String {
         var u = utsname()
-        uname(&u)
-        return withUnsafeBytes(of: u.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-    }()
+        _ = Glibc.uname(&u)
+        return withUnsafeBytes(of: u[keyPath: field]) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
 
     static func archAliases(_ machine: String) -> Set<String> {
         switch machine {

@@ -15,8 +15,8 @@ public struct StatsSample: Sendable {
 
     public init(_ r: ContainerRecord) {
         record = r
-        let cg = Cgroup(path: r.hostConfig.security?.cgroupsPath ?? "/minirt/\(r.id)")
-        usage = cg.usage()
+        let cg = Containers.cgroup(of: r)
+        usage = cg?.usage() ?? Cgroup.Usage()
         taken = Double(DispatchTime.now().uptimeNanoseconds)
         if r.state.status == .running, let dev = try? String(contentsOfFile: "/proc/\(r.state.pid)/net/dev", encoding: .utf8) {
             // "  eth0: rx_bytes rx_packets ... (8 receive fields) tx_bytes ..."
@@ -27,7 +27,7 @@ public struct StatsSample: Sendable {
                 if f.count >= 9 { netRx += f[0]; netTx += f[8] }
             }
         }
-        (blockRead, blockWrite) = cg.blockIO()
+        (blockRead, blockWrite) = cg?.blockIO() ?? (0, 0)
     }
 }
 

@@ -31,6 +31,12 @@ import Testing
         let stopped = try s.minirt("explain", "web")
         #expect(stopped.status == 1 && stopped.stderr.contains("is not running"), "\(stopped.stderr)")
         try s.minirt("rm", "web")
+        // Without a pin (--network none) it looks through the init's own namespace.
+        #expect(try s.minirt("run", "-d", "--name", "alone", "--network", "none", "busybox", "sleep", "30").status == 0)
+        _ = try s.id(of: "alone")
+        let alone = try s.minirt("explain", "alone")
+        #expect(alone.stdout.contains("lo: 127.0.0.1/8") && alone.stdout.contains("nsenter --net=/proc/"), "\(alone.stdout)")
+        try s.minirt("rm", "-f", "alone")
         try s.finish()
     }
 }
