@@ -161,7 +161,8 @@ static int resolve_in_root(int rootfd, const char *path, int as_file) {
                 if (parent < 0) return -1;
                 ssize_t ln = readlinkat(parent, buf + start, link, sizeof link - 1);
                 if (ln >= 0) {
-                    // Dangling symlink: continue from "<its directory>/<target>/<rest>".
+                    // Dangling symlink: continue from "<its directory>/<target><rest>" (rest
+                    // is empty or starts with '/': a trailing '/' would make a file a directory).
                     link[ln] = 0;
                     next[0] = 0;
                     if (link[0] != '/') {
@@ -170,8 +171,7 @@ static int resolve_in_root(int rootfd, const char *path, int as_file) {
                         buf[start] = c;
                     }
                     buf[end] = saved;
-                    if (str_append(next, sizeof next, link) < 0 || str_append(next, sizeof next, "/") < 0 ||
-                        str_append(next, sizeof next, buf + end) < 0) { close(parent); errno = ENAMETOOLONG; return -1; }
+                    if (str_append(next, sizeof next, link) < 0 || str_append(next, sizeof next, buf + end) < 0) { close(parent); errno = ENAMETOOLONG; return -1; }
                     close(parent);
                     memcpy(buf, next, str_len(next) + 1);
                     restarted = 1;
@@ -489,13 +489,18 @@ __attribute__((noreturn))
 static void child_main(const struct minirt_spawn_config *cfg) {
     // (getppid() is 0 in a new PID namespace, so a parent that died before this
     // point is noticed through sync_fd/error_fd instead.)
+    // Until execve nothing in the container may open /proc/PID/exe, mem or fds
+    // of this process (execve makes it dumpable again, from the container's binary).
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (cfg->parent_death_signal) prctl(PR_SET_PDEATHSIG, cfg->parent_death_signal);
     join_cgroups(cfg);
     umask(0);
     // Open every namespace first: once the mount namespace changes, /proc/PID paths
     // would resolve in the container's /proc. The mount namespace is joined last.
-    int nsfds[16];
-    size_t nj = cfg->njoins < 16 ? cfg->njoins : 16;
+    // The engine refuses more joins than there are namespace types (MINIRT_MAX_JOINS).
+    int nsfds[MINIRT_MAX_JOINS];
+    size_t nj = cfg->njoins;
+    if (nj > MINIRT_MAX_JOINS) { errno = E2BIG; fail(cfg, MINIRT_STAGE_SETNS, errno, "too many namespaces to join"); }
     for (size_t i = 0; i < nj; i++) {
         nsfds[i] = open(cfg->joins[i].path, O_RDONLY | O_CLOEXEC);
         if (nsfds[i] < 0) fail(cfg, MINIRT_STAGE_SETNS, errno, cfg->joins[i].path);

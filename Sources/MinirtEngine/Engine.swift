@@ -8,6 +8,8 @@ import Glibc
 /// 127 the command was not found, 126 it could not be invoked, 125 anything else.
 public enum EngineError: Error, CustomStringConvertible {
     case invalidSpec(String)
+    /// A cgroup file could not be made or written: the message names the file and errno.
+    case cgroup(String)
     case system(String, Errno)
     case setup(stage: String, detail: String, Errno)
     case commandNotFound(String, Errno)
@@ -16,6 +18,7 @@ public enum EngineError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalidSpec(let m): return "invalid runtime spec: \(m)"
+        case .cgroup(let m): return "\(m)"
         case .system(let what, let e): return "\(what): \(e)"
         case .setup(let stage, let detail, let e): return "container setup failed: \(stage) \(detail): \(e)"
         case .commandNotFound(let cmd, let e):
@@ -81,6 +84,13 @@ public enum Engine {
                 throw EngineError.invalidSpec("creating a user namespace is not supported yet")
             }
             if let path = ns.path, !path.isEmpty { joins.append((flag, path)) } else { cloneFlags |= UInt(flag) }
+        }
+        let types = (spec.linux?.namespaces ?? []).map(\.type)
+        if let dup = types.first(where: { t in types.filter { $0 == t }.count > 1 }) {
+            throw EngineError.invalidSpec("linux.namespaces names \"\(dup)\" twice: give each namespace type once")
+        }
+        guard joins.count <= Int(MINIRT_MAX_JOINS) else {
+            throw EngineError.invalidSpec("linux.namespaces joins \(joins.count) namespaces: at most \(MINIRT_MAX_JOINS)")
         }
 
         let arena = CArena()
@@ -178,7 +188,7 @@ public enum Engine {
         if let path = spec.linux?.cgroupsPath, !path.isEmpty {
             let cg = Cgroup(path: path)
             if !joinExistingCgroup {
-                do { try cg.create(spec.linux?.resources) } catch { throw EngineError.invalidSpec("\(error)") }
+                do { try cg.create(spec.linux?.resources) } catch { throw EngineError.cgroup("\(error)") }
                 cgroup = cg
             }
             do {
@@ -193,7 +203,7 @@ public enum Engine {
                 }
             } catch {
                 cgroup?.remove()
-                throw EngineError.invalidSpec("\(error)")
+                throw EngineError.cgroup("\(error)")
             }
         }
         // Undo the cgroup when the container never started.

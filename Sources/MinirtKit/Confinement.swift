@@ -187,10 +187,14 @@ public enum Confinement {
             throw RunError.invalid("--memory-swap \(s) needs --memory: set the memory limit too")
         }
         if let cpus = o.cpus {
-            guard let n = Double(cpus), n > 0, n.isFinite else {
+            let online = max(1, ProcessInfo.processInfo.activeProcessorCount)
+            guard let n = Double(cpus), n.isFinite, n > 0 else {
                 throw RunError.invalid("invalid --cpus \(cpus): give a positive number such as 0.5 or 2")
             }
-            let online = max(1, ProcessInfo.processInfo.activeProcessorCount)
+            // The kernel's smallest CFS quota is 1 ms of a 100 ms period.
+            guard n >= 0.01 else {
+                throw RunError.invalid("--cpus \(cpus) is below the minimum of 0.01: give 0.01 to \(online)")
+            }
             guard n <= Double(online) else {
                 throw RunError.invalid("--cpus \(cpus) is more than the \(online) CPUs this host has: give at most \(online)")
             }
@@ -208,6 +212,9 @@ public enum Confinement {
                 r.cpu = cpu
                 security.cpuShares = shares
             }
+        }
+        if let p = o.pidsLimit, p < -1 {
+            throw RunError.invalid("invalid --pids-limit \(p): give a positive number, or 0 or -1 for unlimited")
         }
         if let p = o.pidsLimit, p > 0 {
             r.pids = OCISpec.Pids(limit: p)
@@ -234,10 +241,15 @@ public enum ByteSize {
             multiplier = m
             text.removeLast()
         }
-        guard let n = Double(text), n >= 0, n.isFinite, !text.isEmpty else {
+        guard !text.isEmpty, text.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let n = Double(text), n.isFinite else {
             throw RunError.invalid("invalid \(flag) \(s): give a size such as 64m, 512k or 1g")
         }
-        return Int64(n * multiplier)
+        // Int64(x) traps for x >= 2^63: refuse before converting.
+        let bytes = n * multiplier
+        guard bytes < 0x1p63 else {
+            throw RunError.invalid("invalid \(flag) \(s): larger than the largest size (8 EiB); give a smaller size")
+        }
+        return Int64(bytes)
     }
 }
 
@@ -253,6 +265,10 @@ public enum MountSpec {
         }
         let clean = "/" + parts.filter { $0 != "." }.joined(separator: "/")
         guard clean != "/" else { throw RunError.invalid("invalid \(flag) target \"/\": a volume cannot replace the container's root") }
+        // As runc: /proc is the kernel's view of the container; nothing is mounted over or inside it.
+        guard clean != "/proc" && !clean.hasPrefix("/proc/") else {
+            throw RunError.invalid("invalid \(flag) target \"\(t)\": nothing may be mounted over or inside /proc; choose another target")
+        }
         return clean
     }
 

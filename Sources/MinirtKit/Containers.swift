@@ -290,7 +290,7 @@ public struct Containers: Sendable {
     }
 
     static func isAlive(_ r: ContainerRecord) -> Bool {
-        ProcessIdentity.isAlive(pid: r.state.pid, startTime: r.state.pidStartTime) && !ProcessIdentity.isZombie(r.state.pid)
+        ProcessIdentity.isAlive(pid: r.state.pid, startTime: r.state.pidStartTime)
     }
 
     public func get(_ ref: String) throws -> ContainerRecord {
@@ -349,7 +349,6 @@ public struct Containers: Sendable {
                 usleep(10_000)
                 waitedMs += 10
                 supervised = ProcessIdentity.isAlive(pid: s.supervisorPid, startTime: s.supervisorStartTime)
-                    && !ProcessIdentity.isZombie(s.supervisorPid)
             }
         }
         // The runner (if it is still alive) may be detaching at the same moment:

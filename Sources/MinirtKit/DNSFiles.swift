@@ -115,17 +115,13 @@ public enum DNSFiles {
             }
             ip = gateway
         }
-        guard !name.isEmpty, !name.contains(where: { $0 == " " || $0 == "\t" }) else {
-            throw RunError.invalid("invalid --add-host \"\(spec)\": the host name is empty or has spaces")
+        guard Validate.isHostName(name, allowUnderscore: true) else {
+            throw RunError.invalid("invalid --add-host \"\(Validate.printable(spec))\": \"\(Validate.printable(name))\" is not a host name (letters, digits, '-', '_', '.')")
         }
-        guard isIP(ip) else { throw RunError.invalid("invalid --add-host \"\(spec)\": \"\(ip)\" is not an IP address") }
+        guard Validate.isIP(ip) else { throw RunError.invalid("invalid --add-host \"\(Validate.printable(spec))\": \"\(Validate.printable(ip))\" is not an IP address") }
         return (name, ip)
     }
 
-    static func isIP(_ s: String) -> Bool {
-        var a4 = in_addr(), a6 = in6_addr()
-        return inet_pton(AF_INET, s, &a4) == 1 || inet_pton(AF_INET6, s, &a6) == 1
-    }
 }
 
 #if canImport(Glibc)

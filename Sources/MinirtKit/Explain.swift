@@ -131,6 +131,17 @@ extension Containers {
                                     command: "iptables -t nat -S CNI-HOSTPORT-DNAT; iptables -t nat -S \(dnatChains.sorted().first ?? "CNI-DN-…")"))
         }
 
+        // minirt's own rules (nftables table inet minirt): the loopback guard in front of portmap.
+        if !r.hostConfig.portBindings.isEmpty {
+            let own = HostFirewall.listing().map { text in
+                text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { $0.contains("daddr") || $0.hasPrefix("type ") }
+            }
+            path.items.append(.init(title: "minirt's own rules (raw priority, before portmap's DNAT)",
+                                    lines: own ?? ["missing: table \(HostFirewall.family) \(HostFirewall.table) is gone; a port published on 127.0.0.1 would answer the LAN (re-run the container)"],
+                                    command: "nft list table \(HostFirewall.family) \(HostFirewall.table)"))
+        }
+
         // 5. Names.
         func firstLines(_ p: String, _ k: Int) -> [String] {
             ((try? String(contentsOfFile: p, encoding: .utf8)) ?? "").split(separator: "\n")

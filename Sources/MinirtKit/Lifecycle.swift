@@ -312,46 +312,73 @@ extension Containers {
 }
 
 /// `-u USER[:GROUP]`: numbers, or names from the rootfs's /etc/passwd and
-/// /etc/group; supplementary groups are the user's memberships plus --group-add.
+/// /etc/group (read inside that root: see InRoot); supplementary groups are the
+/// user's memberships plus --group-add. Every id is in docker's range.
 public enum UserLookup {
-    static func entries(_ path: String) -> [[String]] {
-        let text = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        return text.split(separator: "\n").map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
+    /// Docker's bound: ids are positive 32-bit signed integers (4294967295 is -1,
+    /// "no change" to setresuid, which would keep root).
+    public static let maxID: UInt32 = 2_147_483_647
+
+    static func entries(_ file: String, root: String) throws -> [[String]] {
+        let bytes = try InRoot.read(file, root: root) ?? []
+        return String(decoding: bytes, as: UTF8.self).split(separator: "\n")
+            .map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) }
+    }
+
+    /// A numeric id as given by the user, or nil when it is a name.
+    static func number(_ s: String, kind: String) throws -> UInt32? {
+        let digits = s.hasPrefix("-") ? String(s.dropFirst()) : s
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber) else { return nil }
+        guard !s.hasPrefix("-"), let n = UInt32(digits), n <= maxID else {
+            throw RunError.invalid("\(kind)s must be in range 0-\(maxID): \"\(s)\" is not; give a \(kind) in that range or a name")
+        }
+        return n
+    }
+
+    /// An id read from the image's files: out of range is the image's fault.
+    static func fileID(_ s: String, kind: String, file: String) throws -> UInt32 {
+        guard let n = UInt32(s), n <= maxID else {
+            throw RunError.invalid("the image's \(file) gives \(kind) \"\(s)\", outside 0-\(maxID): fix that entry or give a number")
+        }
+        return n
     }
 
     public static func resolve(_ spec: String, root: String, groupAdd: [String] = []) throws -> OCISpec.User {
-        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
-        guard let who = parts.first, !who.isEmpty else { throw RunError.invalid("invalid user \"\(spec)\": write USER[:GROUP]") }
-        let passwd = entries("\(root)/etc/passwd")
-        let groups = entries("\(root)/etc/group").filter { $0.count > 2 }
+        let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        guard let who = parts.first, !who.isEmpty, parts.count == 1 || !parts[1].isEmpty else {
+            throw RunError.invalid("invalid user \"\(spec)\": write USER[:GROUP]")
+        }
+        let passwd = try entries("/etc/passwd", root: root).filter { $0.count > 3 }
+        let groups = try entries("/etc/group", root: root).filter { $0.count > 2 }
         var uid: UInt32, gid: UInt32
         var name: String?
-        if let n = UInt32(who) {
+        if let n = try number(who, kind: "uid") {
             uid = n
             // A number that names a user takes that user's group, as Docker does.
-            let entry = passwd.first { $0.count > 3 && $0[2] == who }
-            gid = entry.flatMap { UInt32($0[3]) } ?? n
+            let entry = passwd.first { $0[2] == who }
+            gid = try entry.map { try fileID($0[3], kind: "gid", file: "/etc/passwd") } ?? n
             name = entry?[0]
         } else {
-            guard let f = passwd.first(where: { $0.first == who }), f.count > 3, let u = UInt32(f[2]), let g = UInt32(f[3]) else {
+            guard let f = passwd.first(where: { $0[0] == who }) else {
                 throw RunError.invalid("unable to find user \(who): no matching entry in the image's /etc/passwd; give a number or a user the image has")
             }
-            uid = u
-            gid = g
+            uid = try fileID(f[2], kind: "uid", file: "/etc/passwd")
+            gid = try fileID(f[3], kind: "gid", file: "/etc/passwd")
             name = who
         }
         func group(_ g: String) throws -> UInt32 {
-            if let n = UInt32(g) { return n }
-            guard let f = groups.first(where: { $0[0] == g }), let n = UInt32(f[2]) else {
+            if let n = try number(g, kind: "gid") { return n }
+            guard let f = groups.first(where: { $0[0] == g }) else {
                 throw RunError.invalid("unable to find group \(g): no matching entry in the image's /etc/group; give a number or a group the image has")
             }
-            return n
+            return try fileID(f[2], kind: "gid", file: "/etc/group")
         }
         if parts.count > 1 { gid = try group(parts[1]) }
         var extra: [UInt32] = []
         if let name {
             for f in groups where f.count > 3 && f[3].split(separator: ",").contains(Substring(name)) {
-                if let n = UInt32(f[2]), n != gid, !extra.contains(n) { extra.append(n) }
+                let n = try fileID(f[2], kind: "gid", file: "/etc/group")
+                if n != gid, !extra.contains(n) { extra.append(n) }
             }
         }
         for g in groupAdd { let n = try group(g); if !extra.contains(n) { extra.append(n) } }
@@ -438,6 +465,8 @@ extension Containers {
                 if cg.remove() { fixed.append("removed orphaned cgroup \(id.prefix(12))") }
             }
         }
+        // minirt's own nft table, once no published port needs it.
+        if HostFirewall.dropLoopbackGuardIfUnused() { fixed.append("removed the table \(HostFirewall.family) \(HostFirewall.table): no port is published") }
         // A server started for a container whose ADD never finished (a crash).
         for net in (try? fm.contentsOfDirectory(atPath: dns.root)) ?? [] { dns.stopIfUnused(network: net) }
         return fixed

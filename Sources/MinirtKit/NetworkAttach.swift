@@ -64,6 +64,9 @@ struct NetworkAttacher {
         net.addStarted = true
         r.network = net
         try save(r)
+        // Published ports get minirt's loopback guard before portmap writes its DNAT.
+        let guardHold = ports.isEmpty ? nil : try HostFirewall.holdLoopbackGuard()
+        defer { withExtendedLifetime(guardHold) {} }
         try NetworkNamespace.create(at: net.netnsPath)
 
         let trace = tracer(r)
@@ -152,6 +155,7 @@ struct NetworkAttacher {
         // plugin run, ~5 ms, on every container's exit).
         r.network!.loopbackAdded = false
         if net.pinned { NetworkNamespace.remove(at: net.netnsPath) }
+        if !net.ports.isEmpty { HostFirewall.dropLoopbackGuardIfUnused() }
         r.network = nil
         _ = try? store.save(r)
         return warning

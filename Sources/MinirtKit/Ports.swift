@@ -89,6 +89,13 @@ public final class PortReservation {
     public private(set) var fds: [Int32] = []
 
     public init(_ requested: [PortBinding]) throws {
+        // One descriptor a port, held for the container's life: say so before running out.
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let usable = Int(min(limit.rlim_cur, 1 << 20)) - 64
+        guard requested.count <= usable else {
+            throw PortError(allocated: "cannot publish \(requested.count) ports: each is held open and the open-file limit (ulimit -n) is \(limit.rlim_cur); publish fewer ports or raise the limit")
+        }
         do {
             for var b in requested {
                 let fd = try Self.bind(&b)

@@ -142,6 +142,7 @@ public struct RunPlan: Sendable {
                             hostEnv: [String: String], hostHostname: String,
                             readFile: (String) -> String? = { p in FileManager.default.contents(atPath: p).map { String(decoding: $0, as: UTF8.self) } }
     ) throws -> RunPlan {
+        try Validate.runOptions(o)
         var entrypoint = image.config.Entrypoint ?? []
         var cmd = image.config.Cmd ?? []
         if let e = o.entrypoint {

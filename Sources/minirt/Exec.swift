@@ -11,7 +11,7 @@ struct Exec: ParsableCommand {
     @Flag(name: [.short, .long], help: "Allocate a pseudo-terminal.") var tty = false
     @Option(name: [.short, .long], help: ArgumentHelp("Set an environment variable.", valueName: "env")) var env: [String] = []
     @Option(name: [.short, .long], help: ArgumentHelp("Working directory inside the container.", valueName: "dir")) var workdir: String?
-    @Option(name: [.short, .long], help: ArgumentHelp("USER[:GROUP], names or numbers.", valueName: "user")) var user: String?
+    @Option(name: [.short, .long], parsing: .unconditional, help: ArgumentHelp("USER[:GROUP], names or numbers.", valueName: "user")) var user: String?
     @Argument(help: ArgumentHelp("Container name or id.", valueName: "container")) var container: String
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Command and arguments.", valueName: "command")) var command: [String] = []
 

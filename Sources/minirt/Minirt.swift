@@ -1,5 +1,6 @@
 import ArgumentParser
 import MinirtCNI
+import MinirtEngine
 import MinirtKit
 import MinirtState
 #if canImport(Glibc)
@@ -21,6 +22,10 @@ struct Minirt: ParsableCommand {
     static func main() {
         do {
             let args = GlobalOptions.hoisted(Array(CommandLine.arguments.dropFirst()))
+            // Verbs that put a process into a container run from a protected binary.
+            if let verb = args.first, ["run", "exec", "__start"].contains(verb), !args.contains("--help") {
+                try SealedExecutable.ensure()
+            }
             // `run` is the hot path: parsing it alone skips building the whole
             // command tree (a few ms of reflection); help still goes the full way.
             if args.first == "run" && !args.contains("--help") {
@@ -28,6 +33,7 @@ struct Minirt: ParsableCommand {
                 try run.run()
                 return
             }
+            try checkVerbs(args)
             var command = try parseAsRoot(args)
             try command.run()
         } catch {
@@ -39,6 +45,26 @@ struct Minirt: ParsableCommand {
                 Glibc.exit(125)
             }
             exit(withError: error)
+        }
+    }
+}
+
+extension Minirt {
+    /// `minirt VERB` (and `minirt network VERB`) with a verb that does not exist
+    /// is an error even with --help, as docker has it: one line, exit 1.
+    static func checkVerbs(_ args: [String]) throws {
+        var command: ParsableCommand.Type = Minirt.self
+        var path = "minirt"
+        for arg in args {
+            let subcommands = command.configuration.subcommands
+            guard !subcommands.isEmpty, !arg.hasPrefix("-"), arg != "help" else { return }
+            guard let next = subcommands.first(where: { $0._commandName == arg || $0.configuration.aliases.contains(arg) }) else {
+                var err = StandardError()
+                print("minirt: '\(arg)' is not a \(path) command: see '\(path) --help'", to: &err)
+                throw ExitCode(1)
+            }
+            command = next
+            path += " " + arg
         }
     }
 }

@@ -41,7 +41,7 @@ struct Run: ParsableCommand {
             help: ArgumentHelp("bridge (default), none, host, container:NAME or a network's name.", valueName: "mode"))
     var network = "bridge"
 
-    @Option(name: [.short, .customLong("publish")], help: ArgumentHelp("Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp].", valueName: "port"))
+    @Option(name: [.short, .customLong("publish")], parsing: .unconditionalSingleValue, help: ArgumentHelp("Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp].", valueName: "port"))
     var publish: [String] = []
 
     @Flag(name: [.customShort("P"), .customLong("publish-all")], help: "Publish every port the image exposes on a free host port.")
@@ -105,25 +105,25 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("type=bind,source=/host,target=/dst[,readonly] or type=tmpfs,target=/dst[,tmpfs-size=N].", valueName: "mount"))
     var mount: [String] = []
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Run as USER[:GROUP] (names from the image's /etc/passwd).", valueName: "user"))
+    @Option(name: [.short, .long], parsing: .unconditional, help: ArgumentHelp("Run as USER[:GROUP] (names from the image's /etc/passwd).", valueName: "user"))
     var user: String?
 
     @Option(name: .customLong("group-add"), help: ArgumentHelp("Add a supplementary group.", valueName: "group"))
     var groupAdd: [String] = []
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Memory limit (6m minimum; b, k, m, g).", valueName: "bytes"))
+    @Option(name: [.short, .long], parsing: .unconditional, help: ArgumentHelp("Memory limit (6m minimum; b, k, m, g).", valueName: "bytes"))
     var memory: String?
 
-    @Option(name: .customLong("memory-swap"), help: ArgumentHelp("Memory plus swap limit (-1: unlimited swap).", valueName: "bytes"))
+    @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: ArgumentHelp("Memory plus swap limit (-1: unlimited swap).", valueName: "bytes"))
     var memorySwap: String?
 
-    @Option(help: ArgumentHelp("Number of CPUs (e.g. 0.5).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Number of CPUs (e.g. 0.5).", valueName: "n"))
     var cpus: String?
 
-    @Option(name: [.short, .customLong("cpu-shares")], help: ArgumentHelp("CPU weight relative to others (default 1024).", valueName: "n"))
+    @Option(name: [.short, .customLong("cpu-shares")], parsing: .unconditional, help: ArgumentHelp("CPU weight relative to others (default 1024).", valueName: "n"))
     var cpuShares: Int64?
 
-    @Option(name: .customLong("pids-limit"), help: ArgumentHelp("Most processes the container may have (0 or -1: unlimited).", valueName: "n"))
+    @Option(name: .customLong("pids-limit"), parsing: .unconditional, help: ArgumentHelp("Most processes the container may have (0 or -1: unlimited).", valueName: "n"))
     var pidsLimit: Int64?
 
     @Argument(help: ArgumentHelp("Image name or rootfs directory.", valueName: "rootfs"))

@@ -32,10 +32,7 @@ func fail(_ error: Error, defaultCode: Int32) -> ExitCode {
 /// This binary and the supervisor installed next to it.
 enum Executables {
     static func locate() throws -> (minirt: String, supervisor: String) {
-        var buf = [CChar](repeating: 0, count: 4096)
-        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
-        guard n > 0 else { throw RunError.invalid("cannot read /proc/self/exe") }
-        let exe = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let exe = try SealedExecutable.currentPath()
         let dir = exe.split(separator: "/").dropLast().joined(separator: "/")
         return (exe, "/\(dir)/minirt-supervisor")
     }

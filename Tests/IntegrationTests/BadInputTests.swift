@@ -33,6 +33,45 @@ import Glibc
         try s.finish()
     }
 
+    /// The hardening issue's inputs: ids out of range, values that would add
+    /// lines to generated files, overflowing sizes, mounts over /proc.
+    @Test func rejectsHostileValues() throws {
+        let s = try Sandbox()
+        for user in ["4294967295", "65534:4294967295", "-1", "2147483648"] {
+            try expectRejected(s, ["run", "--rm", "--network", "none", "--user", user, "busybox", "id"], mentions: "must be in range 0-2147483647")
+        }
+        try expectRejected(s, ["run", "--rm", "--network", "none", "--group-add", "4294967295", "busybox", "id"], mentions: "must be in range")
+        try expectRejected(s, ["run", "--rm", "--dns", "notanip", "busybox", "true"], mentions: "invalid --dns \"notanip\"")
+        let injected = "a\nnameserver 6.6.6.6"
+        for flag in ["--dns-search", "--dns-option", "--hostname", "--network-alias"] {
+            try expectRejected(s, ["run", "--rm", flag, injected, "busybox", "true"], mentions: "\\u{a}nameserver")
+        }
+        try expectRejected(s, ["run", "--rm", "--add-host", "evil\n6.6.6.6 x:1.2.3.4", "busybox", "true"], mentions: "--add-host")
+        try expectRejected(s, ["run", "--rm", "--memory", "99999999999999g", "busybox", "true"], mentions: "larger than the largest size")
+        try expectRejected(s, ["run", "--rm", "--memory", "1g", "--memory-swap", "99999999999999999999999g", "busybox", "true"], mentions: "--memory-swap")
+        try expectRejected(s, ["run", "--rm", "--tmpfs", "/t:size=99999999999999g", "busybox", "true"], mentions: "larger than the largest size")
+        try expectRejected(s, ["run", "--rm", "--cpus", "0.0000001", "busybox", "true"], mentions: "below the minimum of 0.01")
+        try expectRejected(s, ["run", "--rm", "--pids-limit", "-5", "busybox", "true"], mentions: "--pids-limit -5")
+        try expectRejected(s, ["run", "--rm", "-p", "-1:80", "busybox", "true"], mentions: "\"-1\" is not a port number")
+        try expectRejected(s, ["run", "--rm", "-p", "1000-60000:1000-60000", "busybox", "true"], mentions: "open-file limit")
+        try expectRejected(s, ["run", "--rm", "-v", "/tmp:/proc", "busybox", "true"], mentions: "/proc")
+        try expectRejected(s, ["run", "--rm", "-v", "/tmp:/proc/sys/kernel", "busybox", "true"], mentions: "/proc")
+        // -1 is a value, not a flag, as docker reads it.
+        let o = try s.minirt("run", "--rm", "--network", "none", "--memory", "64m", "--memory-swap", "-1", "--pids-limit", "-1", "busybox", "true")
+        #expect(o.status == 0, "\(o.stderr)")
+        try s.finish()
+    }
+
+    @Test func unknownVerbIsAnError() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        for args in [["frobnicate", "--help"], ["frobnicate"], ["network", "frobnicate"]] {
+            let o = try s.minirt(args)
+            #expect(o.status == 1 && o.stderr.split(separator: "\n").count == 1 && o.stderr.contains("is not a minirt"), "\(args): \(o.stderr)")
+        }
+        #expect(try s.minirt("run", "--help").status == 0)
+        try s.finish()
+    }
+
     @Test func rejectsImageWithoutCommand() throws {
         let s = try Sandbox()
         // A bare rootfs directory carries no Cmd.

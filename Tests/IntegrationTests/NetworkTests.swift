@@ -261,7 +261,11 @@ import Glibc
                               "nc", "-l", "-p", "9000", "-e", "\(Sandbox.images)/busybox/rootfs/bin/busybox", "netstat", "-tn"],
                                  env: [:], stdin: nil, stdout: nil, stderr: nil)
         defer { kill(listener.processIdentifier, SIGKILL); listener.waitUntilExit() }
-        usleep(200_000)
+        // Bounded wait for the listener, as everywhere else (no fixed sleep).
+        for _ in 0..<100 {
+            if try Sandbox.exec("/usr/sbin/ip", ["netns", "exec", outside, "cat", "/proc/net/tcp"]).stdout.contains(":2328 ") { break }
+            usleep(20_000)
+        }
         let o = try s.minirt("run", "--rm", "busybox", "sh", "-c",
                              "ip route | grep default; cat /proc/sys/net/ipv4/ip_forward; timeout 5 nc 10.251.0.2 9000 </dev/null")
         #expect(o.status == 0, "\(o.stderr)")

@@ -26,16 +26,19 @@ final class Sandbox: @unchecked Sendable {
     /// this test: its bridge, veths, iptables rules and addresses are the test's
     /// own "host", and vanish with it (shared/machine-notes.md, "Testing network code safely").
     let netns: String?
+    /// The minirt this sandbox runs (a test may run its own copy, whose inode no other test executes).
+    var binary = Sandbox.binary
     /// Ids of containers the test named through `id(of:)`, checked for leaks at the end.
     private(set) var trackedIDs: [String] = []
 
     convenience init() throws { try self.init(isolatedNetwork: true) }
 
     init(isolatedNetwork: Bool) throws {
-        #expect(geteuid() == 0, "integration tests create namespaces and mounts: run them as root")
-        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build minirt first: swift build")
-        #expect(FileManager.default.fileExists(atPath: "\(Self.images)/busybox/rootfs/bin/busybox"),
-                "build the busybox image first: rootfs-images/build rootfs-images/busybox")
+        try #require(geteuid() == 0, "integration tests create namespaces and mounts: run them as root")
+        try #require(FileManager.default.isExecutableFile(atPath: Self.binary), "build minirt first: swift build")
+        var st = stat()
+        try #require(lstat("\(Self.images)/busybox/rootfs/bin/busybox", &st) == 0,
+                     "build the busybox image first: rootfs-images/build rootfs-images/busybox")
         var template = Array("/tmp/minirt-test-XXXXXX".utf8CString)
         root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         if isolatedNetwork {
@@ -99,7 +102,7 @@ final class Sandbox: @unchecked Sendable {
 
     func id(of name: String) throws -> String {
         let id = try minirt("inspect", "-f", "{{.Id}}", name).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(id.count == 64, "no container \(name)")
+        try #require(id.count == 64, "no container \(name)")
         trackedIDs.append(id)
         return id
     }
@@ -114,8 +117,8 @@ final class Sandbox: @unchecked Sendable {
 
     /// minirt itself, wrapped in nsenter when the test has its own network namespace.
     var command: (String, [String]) {
-        if let netns { return ("/usr/bin/nsenter", ["--net=/run/netns/\(netns)", "--", Self.binary]) }
-        return (Self.binary, [])
+        if let netns { return ("/usr/bin/nsenter", ["--net=/run/netns/\(netns)", "--", binary]) }
+        return (binary, [])
     }
 
     /// Starts minirt without waiting for it.
@@ -181,9 +184,12 @@ final class Sandbox: @unchecked Sendable {
             let pin = "/var/run/netns/minirt-\(id.prefix(12))"
             #expect(!FileManager.default.fileExists(atPath: pin), "network namespace pin left: \(pin)")
             #expect(!(try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)).contains(pin))
-            for c in ["memory", "pids", "cpu", "devices", "unified"] {
-                let cg = "/sys/fs/cgroup/\(c)/minirt/\(id)"
-                #expect(!FileManager.default.fileExists(atPath: cg), "cgroup left: \(cg)")
+            // Every hierarchy, v1 controllers and the unified one (pure v2 hosts have it at the top).
+            let hierarchies = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [])
+                .map { "/sys/fs/cgroup/\($0)" } + ["/sys/fs/cgroup"]
+            for h in hierarchies {
+                let cg = "\(h)/minirt/\(id)"
+                #expect(access(cg, F_OK) != 0, "cgroup left: \(cg)")
             }
         }
         let leases = (try? FileManager.default.subpathsOfDirectory(atPath: root + "/.ipam")) ?? []
@@ -197,6 +203,16 @@ final class Sandbox: @unchecked Sendable {
                     && !$0.hasSuffix("-j CNI-HOSTPORT-DNAT")
             }
             #expect(nat.isEmpty, "nat rules left: \(nat)")
+            let forward = try host("iptables", "-t", "filter", "-S").lines.filter {
+                $0.hasPrefix("-A CNI-FORWARD") && !$0.hasSuffix("-j CNI-ADMIN") || $0.hasPrefix("-A CNI-ADMIN")
+            }
+            #expect(forward.isEmpty, "filter rules left: \(forward)")
+            let v6 = try host("ip6tables-save").lines.filter { $0.hasPrefix("-A") && $0.contains("CNI-DN-") }
+            #expect(v6.isEmpty, "ip6tables rules left: \(v6)")
+            let table = try host("nft", "list", "table", "inet", "minirt")
+            #expect(table.status != 0, "minirt's nft table left with no container: \(table.stdout)")
+            let routes = try host("ip", "route", "show").lines.filter { $0.contains("dev veth") }
+            #expect(routes.isEmpty, "routes to gone veths left: \(routes)")
             for id in trackedIDs {
                 let all = try host("iptables-save").stdout
                 #expect(!all.contains(String(id.prefix(12))) && !all.contains(id), "iptables rules naming \(id.prefix(12)) left")

@@ -49,6 +49,9 @@ struct minirt_child_error {
     char detail[1024]; // the path or name involved
 };
 
+// At most one join per namespace type, and there are eight.
+#define MINIRT_MAX_JOINS 8
+
 struct minirt_mount {
     const char *source;
     const char *target;          // absolute path inside the container
@@ -148,6 +151,9 @@ enum {
     MINIRT_CLONE_NEWNET = 0x40000000,
 };
 
+// O_PATH, hidden from Swift behind _GNU_SOURCE.
+enum { MINIRT_O_PATH = 010000000 };
+
 // pipe2(2), unshare(2) and setns(2), also hidden behind _GNU_SOURCE; the
 // engine uses the last two to pin a new network namespace for CNI.
 int minirt_pipe_cloexec(int fds[2]);
@@ -161,6 +167,18 @@ int minirt_send_fd(int sock, int fd);
 
 // The process environment (Swift 6 cannot read the `environ` global safely).
 char *const *minirt_environ(void);
+
+// openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) from rootfd: a path read or
+// written inside a container's root can only lead somewhere inside it. -1/errno.
+int minirt_open_in_root(int rootfd, const char *path, int flags, int mode);
+
+// minirt's own binary, protected before it enters a container (CVE-2019-5736):
+// a detached read-only bind mount of path (open_tree + mount_setattr), or a
+// sealed memfd copy of it; execveat(fd, "", AT_EMPTY_PATH) runs either.
+int minirt_readonly_clone(const char *path);
+int minirt_sealed_copy(const char *path);
+int minirt_execveat(int fd, char *const argv[], char *const envp[]);
+int minirt_set_dumpable(int on);
 
 // clone()s a child that sets itself up from cfg and execs the process.
 // Returns the child's pid (as seen by the caller) or -1 with errno set.

@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The CVE-2019-5736 class: a process in the container gets hold of minirt's
+/// binary through /proc/PID/exe of something minirt put into the container,
+/// keeps an O_PATH descriptor, and reopens it for writing once minirt exited.
+/// Each test runs its own copy of minirt, so that no other test's minirt keeps
+/// the inode busy (ETXTBSY) and the final write attempt shows what it would be.
+@Suite(.serialized) struct ExecutableProtectionTests {
+    /// The container's init: collects O_PATH descriptors of every foreign
+    /// process's exe until /probe/done appears, then waits until each can be
+    /// opened for writing or says why not.
+    static let attacker = """
+        import os, errno, time
+        me, held, deadline = os.getpid(), {}, time.time() + 30
+        while time.time() < deadline and not os.path.exists('/probe/done'):
+            for p in os.listdir('/proc'):
+                if not p.isdigit() or int(p) == me or p in held: continue
+                try:
+                    fd = os.open('/proc/%s/exe' % p, os.O_PATH)
+                    t = os.readlink('/proc/self/fd/%d' % fd)
+                    if t.startswith('/usr/bin/python') or t == '/bin/busybox': os.close(fd); continue
+                    held[p] = fd
+                except OSError: pass
+        print('caught', len(held), flush=True)
+        for p, fd in held.items():
+            res = 'ETXTBSY'
+            while res == 'ETXTBSY' and time.time() < deadline + 20:
+                try:
+                    os.close(os.open('/proc/self/fd/%d' % fd, os.O_WRONLY | os.O_APPEND)); res = 'WRITABLE'
+                except OSError as e: res = errno.errorcode[e.errno]
+                if res == 'ETXTBSY': time.sleep(0.05)
+            st = os.fstat(fd)
+            print('exe %d:%d %s' % (st.st_dev, st.st_ino, res), flush=True)
+        print('end', flush=True)
+        """
+
+    /// A sandbox running a private copy of minirt (and its supervisor) with the attacker as a container.
+    static func prepare(capAdd: [String]) throws -> (Sandbox, probe: String) {
+        let s = try Sandbox(isolatedNetwork: false)
+        let bin = s.root + "/.bin"
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        let built = URL(fileURLWithPath: Sandbox.binary).deletingLastPathComponent().path
+        for tool in ["minirt", "minirt-supervisor"] {
+            try FileManager.default.copyItem(atPath: "\(built)/\(tool)", toPath: "\(bin)/\(tool)")
+        }
+        s.binary = bin + "/minirt"
+        let probe = s.root + "/.probe"
+        try FileManager.default.createDirectory(atPath: probe, withIntermediateDirectories: true)
+        try attacker.write(toFile: probe + "/attack.py", atomically: true, encoding: .utf8)
+        let host = ["-v", "/usr:/usr:ro", "-v", "/usr/lib:/lib:ro", "-v", "/usr/lib64:/lib64:ro", "-v", "\(probe):/probe"]
+        let caps = capAdd.flatMap { ["--cap-add", $0] }
+        let o = try s.minirt(["run", "-d", "--name", "attacker", "--network", "none"] + caps + host + ["busybox", "python3", "/probe/attack.py"])
+        try #require(o.status == 0, "\(o.stderr)")
+        return (s, probe)
+    }
+
+    /// What the attacker reported, once it has finished (bounded).
+    static func verdict(_ s: Sandbox) throws -> [String] {
+        for _ in 0..<600 {
+            let lines = try s.minirt("logs", "attacker").lines
+            if lines.last == "end" { return lines }
+            usleep(50_000)
+        }
+        Issue.record("the attacker did not finish: \(try s.minirt("logs", "attacker").stdout)")
+        return []
+    }
+
+    static func inode(_ path: String) -> String {
+        var st = stat()
+        stat(path, &st)
+        return "\(st.st_dev):\(st.st_ino)"
+    }
+
+    /// `#!/proc/self/exe` as the command makes the kernel run minirt itself inside
+    /// the container; a FIFO on LD_LIBRARY_PATH holds it there (the dynamic loader
+    /// blocks opening it) while the attacker grabs its exe.
+    @Test func selfExecScriptCannotReachAWritableBinary() throws {
+        for caps in [[], ["SYS_PTRACE"]] {
+            let (s, probe) = try Self.prepare(capAdd: caps)
+            try "#!/proc/self/exe\n".write(toFile: probe + "/x", atomically: true, encoding: .utf8)
+            chmod(probe + "/x", 0o755)
+            try #require(mkfifo(probe + "/libseccomp.so.2", 0o644) == 0)
+            let held = try s.start(["exec", "-e", "LD_LIBRARY_PATH=/probe", "attacker", "/probe/x"])
+            // Opening the FIFO for writing waits for the loader inside the container to open it.
+            let fifo = open(probe + "/libseccomp.so.2", O_WRONLY)
+            usleep(300_000)  // the attacker's scan of /proc runs every few ms
+            FileManager.default.createFile(atPath: probe + "/done", contents: nil)
+            close(fifo)
+            held.waitUntilExit()
+            let lines = try Self.verdict(s)
+            #expect(lines.first == "caught 1", "the attacker should have caught the held minirt: \(lines)")
+            for line in lines where line.hasPrefix("exe ") {
+                // A read-only clone: the host's inode, but writes fail. A sealed copy: another inode.
+                let writable = line.hasSuffix(" WRITABLE") || line.hasSuffix(" ETXTBSY")
+                #expect(!(writable && line.contains(" \(Self.inode(s.binary)) ")), "caps \(caps): \(line)")
+                #expect(!line.hasSuffix(" WRITABLE"), "caps \(caps): \(line)")
+            }
+            try s.minirt("rm", "-f", "attacker")
+            try s.finish()
+        }
+    }
+
+    /// A container holding CAP_SYS_PTRACE races `minirt exec`: whatever it
+    /// catches between the join and the execve is not writable.
+    @Test func execRaceCannotReachAWritableBinary() throws {
+        let (s, probe) = try Self.prepare(capAdd: ["SYS_PTRACE"])
+        for _ in 0..<30 { try s.minirt("exec", "attacker", "true") }
+        FileManager.default.createFile(atPath: probe + "/done", contents: nil)
+        let lines = try Self.verdict(s)
+        // Seen here: 30 of 30 caught; without the protection all 30 were writable.
+        #expect(lines.first?.hasPrefix("caught ") == true && lines.first != "caught 0", "\(lines)")
+        for line in lines where line.hasPrefix("exe ") {
+            #expect(!line.hasSuffix(" WRITABLE") && !line.hasSuffix(" ETXTBSY"), "\(line)")
+        }
+        try s.minirt("rm", "-f", "attacker")
+        try s.finish()
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Files minirt reads or creates inside a container's root stay inside it,
+/// whatever symlinks the image or the running container planted.
+@Suite struct InRootTests {
+    /// A copy of the busybox image whose /etc files the test may plant links in.
+    static func image(_ s: Sandbox) throws -> String {
+        let rootfs = s.root + "/.image"
+        let o = try Sandbox.exec("/bin/cp", ["-a", "\(Sandbox.images)/busybox/rootfs", rootfs])
+        try #require(o.status == 0, "\(o.stderr)")
+        return rootfs
+    }
+
+    /// A host file with a user name only it knows, for a planted link to aim at.
+    static func hostSecret(_ s: Sandbox) throws -> String {
+        let path = s.root + "/.host-passwd"
+        try "hostonly:x:20228:20228::/:/bin/sh\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func userLookupIgnoresAPasswdLinkedToTheHost() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let rootfs = try Self.image(s)
+        let secret = try Self.hostSecret(s)
+        unlink(rootfs + "/etc/passwd")
+        try #require(symlink(secret, rootfs + "/etc/passwd") == 0)
+        let o = try s.minirt("run", "--rm", "--network", "none", "--user", "hostonly", rootfs, "id")
+        #expect(o.status == 125 && o.stderr.contains("unable to find user hostonly"), "read the host's file: \(o.stdout) \(o.stderr)")
+        try s.finish()
+    }
+
+    /// Planted at run time, before `exec -u`: the container's /etc/passwd becomes
+    /// a link to a host path; exec resolves it inside /proc/PID/root.
+    @Test func execUserLookupIgnoresALinkPlantedAtRunTime() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let secret = try Self.hostSecret(s)
+        #expect(try s.minirt("run", "-d", "--name", "box", "--network", "none", "busybox", "sleep", "300").status == 0)
+        let plant = try s.minirt("exec", "box", "sh", "-c", "rm /etc/passwd && ln -s \(secret) /etc/passwd")
+        try #require(plant.status == 0, "\(plant.stderr)")
+        let o = try s.minirt("exec", "-u", "hostonly", "box", "id")
+        #expect(o.status != 0 && o.stderr.contains("unable to find user hostonly"), "read the host's file: \(o.stdout) \(o.stderr)")
+        try s.minirt("rm", "-f", "box")
+        try s.finish()
+    }
+
+    /// Ubuntu's /etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf is
+    /// dangling in an image: its target is created inside the rootfs's writable layer.
+    @Test func danglingResolvConfLinkIsFollowedInside() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let rootfs = try Self.image(s)
+        for link in ["../run/systemd/resolve/stub-resolv.conf", "/run/minirt-absent/resolv.conf"] {
+            unlink(rootfs + "/etc/resolv.conf")
+            try #require(symlink(link, rootfs + "/etc/resolv.conf") == 0)
+            let o = try s.minirt("run", "--rm", "--network", "none", "--dns", "192.0.2.53", rootfs, "cat", "/etc/resolv.conf")
+            #expect(o.status == 0 && o.stdout.contains("nameserver 192.0.2.53"), "\(link): \(o.stderr)")
+        }
+        var st = stat()
+        #expect(lstat(rootfs + "/run/systemd", &st) != 0, "the image itself was written")
+        #expect(lstat("/run/minirt-absent", &st) != 0, "the host was written")
+        try s.finish()
+    }
+}
