@@ -42,7 +42,7 @@ let package = Package(
         // State store: per-container folders, atomic JSON writes, locks, names.
         .target(
             name: "MinirtState",
-            dependencies: [.product(name: "SystemPackage", package: "swift-system")]),
+            dependencies: ["CMinirtShim", .product(name: "SystemPackage", package: "swift-system")]),
         // A CNI runtime: conflists, plugin execution (ADD/CHECK/DEL), result chaining.
         .target(name: "MinirtCNI"),
         // The only C: what runs between clone() and execve(), where Swift must not run.

@@ -168,6 +168,8 @@ public struct Containers: Sendable {
         if !o.tty { _ = minirt_pipe_cloexec(&outPipe); _ = minirt_pipe_cloexec(&errPipe) }
         let log = JSONLogWriter(fd: open(store.directory(id) + "/container.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640))
         let spawned: SpawnedProcess
+        // rm waits for this lock: it sees the container either not started or running.
+        let startLock = store.startLockDescriptor(id)
         do {
             let devNull = o.interactive ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
             defer { if devNull >= 0 { close(devNull) } }
@@ -185,38 +187,26 @@ public struct Containers: Sendable {
         } catch {
             for fd in outPipe + errPipe where fd >= 0 { close(fd) }
             // The run failed: release everything, even if a plugin's DEL fails too.
-            _ = try? attacher.detach(&record, force: true)
-            try? store.remove(id, name: record.name)
+            _ = try? release(record, ending: .remove, force: true)
+            if startLock >= 0 { close(startLock) }
             throw error
         }
         // This process is the container's runner: it alone writes its state while
         // it runs, so the record in hand is current (rm may only remove it).
         markRunning(&record, spawned)
+        if startLock >= 0 { close(startLock) }
 
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster,
                                         forwardStdin: o.interactive, log: log,
                                         stdoutPipe: o.tty ? nil : outPipe[0], stderrPipe: o.tty ? nil : errPipe[0])
         let code = exitCode(fromWaitStatus: monitor.run())
-        let oomKilled = releaseCgroup(record)
-        if o.autoRemove && record.network == nil {
-            // Nothing on the host to undo: remove (idempotent if rm -f got there first).
-            try? store.remove(id, name: record.name)
-        } else if let current = try? store.load(id) {
-            // rm -f may have torn everything down already; then the folder is gone.
-            record = current
-            // Without --rm a failing DEL keeps the pin and the record, for rm to retry.
-            _ = try? attacher.detach(&record, force: o.autoRemove)
-            if o.autoRemove {
-                try? store.remove(id, name: record.name)
-            } else {
-                record.state.status = .exited
-                record.state.exitCode = code
-                record.state.oomKilled = oomKilled
-                record.state.pid = 0
-                record.state.finishedAt = .now()
-                _ = try? store.save(record)
-            }
-        }
+        // rm -f may have released it already: then the folder is gone and only
+        // the cgroup may be left. Without --rm a failing DEL keeps the pin and
+        // the record, for rm to retry.
+        let current = try? store.load(id)
+        var last = current ?? record
+        if current == nil { last.network = nil }
+        _ = try? release(last, ending: o.autoRemove || current == nil ? .remove : .exited(code: code), force: o.autoRemove)
         return code
     }
 
@@ -307,60 +297,55 @@ public struct Containers: Sendable {
     /// Removes a container and everything it holds. With `force`, a failing CNI
     /// DEL does not stop the removal; its error is appended to `warnings`.
     public func remove(_ ref: String, force: Bool, warnings: inout [String]) throws {
-        let record = try get(ref)
+        var record: ContainerRecord
+        do {
+            record = try get(ref)
+        } catch let error as StateError {
+            // Unreadable or gone (a folder deleted by hand): with -f, what is left of it goes.
+            switch error {
+            case .unreadable, .noSuchContainer: break
+            default: throw error
+            }
+            guard force, let left = leftovers(of: (try? store.resolve(ref)) ?? ref) else { throw error }
+            warnings += release(left).map { "container \(left.id.prefix(12)): \($0)" }
+            return
+        }
+        if force {
+            // A start under way finishes recording first; then no restart policy
+            // (and no start that follows) may bring it back while it is removed.
+            _ = try store.withStartLock(record.id) { _ = try? markStoppedByUser(record) }
+            record = (try? get(record.id)) ?? record
+        }
         if record.state.status == .running {
             guard force else { throw ContainerError.running(record.name) }
-            // No restart policy may bring it back while it is being removed.
-            _ = try? markStoppedByUser(record)
-            if ProcessIdentity.isAlive(pid: record.state.pid, startTime: record.state.pidStartTime) {
-                Glibc.kill(record.state.pid, SIGKILL)
+            let initProcess = ContainerProcess(pid: record.state.pid, startTime: record.state.pidStartTime)
+            // Dead as soon as the kernel says so, or its supervisor or runner recorded the exit.
+            func stillRunning() -> Bool {
+                initProcess.isAlive && (try? store.load(record.id))?.state.status == .running
             }
             // Bounded wait for the kernel to tear the container down (SIGKILL is
             // repeated: under load the first may land before the init is fully set up).
-            var waited = 0
-            func stillRunning() -> Bool {
-                // Dead as soon as the kernel says so, or its supervisor or runner recorded the exit.
-                Self.isAlive(record) && (try? store.load(record.id))?.state.status == .running
-            }
-            // What the process was doing, sampled while it lingers: a kernel stuck
-            // in its exit path is worth naming when the wait runs out.
-            var lastSeen = ""
-            while stillRunning() && waited < 60_000 {
-                usleep(5_000)
-                waited += 5
-                if waited % 500 == 0 { Glibc.kill(record.state.pid, SIGKILL) }
-                if waited % 5_000 == 0 {
-                    let status = Self.read("/proc/\(record.state.pid)/status") ?? ""
-                    let state = status.split(separator: "\n").first { $0.hasPrefix("State:") }.map(String.init) ?? "gone"
-                    let stack = (Self.read("/proc/\(record.state.pid)/stack") ?? "").split(separator: "\n").prefix(3)
-                        .map { $0.split(separator: " ").last.map(String.init) ?? "" }.joined(separator: " < ")
-                    lastSeen = "\(state), in \(Self.read("/proc/\(record.state.pid)/wchan") ?? "?") [\(stack)]"
-                }
+            var waited = 0.0
+            while stillRunning() && waited < 60 {
+                initProcess.signal(SIGKILL)
+                _ = initProcess.waitForExit(seconds: 0.5)
+                waited += 0.5
             }
             if stillRunning() {
-                throw ContainerError.stillAlive("\(record.name)\" (pid \(record.state.pid), \(lastSeen))")
+                throw ContainerError.stillAlive("\(record.name)\" (pid \(record.state.pid), \(initProcess.whereStuck))")
             }
             // A detached container's supervisor now tears down and records the exit:
             // let it finish rather than race it (two DELs at once confuse plugins).
             let s = record.state
-            var supervised = s.detached && ProcessIdentity.isAlive(pid: s.supervisorPid, startTime: s.supervisorStartTime)
-            var waitedMs = 0
-            while supervised && waitedMs < 30_000 {
-                usleep(10_000)
-                waitedMs += 10
-                supervised = ProcessIdentity.isAlive(pid: s.supervisorPid, startTime: s.supervisorStartTime)
+            if s.detached {
+                _ = ContainerProcess(pid: s.supervisorPid, startTime: s.supervisorStartTime).waitForExit(seconds: 30)
             }
         }
         // The runner (if it is still alive) may be detaching at the same moment:
         // CNI DEL is idempotent, and the pin is removed only after DEL succeeded.
-        var current = (try? store.load(record.id)) ?? record
-        if let warning = try attacher.detach(&current, force: force) {
-            warnings.append("container \(record.name): network teardown failed, released anyway: \(warning)")
-        }
-        if let cg = Self.cgroup(of: record), cg.exists(), !cg.remove() {
-            warnings.append("container \(record.name): its cgroup \(cg.path) could not be removed")
-        }
-        try store.remove(record.id, name: record.name)
+        let current = (try? store.load(record.id)) ?? record
+        let report = try release(current, ending: .remove, force: force)
+        warnings += report.warnings.map { "container \(record.name): \($0)" }
     }
 
     // MARK: cgroup
@@ -373,12 +358,4 @@ public struct Containers: Sendable {
         return Cgroup(path: path)
     }
 
-    /// After the init exited: whether the kernel's OOM killer struck during its
-    /// life, then the cgroup is removed (a restart creates it anew).
-    func releaseCgroup(_ r: ContainerRecord) -> Bool {
-        guard let cg = Self.cgroup(of: r), cg.exists() else { return false }
-        let oom = cg.oomKills() > 0
-        cg.remove()
-        return oom
-    }
 }

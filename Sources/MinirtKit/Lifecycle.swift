@@ -121,6 +121,9 @@ extension Containers {
         // The supervisor's descriptors must reach the container only as its stdio, and
         // nothing else we start (a DNS server) may keep them: close-on-exec.
         for fd in [stdout, stderr, portSocket] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        // rm waits for this lock: it sees the container either not started or running.
+        let startLock = store.startLockDescriptor(id)
+        defer { if startLock >= 0 { close(startLock) } }
         var record = try store.load(id)
         let initial = record.state.startedAt.isZero
         // A restart the policy asked for, but `stop` came in between: stay stopped.
@@ -160,14 +163,7 @@ extension Containers {
             // A stop that came while this start was under way wins.
             if (try? store.load(id))?.state.stoppedByUser == true { Glibc.kill(spawned.pid, SIGKILL) }
         } catch {
-            _ = try? attacher.detach(&record, force: initial)
-            if initial {
-                try? store.remove(id, name: record.name)
-            } else {
-                record.state.status = .exited
-                record.state.error = "\(error)"
-                _ = try? store.save(record)
-            }
+            _ = try? release(record, ending: initial ? .remove : .failed("\(error)"), force: initial)
             throw error
         }
     }
@@ -175,32 +171,25 @@ extension Containers {
     /// `minirt __exited ID STATUS`, run by the supervisor when the init exited:
     /// tear down, record, and answer whether the restart policy wants it again.
     public func finishDetached(_ id: String, waitStatus: Int32) -> Bool {
-        guard var r = try? store.load(id) else { return false }
+        guard let r = try? store.load(id) else { return false }
         let code = exitCode(fromWaitStatus: waitStatus)
-        let oomKilled = releaseCgroup(r)
-        _ = try? attacher.detach(&r, force: r.hostConfig.autoRemove)
+        if r.hostConfig.autoRemove {
+            _ = try? release(r, ending: .remove, force: true)
+            return false
+        }
         // The decision is taken under the container's lock, against a stop that may race it.
-        var restart = false
-        let after = try? store.update(id) { c in
-            c.network = r.network
-            c.state.status = .exited
-            c.state.exitCode = code
-            c.state.oomKilled = oomKilled
-            c.state.error = ""
-            c.state.pid = 0
-            c.state.finishedAt = .now()
+        let after = try? release(r, ending: .exited(code: code) { c in
             let p = c.hostConfig.restartPolicy
             let wanted: Bool
             switch p.name {
             case "always", "unless-stopped": wanted = true
-            case "on-failure": wanted = code != 0 && (p.maximumRetryCount == 0 || c.state.restartCount < p.maximumRetryCount)
+            case "on-failure": wanted = c.state.exitCode != 0 && (p.maximumRetryCount == 0 || c.state.restartCount < p.maximumRetryCount)
             default: wanted = false
             }
-            restart = wanted && !c.state.stoppedByUser && !c.hostConfig.autoRemove
-            if restart { c.state.restartCount += 1 }
-        }
-        if r.hostConfig.autoRemove, after != nil { try? store.remove(id, name: r.name) }
-        return restart
+            if wanted && !c.state.stoppedByUser { c.state.restartCount += 1 }
+        }, force: false)
+        // Only this supervisor counts restarts: a higher count is the policy's yes.
+        return (after?.record?.state.restartCount ?? 0) > r.state.restartCount
     }
 
     // MARK: stop, kill, wait
@@ -239,7 +228,7 @@ extension Containers {
     }
 
     func signalInit(_ r: ContainerRecord, _ sig: Int32) {
-        if ProcessIdentity.isAlive(pid: r.state.pid, startTime: r.state.pidStartTime) { Glibc.kill(r.state.pid, sig) }
+        ContainerProcess(pid: r.state.pid, startTime: r.state.pidStartTime).signal(sig)
     }
 
     /// Polls (every 20 ms) until the container's exit is recorded, or `seconds` pass.
@@ -406,11 +395,11 @@ extension Containers {
     public func gc() -> [String] {
         var fixed: [String] = []
         let records = store.all().map(refreshed)
-        for var r in records where r.state.status != .running && r.network != nil {
+        for r in records where r.state.status != .running && r.network != nil {
             // Keep the record (an exited container), release what it held.
             do {
-                try attacher.detach(&r, force: true)
-                fixed.append("released the network of \(r.name)")
+                let report = try release(r, ending: .keep, force: true)
+                fixed.append("released the network of \(r.name)" + report.warnings.map { " (\($0))" }.joined())
             } catch {
                 fixed.append("could not release the network of \(r.name): \(error)")
             }
@@ -422,33 +411,50 @@ extension Containers {
             fixed.append("removed half-removed folder \(e)")
         }
         let ids = Set(store.ids())
+        // A container with no folder (deleted by hand, a crash mid-create) is
+        // found by what it left; while its processes run, nothing of it is freed.
+        // A pinned namespace with a fresh lease is a start under way, maybe in
+        // another store that shares the network: it counts as alive for a minute.
+        func starting(_ l: Leftovers) -> Bool { l.pin != nil && l.leases.contains { $0.age < 60 } }
+        func aliveWithoutFolder(_ id: String) -> Bool { leftovers(of: id).map { $0.isAlive || starting($0) } == true }
         for name in (try? fm.contentsOfDirectory(atPath: store.root + "/.names")) ?? [] {
             let link = "\(store.root)/.names/\(name)"
-            if let target = try? fm.destinationOfSymbolicLink(atPath: link), !ids.contains(target) {
+            if let target = try? fm.destinationOfSymbolicLink(atPath: link), !ids.contains(target), !aliveWithoutFolder(target) {
                 unlink(link)
                 fixed.append("freed the name \(name)")
             }
         }
-        // host-local keeps one file per address holding the container id.
-        let ipam = networks.ipamDir
-        for net in (try? fm.contentsOfDirectory(atPath: ipam)) ?? [] {
-            for lease in (try? fm.contentsOfDirectory(atPath: "\(ipam)/\(net)")) ?? [] where lease.first?.isNumber == true && !lease.hasPrefix("last_reserved") {
-                let path = "\(ipam)/\(net)/\(lease)"
-                let owner = fm.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }?
-                    .split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
-                if StateStore.isID(owner) && !ids.contains(owner) {
-                    unlink(path)
-                    fixed.append("released lease \(lease) on \(net)")
-                }
+        // Folders whose state.json cannot be read: removed with what they hold once nothing runs.
+        for id in store.broken() {
+            guard let left = leftovers(of: id), !left.isAlive else {
+                fixed.append("kept container \(id.prefix(12)): its state is unreadable but it still runs; minirt rm -f \(id.prefix(12)) removes it")
+                continue
             }
+            fixed.append("removed container \(id.prefix(12)), whose state was unreadable" + release(left).map { "; \($0)" }.joined())
         }
-        let dns = attacher.dns
-        for net in (try? fm.contentsOfDirectory(atPath: dns.root)) ?? [] {
-            guard let data = fm.contents(atPath: "\(dns.root)/\(net)/entries.json"),
-                  let entries = try? JSONDecoder().decode([String: NetworkDNS.Entry].self, from: data) else { continue }
-            for id in entries.keys where !ids.contains(id) {
-                dns.unregister(network: net, id: id)
-                fixed.append("dropped DNS names of \(id.prefix(12)) on \(net)")
+        // Leases whose owner has no folder: released with its rules and pin
+        // (DEL from a record rebuilt from the lease), unless it still runs.
+        for owner in Set(leases().map(\.owner)) where !ids.contains(owner) {
+            guard let left = leftovers(of: owner) else { continue }
+            if left.isAlive {
+                fixed.append("kept container \(owner.prefix(12)): it has no state here but still runs; minirt rm -f \(owner.prefix(12)) removes it")
+                continue
+            }
+            if starting(left) { continue }
+            let warnings = release(left)
+            fixed.append("released what container \(owner.prefix(12)) left (leases \(left.leases.map(\.address).joined(separator: ", ")))"
+                         + warnings.map { "; \($0)" }.joined())
+        }
+        let dnsRoots = networks.stateDirs(own: store.root).map { NetworkDNS(root: $0 + "/.dns") }
+        for dns in dnsRoots {
+            for net in (try? fm.contentsOfDirectory(atPath: dns.root)) ?? [] {
+                guard let data = fm.contents(atPath: "\(dns.root)/\(net)/entries.json"),
+                      let entries = try? JSONDecoder().decode([String: NetworkDNS.Entry].self, from: data) else { continue }
+                // Entries of other stores sharing the network are alive through their processes.
+                for id in entries.keys where !ids.contains(id) && !aliveWithoutFolder(id) {
+                    dns.unregister(network: net, id: id)
+                    fixed.append("dropped DNS names of \(id.prefix(12)) on \(net)")
+                }
             }
         }
         // Cgroups: of this store's stopped containers, and empty ones no store
@@ -468,7 +474,9 @@ extension Containers {
         // minirt's own nft table, once no published port needs it.
         if HostFirewall.dropLoopbackGuardIfUnused() { fixed.append("removed the table \(HostFirewall.family) \(HostFirewall.table): no port is published") }
         // A server started for a container whose ADD never finished (a crash).
-        for net in (try? fm.contentsOfDirectory(atPath: dns.root)) ?? [] { dns.stopIfUnused(network: net) }
+        for dns in dnsRoots {
+            for net in (try? fm.contentsOfDirectory(atPath: dns.root)) ?? [] { dns.stopIfUnused(network: net) }
+        }
         return fixed
     }
 }

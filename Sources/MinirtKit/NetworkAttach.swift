@@ -15,7 +15,16 @@ struct NetworkAttacher {
     let store: StateStore
 
     var cni: CNIRuntime { networks.cni }
-    var dns: NetworkDNS { NetworkDNS(root: store.root + "/.dns") }
+    /// The network's DNS server state: beside the leases of the store that owns the
+    /// network (Networks.owningStateDir), so two stores on one network share one server.
+    func dns(for list: NetworkConfigList) -> NetworkDNS {
+        NetworkDNS(root: (Networks.owningStateDir(of: list) ?? store.root) + "/.dns")
+    }
+
+    func dns(for net: NetworkState) -> NetworkDNS {
+        let list = try? NetworkConfigList(data: Data(net.config.utf8), source: "the network config saved with the container")
+        return list.map(dns(for:)) ?? NetworkDNS(root: store.root + "/.dns")
+    }
 
     static func portMappings(_ ports: [PortBinding]) -> JSONValue {
         .array(ports.map { p in
@@ -75,6 +84,7 @@ struct NetworkAttacher {
         // The network's DNS server starts as soon as the bridge (and its gateway
         // address) exists, while the rest of the chain runs.
         let gateway = Networks.gateway(of: list) ?? ""
+        let dns = dns(for: list)
         var launch: NetworkDNS.Launch?
         let result: JSONValue
         do {
@@ -125,39 +135,51 @@ struct NetworkAttacher {
         try cni.check(list, Self.attachment(r, net), prevResult: try JSONValue.parse(result), trace: tracer(r))
     }
 
-    /// DELs what was added (in reverse), then unpins the namespace. If DEL fails
-    /// the pin stays, so a later rm can retry with the same namespace (nerdctl#1872),
-    /// unless `force`: then everything is released anyway and DEL's error returned
-    /// as a warning (a failed run, whose state is about to go, or `rm -f`).
-    @discardableResult
-    func detach(_ r: inout ContainerRecord, force: Bool = false) throws -> String? {
-        guard let net = r.network else { return nil }
+    /// Withdraws the container's names from its network's DNS server.
+    func withdrawNames(_ r: inout ContainerRecord) {
+        guard let net = r.network, net.dnsRegistered else { return }
+        dns(for: net).unregister(network: net.network, id: r.id)
+        r.network!.dnsRegistered = false
+        _ = try? store.save(r)
+    }
+
+    /// CNI DEL of what was added, in reverse, with the stored result. On failure
+    /// the attachment stays recorded (and the namespace pinned) for a retry.
+    func deleteAttachment(_ r: inout ContainerRecord) throws {
+        guard let net = r.network, net.addStarted else { return }
         let trace = access(store.directory(r.id), F_OK) == 0 ? tracer(r) : nil
-        var warning: String?
-        if net.dnsRegistered {
-            dns.unregister(network: net.network, id: r.id)
-            r.network!.dnsRegistered = false
-        }
-        if net.addStarted {
-            do {
-                let list = try NetworkConfigList(data: Data(net.config.utf8), source: "the network config saved with \(r.name)")
-                let prev = try net.result.map { try JSONValue.parse($0) }
-                try cni.del(list, Self.attachment(r, net), prevResult: prev, trace: trace)
-            } catch {
-                guard force else { throw error }
-                warning = "\(error)"
-            }
-            r.network!.addStarted = false
-            r.network!.result = nil
-        }
-        // No DEL for the loopback attachment: all it would do is set lo down in a
-        // namespace that is unpinned, and so destroyed, right below (and it is one
-        // plugin run, ~5 ms, on every container's exit).
-        r.network!.loopbackAdded = false
+        let list = try NetworkConfigList(data: Data(net.config.utf8), source: "the network config saved with \(r.name)")
+        let prev = try net.result.map { try JSONValue.parse($0) }
+        try cni.del(list, Self.attachment(r, net), prevResult: prev, trace: trace)
+        r.network!.addStarted = false
+        r.network!.result = nil
+        _ = try? store.save(r)
+    }
+
+    /// Unpins the namespace (destroying it: no DEL for lo, which would only set
+    /// it down there) and drops minirt's loopback guard if no published port is left.
+    func unpin(_ r: inout ContainerRecord) {
+        guard let net = r.network else { return }
         if net.pinned { NetworkNamespace.remove(at: net.netnsPath) }
         if !net.ports.isEmpty { HostFirewall.dropLoopbackGuardIfUnused() }
         r.network = nil
         _ = try? store.save(r)
+    }
+
+    /// The network part of a release (see Release): names, DEL, pin. If DEL
+    /// fails the pin stays, so a later rm can retry with the same namespace
+    /// (nerdctl#1872), unless `force`: then everything is released anyway and
+    /// DEL's error returned as a warning.
+    @discardableResult
+    func detach(_ r: inout ContainerRecord, force: Bool = false) throws -> String? {
+        guard r.network != nil else { return nil }
+        withdrawNames(&r)
+        var warning: String?
+        do { try deleteAttachment(&r) } catch {
+            guard force else { throw error }
+            warning = "\(error)"
+        }
+        unpin(&r)
         return warning
     }
 }

@@ -237,6 +237,22 @@ public struct Networks: Sendable {
 
     // MARK: facts
 
+    /// The folder that owns a network's leases and DNS server: the one whose
+    /// `.ipam` the conflist names as host-local's dataDir (the store that wrote
+    /// it), so that every store using the network shares one lease pool and one
+    /// DNS server; nil for conflists minirt did not write.
+    public static func owningStateDir(of list: NetworkConfigList) -> String? {
+        guard let dataDir = list.plugins.first?["ipam"]?["dataDir"]?.stringValue, dataDir.hasSuffix("/.ipam") else { return nil }
+        return String(dataDir.dropLast(6))
+    }
+
+    /// Every folder whose leases and DNS entries this store's networks use: its own and the networks' owners'.
+    public func stateDirs(own: String) -> [String] {
+        var dirs = [own]
+        for (list, _) in all() { if let d = Self.owningStateDir(of: list), !dirs.contains(d) { dirs.append(d) } }
+        return dirs
+    }
+
     public static func subnet(of list: NetworkConfigList) -> IPv4Subnet? {
         let ipam = list.plugins.first?["ipam"]
         let s = ipam?["ranges"]?.arrayValue?.first?.arrayValue?.first?["subnet"]?.stringValue ?? ipam?["subnet"]?.stringValue

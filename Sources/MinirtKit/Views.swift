@@ -239,6 +239,19 @@ public struct PsRow: Encodable, Equatable {
         }.joined(separator: ", ")
     }
 
+    /// A container folder whose state cannot be read: shown, not hidden, with the way out.
+    public init(brokenID id: String, truncate: Bool = true) {
+        ID = truncate ? String(id.prefix(12)) : id
+        Image = ""
+        Command = ""
+        CreatedAt = ""
+        RunningFor = ""
+        State = "dead"
+        Status = "Broken (state unreadable: minirt rm -f \(id.prefix(12)))"
+        Names = ""
+        Networks = ""
+    }
+
     public static func quote(_ s: String) -> String {
         "\"" + s.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
     }

@@ -1,3 +1,4 @@
+import CMinirtShim
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -30,5 +31,63 @@ public enum ProcessIdentity {
     /// True when the process has exited but not been reaped (state Z).
     public static func isZombie(_ pid: Int32) -> Bool {
         stat(of: pid)?.state == UInt8(ascii: "Z")
+    }
+}
+
+/// A container's init (or its supervisor) as one thing to signal and wait
+/// for: named by pid and start time, and through a pidfd once opened, so a
+/// signal can never reach a process that recycled the pid.
+public final class ContainerProcess: @unchecked Sendable {
+    public let pid: Int32
+    public let startTime: UInt64
+    private var pidfd: Int32 = -1
+
+    public init(pid: Int32, startTime: UInt64) {
+        self.pid = pid
+        self.startTime = startTime
+        guard pid > 0 else { return }
+        let fd = minirt_pidfd_open(pid)
+        // The identity is checked after the pidfd exists: from then on it names this process.
+        if fd >= 0 && !ProcessIdentity.isAlive(pid: pid, startTime: startTime) { close(fd) } else { pidfd = fd }
+    }
+
+    deinit { if pidfd >= 0 { close(pidfd) } }
+
+    public var isAlive: Bool { ProcessIdentity.isAlive(pid: pid, startTime: startTime) }
+
+    /// Sends sig if the process is still the one named; false when it is gone.
+    @discardableResult
+    public func signal(_ sig: Int32) -> Bool {
+        if pidfd >= 0 { return minirt_pidfd_send_signal(pidfd, sig) == 0 }
+        guard isAlive else { return false }
+        return kill(pid, sig) == 0
+    }
+
+    /// Waits up to `seconds` for it to die (a zombie is dead); true when it did.
+    public func waitForExit(seconds: Double) -> Bool {
+        let deadline = Timestamp.now().seconds + seconds
+        while isAlive {
+            let left = deadline - Timestamp.now().seconds
+            if left <= 0 { return false }
+            if pidfd >= 0 {
+                // A pidfd polls readable once the process has exited, reaped or not.
+                var p = pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)
+                _ = poll(&p, 1, Int32(min(left, 0.5) * 1000) + 1)
+            } else {
+                usleep(5_000)
+            }
+        }
+        return true
+    }
+
+    /// What the kernel says it is doing, for an error message when it will not die.
+    public var whereStuck: String {
+        func read(_ f: String) -> String {
+            FileManager.default.contents(atPath: "/proc/\(pid)/\(f)").map { String(decoding: $0, as: UTF8.self) } ?? ""
+        }
+        let state = read("status").split(separator: "\n").first { $0.hasPrefix("State:") }.map(String.init) ?? "gone"
+        let stack = read("stack").split(separator: "\n").prefix(3)
+            .map { $0.split(separator: " ").last.map(String.init) ?? "" }.joined(separator: " < ")
+        return "\(state), in \(read("wchan").isEmpty ? "?" : read("wchan")) [\(stack)]"
     }
 }

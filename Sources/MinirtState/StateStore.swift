@@ -11,6 +11,8 @@ public enum StateError: Error, CustomStringConvertible, Equatable {
     case noSuchContainer(String)
     case ambiguous(String)
     case io(String, path: String, Errno)
+    /// state.json is there but cannot be decoded (truncated, garbage).
+    case unreadable(id: String, path: String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,8 @@ public enum StateError: Error, CustomStringConvertible, Equatable {
             return "multiple containers match the id prefix \"\(r)\": give more characters"
         case .io(let op, let path, let e):
             return "\(op) \(path): \(e)"
+        case .unreadable(let id, let path):
+            return "the state of container \(id.prefix(12)) is unreadable (\(path)): minirt rm -f \(id.prefix(12)) removes what is left of it"
         }
     }
 }
@@ -103,7 +107,7 @@ public struct StateStore: Sendable {
         do {
             return try JSONDecoder().decode(ContainerRecord.self, from: data)
         } catch {
-            throw StateError.io("decode", path: path, .invalidArgument)
+            throw StateError.unreadable(id: id, path: path)
         }
     }
 
@@ -184,6 +188,26 @@ public struct StateStore: Sendable {
         ids().compactMap { try? load($0) }.sorted { $0.created > $1.created }
     }
 
+    /// Ids of folders whose state.json is missing or cannot be decoded: `ls -a`
+    /// shows them as broken, `rm -f` removes them (a folder being created has
+    /// its state.json within the same lock, so it is never listed here).
+    public func broken() -> [String] {
+        ids().filter { id in
+            guard (try? load(id)) == nil else { return false }
+            // Re-check under the lock: a create or remove may be under way.
+            return (try? withLock(root + "/.lock") { access(directory(id), F_OK) == 0 && (try? load(id)) == nil }) == true
+        }
+    }
+
+    /// Frees every name that points at id (its record may be unreadable).
+    public func freeNames(of id: String) {
+        _ = try? withLock(root + "/.lock") {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: root + "/.names")) ?? [] where readLink(nameLink(name)) == id {
+                unlink(nameLink(name))
+            }
+        }
+    }
+
     /// Resolves a name, a full id or a unique id prefix to an id.
     public func resolve(_ ref: String) throws -> String {
         if Self.isValidName(ref), let id = readLink(nameLink(ref)), exists(statePath(id)) { return id }
@@ -208,6 +232,22 @@ public struct StateStore: Sendable {
         let n = readlink(path, &buf, buf.count - 1)
         guard n > 0 else { return nil }
         return String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// Held by whoever starts the container (a foreground run, `__start`) from
+    /// its first host change until its state says running, and taken by `rm`
+    /// before it decides: a removal never races a start into a half-recorded
+    /// attachment. Nil when the container is gone.
+    public func withStartLock<T>(_ id: String, _ body: () throws -> T) throws -> T? {
+        try withLock(directory(id) + "/.start.lock", missingIsGone: true, body)
+    }
+
+    /// The start lock taken for as long as the descriptor stays open (-1 when the
+    /// container is gone): for a start whose end is not one lexical scope.
+    public func startLockDescriptor(_ id: String) -> Int32 {
+        let fd = open(directory(id) + "/.start.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 { while flock(fd, LOCK_EX) != 0 && errno == EINTR {} }
+        return fd
     }
 
     /// Runs body holding an exclusive flock on path (created if missing).

@@ -24,7 +24,9 @@ struct List: ParsableCommand {
     func run() throws {
         do {
             let now = Timestamp.now()
-            let rows = global.containers().list(all: all).map { PsRow($0, now: now, truncate: !noTrunc) }
+            let containers = global.containers()
+            var rows = containers.list(all: all).map { PsRow($0, now: now, truncate: !noTrunc) }
+            if all { rows += containers.store.broken().map { PsRow(brokenID: $0, truncate: !noTrunc) } }
             if quiet {
                 for r in rows { print(r.ID) }
             } else if format == "table" {

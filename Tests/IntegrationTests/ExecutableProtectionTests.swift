@@ -44,8 +44,11 @@ import Glibc
         let bin = s.root + "/.bin"
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         let built = URL(fileURLWithPath: Sandbox.binary).deletingLastPathComponent().path
+        // Copied by cp: a descriptor open for writing in this (threaded) process could
+        // be inherited by another test's spawn and make the copy ETXTBSY to execute.
         for tool in ["minirt", "minirt-supervisor"] {
-            try FileManager.default.copyItem(atPath: "\(built)/\(tool)", toPath: "\(bin)/\(tool)")
+            let o = try Sandbox.exec("/bin/cp", ["\(built)/\(tool)", "\(bin)/\(tool)"])
+            try #require(o.status == 0, "\(o.stderr)")
         }
         s.binary = bin + "/minirt"
         let probe = s.root + "/.probe"

@@ -180,6 +180,10 @@ int minirt_sealed_copy(const char *path);
 int minirt_execveat(int fd, char *const argv[], char *const envp[]);
 int minirt_set_dumpable(int on);
 
+// A descriptor naming one process (never a recycled pid), and signalling through it.
+int minirt_pidfd_open(pid_t pid);
+int minirt_pidfd_send_signal(int pidfd, int sig);
+
 // clone()s a child that sets itself up from cfg and execs the process.
 // Returns the child's pid (as seen by the caller) or -1 with errno set.
 pid_t minirt_spawn(const struct minirt_spawn_config *cfg);
