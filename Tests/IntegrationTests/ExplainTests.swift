@@ -23,6 +23,8 @@ import Testing
         #expect(lines("outbound NAT").contains { $0.contains("MASQUERADE") && $0.contains(id) })
         #expect(lines("published ports").contains { $0.contains("DNAT --to-destination \(ip):80") })
         #expect(lines("CNI plugin calls").contains { $0.hasPrefix("ADD bridge eth0 -> \(ip)") })
+        #expect(lines("minirt's own rules").contains { $0.contains("ip daddr 127.0.0.0/8") && $0.contains("drop") },
+                "the loopback guard: \(lines("minirt's own rules"))")
         // Every part says how to look at it by hand.
         #expect(items.allSatisfy { !(($0["command"] as? String) ?? "").isEmpty })
         let text = try s.minirt("explain", "web")
