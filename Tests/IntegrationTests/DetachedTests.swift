@@ -61,7 +61,7 @@ import Glibc
 
     @Test func killedSupervisorThenContainerIsSeenExitedAndRmCleansUp() throws {
         let s = try Sandbox()
-        #expect(try s.minirt("run", "-d", "--name", "victim", "-p", "8091:80", "busybox", "sleep", "60").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "victim", "-p", "8091:80", "busybox", "sleep", "60").status == 0)
         _ = try s.id(of: "victim")
         let sup = Int32(try inspect(s, "{{.State.SupervisorPid}}", "victim")) ?? 0
         let pid = Int32(try inspect(s, "{{.State.Pid}}", "victim")) ?? 0
@@ -103,7 +103,7 @@ import Glibc
     /// `-dit sh` keeps a shell waiting for input, as with docker.
     @Test func detachedWithATerminal() throws {
         let s = try Sandbox()
-        #expect(try s.minirt("run", "-d", "-t", "--name", "tty", "--network", "none", "busybox", "sh", "-c", "tty; echo hello").status == 0)
+        try #require(try s.minirt("run", "-d", "-t", "--name", "tty", "--network", "none", "busybox", "sh", "-c", "tty; echo hello").status == 0)
         _ = try s.id(of: "tty")
         #expect(try s.minirt("wait", "tty").stdout == "0\n")
         let logs = try s.minirt("logs", "tty").stdout
@@ -171,7 +171,7 @@ import Glibc
 
     @Test func gcReleasesWhatACrashLeftAndPruneRemovesStoppedContainers() throws {
         let s = try Sandbox()
-        #expect(try s.minirt("run", "-d", "--name", "crashy", "-p", "8093:80", "busybox", "sleep", "60").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "crashy", "-p", "8093:80", "busybox", "sleep", "60").status == 0)
         let id = try s.id(of: "crashy")
         let sup = Int32(try inspect(s, "{{.State.SupervisorPid}}", "crashy")) ?? 0
         let pid = Int32(try inspect(s, "{{.State.Pid}}", "crashy")) ?? 0
@@ -196,7 +196,7 @@ import Glibc
 
     @Test func containerKilledUnderItsSupervisorIsRecorded() throws {
         let s = try Sandbox()
-        #expect(try s.minirt("run", "-d", "--name", "k9", "--network", "none", "busybox", "sleep", "60").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "k9", "--network", "none", "busybox", "sleep", "60").status == 0)
         let pid = Int32(try inspect(s, "{{.State.Pid}}", "k9")) ?? 0
         if pid > 0 { kill(pid, SIGKILL) }
         try eventually("the supervisor recorded the kill") { try inspect(s, "{{.State.Status}} {{.State.ExitCode}}", "k9") == "exited 137" }
@@ -210,7 +210,7 @@ import Glibc
         // ls itself opens one descriptor (3) to read the folder; nothing else may be there.
         let fg = try s.minirt("run", "--rm", "--network", "none", "busybox", "ls", "/proc/self/fd")
         #expect(fg.lines == ["0", "1", "2", "3"], "foreground: \(fg.stdout)")
-        #expect(try s.minirt("run", "-d", "--name", "fds", "-p", "8094:80", "busybox", "sh", "-c", "ls /proc/self/fd; sleep 60").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "fds", "-p", "8094:80", "busybox", "sh", "-c", "ls /proc/self/fd; sleep 60").status == 0)
         try eventually("logged") { try s.minirt("logs", "fds").lines.count >= 4 }
         #expect(try s.minirt("logs", "fds").lines == ["0", "1", "2", "3"], "detached, with held ports")
         #expect(try s.minirt("exec", "fds", "ls", "/proc/self/fd").lines == ["0", "1", "2", "3"], "exec")
@@ -233,7 +233,7 @@ import Glibc
         try refused(["logs", "ghost"], 1, "no such container: ghost")
         try refused(["kill", "-s", "NOPE", "ghost"], 1, "invalid signal \"NOPE\"")
         #expect(s.containerFolders().isEmpty)
-        #expect(try s.minirt("run", "-d", "--name", "up", "--network", "none", "busybox", "sleep", "60").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "up", "--network", "none", "busybox", "sleep", "60").status == 0)
         try refused(["start", "up"], 1, "already running")
         try refused(["rm", "up"], 1, "container is running")
         #expect(try s.minirt("rm", "-f", "up").status == 0)

@@ -8,7 +8,7 @@ import Glibc
 @Suite struct ExecTests {
     @Test func execJoinsTheContainer() throws {
         let s = try Sandbox()
-        #expect(try s.minirt("run", "-d", "--name", "box", "busybox", "sleep", "60").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "box", "busybox", "sleep", "60").status == 0)
         _ = try s.id(of: "box")
         let ip = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "box").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let hostname = try s.minirt("inspect", "-f", "{{.Config.Hostname}}", "box").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -38,7 +38,7 @@ import Glibc
 
     @Test func execWithATerminal() throws {
         let s = try Sandbox()
-        #expect(try s.minirt("run", "-d", "--name", "tty", "--network", "none", "busybox", "sleep", "60").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "tty", "--network", "none", "busybox", "sleep", "60").status == 0)
         let (status, output) = try s.onTerminal(["exec", "-it", "tty", "sh"], input: "tty; echo term=$TERM; exit 4\n")
         #expect(status == 4)
         #expect(output.contains("/dev/pts/") && output.contains("term=xterm"), "\(output)")

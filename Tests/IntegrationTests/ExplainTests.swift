@@ -5,7 +5,7 @@ import Testing
 @Suite struct ExplainTests {
     @Test func explainsABridgedContainerWithAPublishedPort() throws {
         let s = try Sandbox()
-        #expect(try s.minirt("run", "-d", "--name", "web", "-p", "8080:80", "busybox", "httpd", "-f", "-p", "80").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "web", "-p", "8080:80", "busybox", "httpd", "-f", "-p", "80").status == 0)
         let id = try s.id(of: "web")
         let ip = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let o = try s.minirt("explain", "--format", "json", "web")
@@ -34,7 +34,7 @@ import Testing
         #expect(stopped.status == 1 && stopped.stderr.contains("is not running"), "\(stopped.stderr)")
         try s.minirt("rm", "web")
         // Without a pin (--network none) it looks through the init's own namespace.
-        #expect(try s.minirt("run", "-d", "--name", "alone", "--network", "none", "busybox", "sleep", "30").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "alone", "--network", "none", "busybox", "sleep", "30").status == 0)
         _ = try s.id(of: "alone")
         let alone = try s.minirt("explain", "alone")
         #expect(alone.stdout.contains("lo: 127.0.0.1/8") && alone.stdout.contains("nsenter --net=/proc/"), "\(alone.stdout)")

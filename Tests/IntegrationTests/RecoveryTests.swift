@@ -39,7 +39,7 @@ import Glibc
 
     @Test func truncatedStateIsShownAndRemovable() throws {
         let s = try Sandbox()
-        #expect(try s.minirt("run", "-d", "--name", "broken", "-p", "8096:80", "busybox", "sleep", "300").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "broken", "-p", "8096:80", "busybox", "sleep", "300").status == 0)
         let id = try s.id(of: "broken")
         try #require(!lease(s, of: id).isEmpty)
         try Data("{\"Id\": \"tru".utf8).write(to: URL(fileURLWithPath: "\(s.root)/\(id)/state.json"))
@@ -60,7 +60,7 @@ import Glibc
     @Test func deletedFolderIsNeverFreedWhileAliveAndIsRecoverable() throws {
         let s = try Sandbox()
         for removeBy in ["rm", "gc"] {
-            #expect(try s.minirt("run", "-d", "--name", "lost", "-p", "8097:80", "busybox", "sleep", "300").status == 0)
+            try #require(try s.minirt("run", "-d", "--name", "lost", "-p", "8097:80", "busybox", "sleep", "300").status == 0)
             let id = try s.id(of: "lost")
             let pid = try s.waitForPid("lost")
             let supervisor = Int32(try s.minirt("inspect", "-f", "{{.State.SupervisorPid}}", "lost").stdout
@@ -108,7 +108,7 @@ import Glibc
         func second(_ args: String...) throws -> Outcome {
             try Sandbox.exec(s.command.0, s.command.1 + args, env: env)
         }
-        #expect(try s.minirt("run", "-d", "--name", "first", "busybox", "sleep", "300").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "first", "busybox", "sleep", "300").status == 0)
         let b = try second("run", "-d", "--name", "second", "busybox", "sleep", "300")
         try #require(b.status == 0, "\(b.stderr)")
         let ipA = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "first").stdout
