@@ -30,6 +30,11 @@ public enum SealedExecutable {
         }
         let exe = try Self.readExeLink()
         installedPath = exe
+        // Already running through a read-only mount (a read-only /usr, or the
+        // binary bind-mounted read-only over itself: see README): a reopen for
+        // writing through /proc/PID/exe fails with EROFS as from the clone.
+        var fs = statvfs()
+        if statvfs("/proc/self/exe", &fs) == 0 && fs.f_flag & UInt(ST_RDONLY) != 0 { return }
         var fd = minirt_readonly_clone("/proc/self/exe")
         if fd < 0 { fd = minirt_sealed_copy("/proc/self/exe") }
         guard fd >= 0 else {
