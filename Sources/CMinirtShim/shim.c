@@ -465,6 +465,10 @@ static void set_capabilities(const struct minirt_spawn_config *cfg) {
         fail(cfg, MINIRT_STAGE_CAPABILITIES, errno, "ambient set");
     for (uint32_t cap = 0; cap <= cfg->cap_last && cap < 64; cap++) {
         if (!(cfg->cap_ambient & (1ULL << cap))) continue;
+        // The kernel raises only what is both permitted and inheritable; runc
+        // 1.1 skips the rest (its own `runc spec` asks for ambient capabilities
+        // that are not inheritable), and so does minirt.
+        if (!(cfg->cap_inheritable & (1ULL << cap)) || !(cfg->cap_permitted & (1ULL << cap))) continue;
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
             fail(cfg, MINIRT_STAGE_CAPABILITIES, errno, "ambient set");
     }
@@ -543,6 +547,12 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     if (chdir(cwd) < 0 && (errno != ENOENT || mkdir_all(cwd, 0755) < 0 || chdir(cwd) < 0))
         fail(cfg, MINIRT_STAGE_CWD, errno, cwd);
 
+    for (size_t i = 0; i < cfg->nrlimits; i++) {
+        struct { uint64_t cur, max; } lim = { cfg->rlimits[i].soft, cfg->rlimits[i].hard };
+        if (syscall(SYS_prlimit64, 0, cfg->rlimits[i].resource, &lim, NULL) < 0)
+            fail(cfg, MINIRT_STAGE_PRCTL, errno, "setrlimit");
+    }
+
     // Without no_new_privs a filter can only be loaded with CAP_SYS_ADMIN, so
     // then it goes in before the capabilities are dropped (as runc does).
     if (!cfg->no_new_privileges) load_seccomp(cfg);
@@ -569,7 +579,15 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
         for (int fd = 3; fd < 65536; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
-    if (cfg->start_fd >= 0) wait_for_parent(cfg->start_fd);
+    if (cfg->start_fd >= 0) {
+        // create/start: tell the parent the container is set up, then block until started.
+        struct minirt_child_error ready;
+        memset(&ready, 0, sizeof ready);
+        ready.stage = MINIRT_STAGE_START_WAIT;
+        ssize_t w;
+        do { w = write(cfg->error_fd, &ready, sizeof ready); } while (w < 0 && errno == EINTR);
+        wait_for_parent(cfg->start_fd);
+    }
 
     // The parent blocks the signals it forwards; the container starts clean.
     struct sigaction dfl;

@@ -300,6 +300,26 @@ public struct Cgroup: Sendable {
         return text.split(separator: "\n").compactMap { Int32($0) }
     }
 
+    // MARK: freezer (pause/resume)
+
+    /// Freezes or thaws every process of the cgroup (v1 freezer.state, v2 cgroup.freeze).
+    public func setFrozen(_ frozen: Bool) throws {
+        switch layout {
+        case .v2: try set("", "cgroup.freeze", frozen ? "1" : "0")
+        case .v1: try set("freezer", "freezer.state", frozen ? "FROZEN" : "THAWED")
+        }
+    }
+
+    public func isFrozen() -> Bool {
+        switch layout {
+        case .v2:
+            return (directory("").flatMap { Self.read($0 + "/cgroup.freeze") } ?? "").hasPrefix("1")
+        case .v1:
+            let state = directory("freezer").flatMap { Self.read($0 + "/freezer.state") } ?? ""
+            return state.hasPrefix("FROZEN") || state.hasPrefix("FREEZING")
+        }
+    }
+
     // MARK: remove
 
     /// Removes the cgroup. Processes still in it belong to this container only

@@ -14,6 +14,9 @@ public enum EngineError: Error, CustomStringConvertible {
     case setup(stage: String, detail: String, Errno)
     case commandNotFound(String, Errno)
     case cannotInvoke(String, Errno)
+    /// Not an error: the child reached the start gate (create/start).
+    case readyAtGate
+    var isReadyAtGate: Bool { if case .readyAtGate = self { return true }; return false }
 
     public var description: String {
         switch self {
@@ -26,6 +29,7 @@ public enum EngineError: Error, CustomStringConvertible {
                 ? "exec: \"\(cmd)\": \(e): check the path inside the rootfs"
                 : "exec: \"\(cmd)\": executable file not found in $PATH"
         case .cannotInvoke(let cmd, let e): return "exec: \"\(cmd)\": \(e)"
+        case .readyAtGate: return "the container is created and waits to be started"
         }
     }
 
@@ -67,6 +71,7 @@ public enum Engine {
                              parentDeathSignal: Int32 = 0,
                              joinExistingCgroup: Bool = false,
                              seccompCache: String? = nil,
+                             startGate: Int32 = -1,
                              whileSettingUp: ((Int32) -> Void)? = nil) throws -> SpawnedProcess {
         guard let process = spec.process, !process.args.isEmpty else {
             throw EngineError.invalidSpec("process.args is empty: give a command")
@@ -154,6 +159,17 @@ public enum Engine {
         cfg.ngroups = groups.count
         cfg.set_groups = 1
         cfg.no_new_privileges = process.noNewPrivileges == true ? 1 : 0
+        let limits = try (process.rlimits ?? []).map { l -> minirt_rlimit in
+            guard let resource = rlimitNumbers[l.type] else {
+                throw EngineError.invalidSpec("process.rlimits: unknown type \"\(l.type)\": use RLIMIT_NOFILE, RLIMIT_NPROC, ...")
+            }
+            guard l.soft <= l.hard else {
+                throw EngineError.invalidSpec("process.rlimits: \(l.type) soft limit \(l.soft) is above its hard limit \(l.hard)")
+            }
+            return minirt_rlimit(resource: resource, soft: l.soft, hard: l.hard)
+        }
+        cfg.rlimits = arena.array(limits)
+        cfg.nrlimits = limits.count
 
         if let caps = process.capabilities {
             do {
@@ -213,7 +229,9 @@ public enum Engine {
         cfg.stdio = (io.stdin, io.stdout, io.stderr)
         cfg.parent_death_signal = parentDeathSignal
         cfg.sync_fd = -1
-        cfg.start_fd = -1
+        // With a gate (runc's create), the child stops right before execve until
+        // a byte arrives on it, and reports that it got there.
+        cfg.start_fd = startGate
 
         // error pipe: the child writes a minirt_child_error; EOF means execve worked.
         var errPipe: [Int32] = [0, 0]
@@ -250,7 +268,7 @@ public enum Engine {
             if fd >= 0 { master = fd }
         }
 
-        if let failure = readChildError(errPipe[0]) {
+        if let failure = readChildError(errPipe[0]), !(startGate >= 0 && failure.isReadyAtGate) {
             if let m = master { close(m) }
             reap(pid)
             throw failure
@@ -277,6 +295,13 @@ public enum Engine {
         }
         return program
     }
+
+    /// RLIMIT_* names as the runtime spec writes them (Linux numbering).
+    static let rlimitNumbers: [String: Int32] = [
+        "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4, "RLIMIT_RSS": 5,
+        "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10,
+        "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+    ]
 
     static let namespaceFlags: [String: Int32] = [
         "pid": Int32(MINIRT_CLONE_NEWPID), "network": Int32(MINIRT_CLONE_NEWNET),
@@ -315,7 +340,8 @@ public enum Engine {
         Int32(MINIRT_STAGE_SECCOMP.rawValue): "loading",
     ]
 
-    /// Reads the child's error report; nil on EOF (execve succeeded).
+    /// Reads the child's error report; nil on EOF (execve succeeded). A
+    /// report of stage START_WAIT with no error means "set up, waiting at the gate".
     static func readChildError(_ fd: Int32) -> EngineError? {
         var report = minirt_child_error()
         let size = MemoryLayout<minirt_child_error>.size
@@ -333,6 +359,7 @@ public enum Engine {
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }
         let e = Errno(rawValue: report.err)
+        if report.stage == Int32(MINIRT_STAGE_START_WAIT.rawValue) && report.err == 0 { return .readyAtGate }
         if report.stage == Int32(MINIRT_STAGE_EXEC.rawValue) {
             switch report.err {
             case ENOENT, ENOTDIR: return .commandNotFound(detail, e)

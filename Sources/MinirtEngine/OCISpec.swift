@@ -54,6 +54,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var type: String
         public var hard: UInt64
         public var soft: UInt64
+        public init(type: String, hard: UInt64, soft: UInt64) { self.type = type; self.hard = hard; self.soft = soft }
     }
 
     public struct Root: Codable, Sendable, Equatable {
@@ -180,6 +181,34 @@ extension OCISpec {
     /// Annotation carrying overlayfs options for the root: the engine mounts the
     /// overlay inside the container's mount namespace, so no host mount can leak.
     public static let overlayAnnotation = "org.minirt.rootfs.overlay"
+
+    /// What `runc spec` writes: `sh` on a terminal in ./rootfs (read-only), the
+    /// three capabilities runc grants, all namespaces but user, RLIMIT_NOFILE 1024.
+    public static func runcDefault() -> OCISpec {
+        var s = OCISpec()
+        var p = Process()
+        p.terminal = true
+        p.args = ["sh"]
+        p.env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"]
+        p.noNewPrivileges = true
+        var caps = Capabilities()
+        let three = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
+        caps.bounding = three; caps.effective = three; caps.permitted = three; caps.ambient = three
+        p.capabilities = caps
+        p.rlimits = [Rlimit(type: "RLIMIT_NOFILE", hard: 1024, soft: 1024)]
+        s.process = p
+        s.root = Root(path: "rootfs", readonly: true)
+        s.hostname = "runc"
+        s.mounts = Array(defaultMounts().dropLast()) + [
+            Mount(destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"]),
+        ]
+        var l = Linux()
+        l.namespaces = ["pid", "network", "ipc", "uts", "mount", "cgroup"].map { Namespace(type: $0) }
+        l.maskedPaths = defaultMaskedPaths
+        l.readonlyPaths = defaultReadonlyPaths
+        s.linux = l
+        return s
+    }
 
     /// The default mounts runc's `spec` writes, which Docker also uses.
     public static func defaultMounts() -> [Mount] {

@@ -2,15 +2,15 @@
 public enum CommandLineRewrite {
     /// Moves global flags written before the verb to just after it, where the
     /// verb's option group parses them: `minirt --root X run ...`.
-    public static func hoist(_ args: [String], globals names: [String], nestedVerbs nested: [String]) -> [String] {
+    public static func hoist(_ args: [String], globals names: [String], flags: [String] = [], nestedVerbs nested: [String]) -> [String] {
         var globals: [String] = []
         var rest = args[...]
         while let first = rest.first, first.hasPrefix("--") {
             let name = String(first.split(separator: "=", maxSplits: 1)[0])
-            guard names.contains(name) else { break }
+            guard names.contains(name) || flags.contains(name) else { break }
             globals.append(first)
             rest = rest.dropFirst()
-            if !first.contains("="), let value = rest.first {
+            if !flags.contains(name), !first.contains("="), let value = rest.first {
                 globals.append(value)
                 rest = rest.dropFirst()
             }

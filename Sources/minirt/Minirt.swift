@@ -16,14 +16,18 @@ struct Minirt: ParsableCommand {
         abstract: "A small container runtime: real Linux namespaces, docker-style commands.",
         version: version,
         subcommands: [Run.self, Exec.self, List.self, Inspect.self, Logs.self, Stop.self, Start.self, Restart.self, Kill.self, Wait.self,
-                      Remove.self, Port.self, Stats.self, Explain.self, Network.self, Images.self, ImageCommand.self, System.self, InternalStart.self, InternalExited.self])
+                      Remove.self, Port.self, Stats.self, Explain.self, Network.self, Images.self, ImageCommand.self, System.self, OCI.self, InternalStart.self, InternalExited.self])
 
     /// Like `docker`: usage errors exit 125, not ArgumentParser's 64.
     static func main() {
         do {
-            let args = GlobalOptions.hoisted(Array(CommandLine.arguments.dropFirst()))
+            var args = GlobalOptions.hoisted(Array(CommandLine.arguments.dropFirst()))
+            // `minirt-runc VERB` (a link to minirt) is `minirt oci VERB`, with runc's globals first.
+            if CommandLine.arguments.first?.split(separator: "/").last == "minirt-runc" { args = ["oci"] + Array(CommandLine.arguments.dropFirst()) }
+            if args.first == "oci" { args = OCI.rewrite(args) }
             // Verbs that put a process into a container run from a protected binary.
-            if let verb = args.first, ["run", "exec", "__start"].contains(verb), !args.contains("--help") {
+            let entering = args.first == "oci" ? args.count > 1 && OCI.entering.contains(args[1]) : ["run", "exec", "__start"].contains(args.first ?? "")
+            if entering && !args.contains("--help") {
                 try SealedExecutable.ensure()
             }
             // `run` is the hot path: parsing it alone skips building the whole

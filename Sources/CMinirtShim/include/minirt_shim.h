@@ -52,6 +52,11 @@ struct minirt_child_error {
 // At most one join per namespace type, and there are eight.
 #define MINIRT_MAX_JOINS 8
 
+struct minirt_rlimit {
+    int resource;      // RLIMIT_*
+    uint64_t soft, hard;
+};
+
 struct minirt_mount {
     const char *source;
     const char *target;          // absolute path inside the container
@@ -131,6 +136,10 @@ struct minirt_spawn_config {
     int set_capabilities;
     uint32_t cap_last;           // highest capability the kernel knows
     uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
+
+    // process.rlimits, set before the user switch (as runc does).
+    const struct minirt_rlimit *rlimits;
+    size_t nrlimits;
     const void *seccomp_filter;  // struct sock_filter[seccomp_len], built by libseccomp in the parent
     uint16_t seccomp_len;
 

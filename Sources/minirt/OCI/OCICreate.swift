@@ -1,0 +1,24 @@
+import ArgumentParser
+import MinirtKit
+
+struct OCICreate: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a container from a bundle; its process waits for start.")
+    @OptionGroup var global: OCIGlobalOptions
+    @Option(name: [.short, .long], help: ArgumentHelp("The bundle folder (config.json and rootfs).", valueName: "dir")) var bundle = "."
+    @Option(name: .customLong("pid-file"), help: ArgumentHelp("Write the init's pid here.", valueName: "file")) var pidFile: String?
+    @Option(name: .customLong("console-socket"), help: ArgumentHelp("Unix socket that receives the pty master.", valueName: "path")) var consoleSocket: String?
+    @Option(name: .customLong("preserve-fds"), help: ArgumentHelp("Not supported yet beyond 0.", valueName: "n")) var preserveFds = 0
+    @Flag(name: .customLong("no-pivot"), help: "Accepted; minirt always pivots.") var noPivot = false
+    @Flag(name: .customLong("no-new-keyring"), help: "Accepted; minirt creates no session keyring.") var noNewKeyring = false
+    @Argument var id: String
+
+    func run() throws {
+        try global.run { c in
+            guard preserveFds == 0 else { throw OCIError("--preserve-fds \(preserveFds) is not supported yet: pass no extra descriptors") }
+            var o = OCIContainers.CreateOptions(bundle: bundle)
+            o.pidFile = pidFile
+            o.consoleSocket = consoleSocket
+            try c.create(id, o, seccompCache: c.root + "/.seccomp")
+        }
+    }
+}

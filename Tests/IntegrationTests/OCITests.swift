@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// runc's command line (`minirt oci`, `minirt-runc`) over real bundles, with
+/// Debian's runc as the reference where both run the same bundle.
+@Suite struct OCITests {
+    /// A bundle folder with the busybox image as rootfs and `spec` written by `tool`.
+    static func bundle(_ s: Sandbox, name: String, specBy tool: [String], args: [String]) throws -> String {
+        let dir = "\(s.root)/.bundles/\(name)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let cp = try Sandbox.exec("/bin/cp", ["-a", "\(Sandbox.images)/busybox/rootfs", dir + "/rootfs"])
+        try #require(cp.status == 0, "\(cp.stderr)")
+        let spec = try Sandbox.exec(tool[0], Array(tool.dropFirst()) + ["spec", "--bundle", dir])
+        try #require(spec.status == 0, "\(tool) spec: \(spec.stderr)")
+        // The process alone is changed, as an engine would: no terminal, our command.
+        let path = dir + "/config.json"
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        var process = config["process"] as? [String: Any] ?? [:]
+        process["terminal"] = false
+        process["args"] = args
+        config["process"] = process
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+        return dir
+    }
+
+    func oci(_ s: Sandbox, _ args: [String]) throws -> Outcome {
+        try Sandbox.exec(s.binary, ["oci", "--root", s.root + "/.oci"] + args, env: s.environment)
+    }
+
+    /// `create` as an engine calls it: the init keeps the stdio it is given (as
+    /// conmon's pipes), so it gets files here, not the pipes the harness reads to EOF.
+    func create(_ s: Sandbox, _ args: [String]) throws -> Outcome {
+        let out = s.root + "/.create-out", err = s.root + "/.create-err"
+        let o = try Sandbox.exec("/bin/sh", ["-c", "exec \"$0\" \"$@\" </dev/null >\(out) 2>\(err)", s.binary, "oci", "--root", s.root + "/.oci", "create"] + args,
+                                 env: s.environment)
+        return Outcome(status: o.status, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
+                       stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+    }
+
+    static let probe = "id; ulimit -n; hostname; grep -E '^Cap(Eff|Bnd|Amb)|^NoNewPrivs|^Seccomp:' /proc/self/status; cat /proc/1/cmdline | tr '\\\\0' ' '; echo; ls /proc/sys >/dev/null && echo proc; touch /x 2>/dev/null || echo ro-root; exit 7"
+
+    /// `runc spec`'s bundle, with only its process changed, behaves under minirt as under runc.
+    @Test func runcSpecBundleBehavesAsUnderRunc() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let dir = try Self.bundle(s, name: "runc-spec", specBy: ["/usr/sbin/runc"], args: ["sh", "-c", Self.probe])
+        let reference = try Sandbox.exec("/usr/sbin/runc", ["--root", s.root + "/.runc", "run", "--bundle", dir, "ref"])
+        let ours = try oci(s, ["run", "--bundle", dir, "ours"])
+        #expect(reference.status == 7 && ours.status == 7, "runc \(reference.status) \(reference.stderr), minirt \(ours.status) \(ours.stderr)")
+        #expect(ours.stdout == reference.stdout, "minirt:\n\(ours.stdout)\nrunc:\n\(reference.stdout)")
+        #expect(try oci(s, ["list", "-q"]).stdout.isEmpty, "run without --keep deletes")
+        try s.finish()
+    }
+
+    /// minirt's own `oci spec` writes what runc's does, field for field that matters.
+    @Test func ownSpecMatchesRuncs() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let dir = try Self.bundle(s, name: "own-spec", specBy: [s.binary, "oci"], args: ["sh", "-c", Self.probe])
+        let reference = try Sandbox.exec("/usr/sbin/runc", ["--root", s.root + "/.runc", "run", "--bundle", dir, "ref"])
+        let ours = try oci(s, ["run", "--bundle", dir, "ours"])
+        #expect(ours.status == 7 && ours.stdout == reference.stdout, "minirt:\n\(ours.stdout)\nrunc:\n\(reference.stdout) \(reference.stderr)")
+        try s.finish()
+    }
+
+    @Test func createStartKillDeleteAsRuncDoes() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let dir = try Self.bundle(s, name: "life", specBy: [s.binary, "oci"], args: ["sleep", "300"])
+        let pidFile = s.root + "/.oci-pid"
+        let created = try create(s, ["--bundle", dir, "--pid-file", pidFile, "c1"])
+        try #require(created.status == 0, "\(created.stderr)")
+        let pidText = try String(contentsOfFile: pidFile, encoding: .utf8)
+        #expect(Int32(pidText) != nil && !pidText.hasSuffix("\n"), "the pid file holds the pid, no newline: \(pidText.debugDescription)")
+        func state() throws -> [String: Any] {
+            let o = try oci(s, ["state", "c1"])
+            return (try? JSONSerialization.jsonObject(with: Data(o.stdout.utf8)) as? [String: Any]) ?? [:]
+        }
+        #expect(try state()["status"] as? String == "created")
+        #expect(try state()["pid"] as? Int == Int(pidText))
+        // Blocked before execve: the init is still minirt's, not sleep.
+        #expect(!(try String(contentsOfFile: "/proc/\(pidText)/cmdline", encoding: .utf8)).hasPrefix("sleep"))
+        #expect(try create(s, ["--bundle", dir, "c1"]).stderr == "container with id exists: c1\n")
+        #expect(try oci(s, ["start", "c1"]).status == 0)
+        #expect(try state()["status"] as? String == "running")
+        #expect(try oci(s, ["start", "c1"]).stderr == "cannot start an already running container\n")
+        #expect(try oci(s, ["delete", "c1"]).stderr.contains("cannot delete container c1 that is not stopped: running"))
+        let ps = try oci(s, ["ps", "--format", "json", "c1"])
+        #expect(ps.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\(pidText)]", "\(ps.stdout)")
+        // (SIGTERM would do nothing: sleep is PID 1 of its namespace, with no handler.)
+        #expect(try oci(s, ["kill", "c1", "KILL"]).status == 0)
+        for _ in 0..<250 where try state()["status"] as? String != "stopped" { usleep(20_000) }
+        #expect(try state()["status"] as? String == "stopped")
+        #expect(try oci(s, ["kill", "c1"]).stderr == "container not running\n")
+        #expect(try oci(s, ["start", "c1"]).stderr == "cannot start a container that has stopped\n")
+        #expect(try oci(s, ["delete", "c1"]).status == 0)
+        let gone = try oci(s, ["state", "c1"])
+        #expect(gone.status == 1 && gone.stderr == "container does not exist\n")
+        #expect(try oci(s, ["delete", "--force", "c1"]).status == 0, "--force on a missing container succeeds")
+        // delete of a created container kills its blocked init.
+        try #require(try create(s, ["--bundle", dir, "--pid-file", pidFile, "c2"]).status == 0)
+        let blocked = Int32(try String(contentsOfFile: pidFile, encoding: .utf8)) ?? 0
+        #expect(try oci(s, ["delete", "c2"]).status == 0)
+        let stat = (try? String(contentsOfFile: "/proc/\(blocked)/stat", encoding: .utf8)) ?? ""
+        #expect(stat.isEmpty || stat.contains(") Z "), "the blocked init survived delete: \(stat)")
+        try s.finish()
+    }
+
+    @Test func badInputIsOneLineAndLeavesNothing() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let empty = s.root + "/.empty-bundle"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let missing = try oci(s, ["create", "--bundle", empty, "x"])
+        #expect(missing.status == 1 && missing.stderr.contains("config.json not found"), "\(missing.stderr)")
+        try "{\"process\": ".write(toFile: empty + "/config.json", atomically: true, encoding: .utf8)
+        let malformed = try oci(s, ["create", "--bundle", empty, "x"])
+        #expect(malformed.status == 1 && malformed.stderr.contains("config.json") && malformed.stderr.split(separator: "\n").count == 1, "\(malformed.stderr)")
+        #expect(try oci(s, ["create", "--bundle", empty, "../evil"]).stderr.contains("invalid container id format"))
+        let dir = try Self.bundle(s, name: "escape", specBy: [s.binary, "oci"], args: ["true"])
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))) as? [String: Any])
+        var linux = config["linux"] as? [String: Any] ?? [:]
+        linux["cgroupsPath"] = "/../../escape"
+        config["linux"] = linux
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        #expect(try oci(s, ["create", "--bundle", dir, "y"]).stderr.contains("leaves the cgroup hierarchy"))
+        #expect(try oci(s, ["--systemd-cgroup", "list"]).stderr.contains("--systemd-cgroup is not supported"))
+        #expect(try oci(s, ["list", "-q"]).stdout.isEmpty, "a failed create left a container")
+        try s.finish()
+    }
+
+    /// `minirt-runc` (a link) takes runc's argument order; --log-format json logs errors as JSON lines.
+    @Test func runcEntryPointAndJSONLog() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        try FileManager.default.createDirectory(atPath: s.root + "/.bin", withIntermediateDirectories: true)
+        let link = s.root + "/.bin/minirt-runc"
+        try #require(symlink(s.binary, link) == 0)
+        let log = s.root + "/.bin/runtime.log"
+        let o = try Sandbox.exec(link, ["--root", s.root + "/.oci", "--log", log, "--log-format", "json", "state", "nope"], env: s.environment)
+        #expect(o.status == 1 && o.stderr == "container does not exist\n", "\(o.stderr)")
+        let line = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").last.map(String.init) ?? ""
+        let entry = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
+        #expect(entry?["level"] == "error" && entry?["msg"] == "container does not exist" && entry?["time"]?.hasSuffix("Z") == true, "\(line)")
+        #expect(try Sandbox.exec(link, ["--root", s.root + "/.oci", "list", "--format", "json"], env: s.environment).stdout == "[]\n")
+        try s.finish()
+    }
+}
