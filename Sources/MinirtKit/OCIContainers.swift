@@ -216,6 +216,43 @@ public struct OCIContainers: Sendable {
         do { try Cgroup(path: path).setFrozen(paused) } catch { throw OCIError("\(error)") }
     }
 
+    public struct ExecOptions: Sendable {
+        public var process: OCISpec.Process
+        public var consoleSocket: String?
+        public var pidFile: String?
+        public var detach = false
+        public init(process: OCISpec.Process) { self.process = process }
+    }
+
+    /// `exec`: a process in the running container's namespaces, cgroup and
+    /// seccomp filter (from its bundle), with the given process's user,
+    /// capabilities and no_new_privs. Returns its pid and, unless detached or
+    /// handed to a console socket, the pty master.
+    public func exec(_ id: String, _ o: ExecOptions, seccompCache: String? = nil) throws -> (pid: Int32, console: Int32?) {
+        let c = try load(id)
+        guard status(c) == "running" else { throw OCIError("cannot exec in a stopped container") }
+        guard !o.process.args.isEmpty else { throw OCIError("args must not be empty") }
+        if o.process.terminal == true && o.detach && o.consoleSocket == nil {
+            throw OCIError("cannot allocate tty if runc will detach without setting console socket")
+        }
+        let spec = try Self.spec(bundle: c.bundle)
+        let size = o.process.consoleSize.map { (rows: UInt16(clamping: $0.height), cols: UInt16(clamping: $0.width)) }
+        let spawned = try Engine.exec(into: c.pid, process: o.process, io: SpawnIO(), consoleSize: size,
+                                      cgroupsPath: spec.linux?.cgroupsPath, seccomp: spec.linux?.seccomp,
+                                      seccompCache: seccompCache)
+        var kept: Int32?
+        if let master = spawned.consoleMaster {
+            if let socket = o.consoleSocket {
+                defer { close(master) }
+                try Self.sendConsole(master, to: socket)
+            } else {
+                kept = master
+            }
+        }
+        if let pidFile = o.pidFile { try StateStore.writeAtomically(Data("\(spawned.pid)".utf8), to: pidFile) }
+        return (spawned.pid, kept)
+    }
+
     /// The host pids of the container's processes: its cgroup's, or its init alone.
     public func processes(_ id: String) throws -> [Int32] {
         let c = try load(id)

@@ -66,7 +66,7 @@ public struct SeccompProfile: Decodable, Sendable {
         return profile
     }
 
-    static func describe(_ error: DecodingError) -> String {
+    public static func describe(_ error: DecodingError) -> String {
         func place(_ path: [CodingKey]) -> String {
             let s = path.map { k in k.intValue.map { "[\($0)]" } ?? ".\(k.stringValue)" }.joined()
             return s.hasPrefix(".") ? String(s.dropFirst()) : (s.isEmpty ? "top level" : s)

@@ -85,6 +85,14 @@ import Glibc
         #expect(try state()["status"] as? String == "running")
         #expect(try oci(s, ["start", "c1"]).stderr == "cannot start an already running container\n")
         #expect(try oci(s, ["delete", "c1"]).stderr.contains("cannot delete container c1 that is not stopped: running"))
+        // exec: in the container's namespaces, from args or a process file.
+        let inside = try oci(s, ["exec", "c1", "sh", "-c", "echo in; tr '\\0' ' ' < /proc/1/cmdline"])
+        #expect(inside.status == 0 && inside.stdout == "in\nsleep 300 ", "\(inside.stdout) \(inside.stderr)")
+        let processFile = s.root + "/.process.json"
+        try #"{"args": ["sh", "-c", "id -u; exit 5"], "cwd": "/", "user": {"uid": 65534, "gid": 65534}}"#
+            .write(toFile: processFile, atomically: true, encoding: .utf8)
+        let fromFile = try oci(s, ["exec", "--process", processFile, "c1"])
+        #expect(fromFile.status == 5 && fromFile.stdout == "65534\n", "\(fromFile.status) \(fromFile.stdout) \(fromFile.stderr)")
         let ps = try oci(s, ["ps", "--format", "json", "c1"])
         #expect(ps.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\(pidText)]", "\(ps.stdout)")
         // (SIGTERM would do nothing: sleep is PID 1 of its namespace, with no handler.)
@@ -93,6 +101,7 @@ import Glibc
         #expect(try state()["status"] as? String == "stopped")
         #expect(try oci(s, ["kill", "c1"]).stderr == "container not running\n")
         #expect(try oci(s, ["start", "c1"]).stderr == "cannot start a container that has stopped\n")
+        #expect(try oci(s, ["exec", "c1", "true"]).stderr == "cannot exec in a stopped container\n")
         #expect(try oci(s, ["delete", "c1"]).status == 0)
         let gone = try oci(s, ["state", "c1"])
         #expect(gone.status == 1 && gone.stderr == "container does not exist\n")
