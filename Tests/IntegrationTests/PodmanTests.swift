@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Debian's podman (with conmon) driving minirt as its OCI runtime: a private
+/// podman (own containers.conf, storage, run root and CNI config folder) inside
+/// the test's network namespace, the busybox image imported into it.
+@Suite(.serialized) struct PodmanTests {
+    struct Podman {
+        let s: Sandbox
+        let dir: String
+
+        init(_ s: Sandbox) throws {
+            self.s = s
+            dir = s.root + "/.podman"
+            try FileManager.default.createDirectory(atPath: dir + "/cni", withIntermediateDirectories: true)
+            // The runtime as the engine sees it: minirt's runc command line over a private state root
+            // (podman forgets --runtime-flag on its cleanup calls, so the root is fixed here).
+            let runtime = dir + "/minirt-runc"
+            try "#!/bin/sh\nexec \(s.binary) oci --root \(dir)/oci \"$@\"\n".write(toFile: runtime, atomically: true, encoding: .utf8)
+            chmod(runtime, 0o755)
+            try """
+                [containers]
+                default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+                [engine]
+                cgroup_manager = "cgroupfs"
+                events_logger = "file"
+                runtime = "minirt"
+                runtime_supports_json = ["minirt"]
+                [engine.runtimes]
+                minirt = ["\(runtime)"]
+                [network]
+                network_backend = "cni"
+                network_config_dir = "\(dir)/cni"
+                """.write(toFile: dir + "/containers.conf", atomically: true, encoding: .utf8)
+        }
+
+        @discardableResult
+        func run(_ args: String...) throws -> Outcome {
+            var env = s.environment
+            env["CONTAINERS_CONF"] = dir + "/containers.conf"
+            return try Sandbox.exec("/usr/bin/nsenter", ["--net=/run/netns/\(s.netns!)", "--", "/usr/bin/podman",
+                                                          "--root", dir + "/storage", "--runroot", dir + "/run"] + args, env: env)
+        }
+
+        /// podman's own cleanup: containers, then its storage (it unmounts its layers).
+        func reset() throws {
+            try run("rm", "-af")
+            try run("system", "reset", "-f")
+        }
+    }
+
+    @Test func podmanRunsContainersWithMinirt() throws {
+        let s = try Sandbox()
+        let podman = try Podman(s)
+        defer { try? podman.reset() }
+        let tar = podman.dir + "/busybox.tar"
+        try #require(try Sandbox.exec("/bin/tar", ["-C", "\(Sandbox.images)/busybox/rootfs", "-cf", tar, "."]).status == 0)
+        try #require(try podman.run("import", tar, "localhost/bb").status == 0)
+
+        let hi = try podman.run("run", "--rm", "--network", "none", "localhost/bb", "echo", "hi")
+        #expect(hi.status == 0 && hi.stdout == "hi\n", "\(hi.stdout) \(hi.stderr)")
+        #expect(try podman.run("run", "--rm", "--network", "none", "localhost/bb", "sh", "-c", "exit 3").status == 3)
+        #expect(try podman.run("run", "--rm", "--network", "none", "localhost/bb", "no-such-command").status == 127)
+
+        let web = try podman.run("run", "-d", "--name", "web", "-p", "18080:80", "localhost/bb", "sh", "-c",
+                                 "mkdir -p /www && echo podman-on-minirt > /www/index.html && echo started && exec httpd -f -p 80 -h /www")
+        try #require(web.status == 0, "\(web.stderr)")
+        #expect(try s.fetch("http://127.0.0.1:18080/") == "podman-on-minirt\n")
+        let exec = try podman.run("exec", "web", "cat", "/proc/1/cmdline")
+        #expect(exec.status == 0 && exec.stdout.hasPrefix("httpd"), "\(exec.stdout) \(exec.stderr)")
+        #expect(try podman.run("logs", "web").stdout.contains("started"))
+        #expect(try podman.run("stop", "-t", "1", "web").status == 0)
+        #expect(try podman.run("inspect", "-f", "{{.State.Status}}", "web").stdout.hasPrefix("exited"))
+        #expect(try podman.run("rm", "web").status == 0)
+
+        #expect(try podman.run("ps", "-aq").stdout.isEmpty)
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: podman.dir + "/oci")) ?? []).filter { !$0.hasPrefix(".") }
+        #expect(left.isEmpty, "minirt's oci root kept \(left)")
+        try podman.reset()
+        try s.finish()
+    }
+}
