@@ -77,6 +77,12 @@ delta("binary protection (exec)", {
 }, n, "measured, no target")
 subprocess.run([minirt, "rm", "-f", "bench-exec"], check=True, stdout=subprocess.DEVNULL)
 
+# 1d. runc's command line on one bundle (the one runc runs above): create + start + wait + delete.
+compare("oci lifecycle", {
+    "minirt oci run --bundle B (create, start, wait, delete)": lambda: timed([minirt, "oci", "--root", f"{work}/oci", "run", "--bundle", f"{work}/bundle", "bench-oci"]),
+    "runc run --bundle B": lambda: timed(["runc", "--root", f"{work}/runc", "run", "--bundle", f"{work}/bundle", "bench"]),
+}, n, "minirt <= 0.50x runc")
+
 # 2. Bridge networking: minirt against the bare plugin chain of the same conflist.
 def chain():
     out = subprocess.run(inns + ["python3", "bench/cni-chain.py", conflist, "1"], check=True, capture_output=True, text=True)

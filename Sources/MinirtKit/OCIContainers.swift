@@ -134,6 +134,7 @@ public struct OCIContainers: Sendable {
             if errno == EEXIST { throw OCIError("container with id exists: \(id)") }
             throw OCIError("mkdir \(directory(id)): \(String(cString: strerror(errno)))")
         }
+        var spawnedPid: Int32?
         do {
             guard mkfifo(gatePath(id), 0o600) == 0 else { throw OCIError("mkfifo \(gatePath(id)): \(String(cString: strerror(errno)))") }
             // Read and write: the init's read never sees EOF while it holds this end too.
@@ -143,6 +144,7 @@ public struct OCIContainers: Sendable {
             let spawned = try Engine.spawn(spec, bundle: bundle, io: SpawnIO(),
                                            consoleSize: spec.process?.consoleSize.map { (UInt16(clamping: $0.height), UInt16(clamping: $0.width)) },
                                            seccompCache: seccompCache, startGate: gate)
+            spawnedPid = spawned.pid
             var kept: Int32?
             if let master = spawned.consoleMaster {
                 if let socket = o.consoleSocket {
@@ -164,7 +166,13 @@ public struct OCIContainers: Sendable {
             }
             return (spawned.pid, kept)
         } catch {
-            if let c = try? load(id) { _ = ContainerProcess(pid: c.pid, startTime: c.pidStartTime).signal(SIGKILL) }
+            // Nothing of a failed create stays: the blocked init, its cgroup, its folder.
+            if let pid = spawnedPid {
+                Glibc.kill(pid, SIGKILL)
+                var status: Int32 = 0
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            }
+            if let path = spec.linux?.cgroupsPath, !path.isEmpty, spawnedPid != nil { Cgroup(path: path).remove() }
             try? FileManager.default.removeItem(atPath: directory(id))
             throw error
         }

@@ -150,6 +150,12 @@ import Glibc
         let entry = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: String]
         #expect(entry?["level"] == "error" && entry?["msg"] == "container does not exist" && entry?["time"]?.hasSuffix("Z") == true, "\(line)")
         #expect(try Sandbox.exec(link, ["--root", s.root + "/.oci", "list", "--format", "json"], env: s.environment).stdout == "[]\n")
+        #expect(try Sandbox.exec(link, ["--version"], env: s.environment).stdout.hasPrefix("minirt-runc version "))
+        let features = try Sandbox.exec(link, ["features"], env: s.environment)
+        let doc = try JSONSerialization.jsonObject(with: Data(features.stdout.utf8)) as? [String: Any]
+        let linux = doc?["linux"] as? [String: Any]
+        #expect((linux?["namespaces"] as? [String])?.contains("pid") == true && (linux?["capabilities"] as? [String])?.contains("CAP_KILL") == true,
+                "\(features.stdout)")
         try s.finish()
     }
 }
