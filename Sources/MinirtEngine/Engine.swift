@@ -204,7 +204,12 @@ public enum Engine {
         if let path = spec.linux?.cgroupsPath, !path.isEmpty {
             let cg = Cgroup(path: path)
             if !joinExistingCgroup {
-                do { try cg.create(spec.linux?.resources) } catch { throw EngineError.cgroup("\(error)") }
+                // As runc: the default allowed devices follow the spec's own rules.
+                var resources = spec.linux?.resources
+                if let rules = resources?.devices {
+                    resources?.devices = rules + OCISpec.defaultAllowedDevices.filter { !rules.contains($0) }
+                }
+                do { try cg.create(resources) } catch { throw EngineError.cgroup("\(error)") }
                 cgroup = cg
             }
             do {

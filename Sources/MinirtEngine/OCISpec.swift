@@ -224,6 +224,16 @@ extension OCISpec {
         ]
     }
 
+    /// Device cgroup rules runc appends to every spec's rules (its AllowedDevices):
+    /// mknod of anything, read and write of the harmless character devices and
+    /// of ptys. Engines rely on them: podman's spec only says "deny everything".
+    public static let defaultAllowedDevices: [DeviceRule] = [
+        DeviceRule(allow: true, type: "c", access: "m"),
+        DeviceRule(allow: true, type: "b", access: "m"),
+    ] + [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)].map {
+        DeviceRule(allow: true, type: "c", major: $0.0, minor: $0.1, access: "rwm")
+    } + [DeviceRule(allow: true, type: "c", major: 136, access: "rwm")] // ptys
+
     /// The device nodes every container gets (runc's implicit list).
     public static func defaultDevices() -> [Device] {
         [

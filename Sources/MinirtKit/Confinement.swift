@@ -31,13 +31,7 @@ public enum Confinement {
     /// Device rules of every unprivileged container: mknod of anything (so
     /// images that create nodes still unpack), but read and write only of the
     /// harmless character devices a container gets.
-    static let deviceRules: [OCISpec.DeviceRule] = [
-        OCISpec.DeviceRule(allow: false, access: "rwm"),
-        OCISpec.DeviceRule(allow: true, type: "c", access: "m"),
-        OCISpec.DeviceRule(allow: true, type: "b", access: "m"),
-    ] + [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)].map {
-        OCISpec.DeviceRule(allow: true, type: "c", major: $0.0, minor: $0.1, access: "rwm")
-    } + [OCISpec.DeviceRule(allow: true, type: "c", major: 136, access: "rwm")] // ptys
+    static let deviceRules: [OCISpec.DeviceRule] = [OCISpec.DeviceRule(allow: false, access: "rwm")] + OCISpec.defaultAllowedDevices
 
     public static func apply(_ o: ConfinementOptions, to spec: inout OCISpec, host: inout ContainerRecord.HostConfig,
                              config: inout ContainerRecord.Config, id: String, imageRootfs: String, imageUser: String?,

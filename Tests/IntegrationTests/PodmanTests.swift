@@ -45,6 +45,14 @@ import Glibc
                                                           "--root", dir + "/storage", "--runroot", dir + "/run"] + args, env: env)
         }
 
+        /// podman on a pseudo-terminal (script(1) provides it), for -it.
+        func onTerminal(_ args: String) throws -> Outcome {
+            var env = s.environment
+            env["CONTAINERS_CONF"] = dir + "/containers.conf"
+            let command = "/usr/bin/nsenter --net=/run/netns/\(s.netns!) -- /usr/bin/podman --root \(dir)/storage --runroot \(dir)/run \(args)"
+            return try Sandbox.exec("/usr/bin/script", ["-qec", command, "/dev/null"], env: env)
+        }
+
         /// podman's own cleanup: containers, then its storage (it unmounts its layers).
         func reset() throws {
             try run("rm", "-af")
@@ -64,6 +72,13 @@ import Glibc
         #expect(hi.status == 0 && hi.stdout == "hi\n", "\(hi.stdout) \(hi.stderr)")
         #expect(try podman.run("run", "--rm", "--network", "none", "localhost/bb", "sh", "-c", "exit 3").status == 3)
         #expect(try podman.run("run", "--rm", "--network", "none", "localhost/bb", "no-such-command").status == 127)
+
+        // -it: the pty master reaches conmon through --console-socket; the container
+        // opens its pty (runc's default device rules follow podman's "deny all").
+        let tty = try podman.onTerminal("run --rm -it --network none localhost/bb sh -c 'tty; echo tty-ok; exit 6'")
+        #expect(tty.status == 6 && tty.stdout.contains("/dev/pts/0") && tty.stdout.contains("tty-ok"), "\(tty.status) \(tty.stdout) \(tty.stderr)")
+        let devices = try podman.run("run", "--rm", "--network", "none", "localhost/bb", "sh", "-c", "echo x > /dev/null && head -c1 /dev/urandom | wc -c")
+        #expect(devices.stdout == "1\n", "\(devices.stdout) \(devices.stderr)")
 
         let web = try podman.run("run", "-d", "--name", "web", "-p", "18080:80", "localhost/bb", "sh", "-c",
                                  "mkdir -p /www && echo podman-on-minirt > /www/index.html && echo started && exec httpd -f -p 80 -h /www")
