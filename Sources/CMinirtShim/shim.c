@@ -377,6 +377,13 @@ static void setup_rootfs(const struct minirt_spawn_config *cfg, int *console_sla
     if (umount2(".", MNT_DETACH) < 0) fail(cfg, MINIRT_STAGE_PIVOT_ROOT, errno, "old root");
     if (chdir("/") < 0) fail(cfg, MINIRT_STAGE_PIVOT_ROOT, errno, "/");
 
+    for (size_t i = 0; i < cfg->nsysctl; i++) {
+        int fd = open(cfg->sysctl_paths[i], O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) fail(cfg, MINIRT_STAGE_SYSCTL, errno, cfg->sysctl_paths[i]);
+        size_t n = str_len(cfg->sysctl_values[i]);
+        if (write(fd, cfg->sysctl_values[i], n) != (ssize_t)n) fail(cfg, MINIRT_STAGE_SYSCTL, errno, cfg->sysctl_paths[i]);
+        close(fd);
+    }
     for (size_t i = 0; i < cfg->nmasked; i++) mask_path(cfg, cfg->masked_paths[i]);
     for (size_t i = 0; i < cfg->nreadonly; i++) readonly_path(cfg, cfg->readonly_paths[i]);
     if (cfg->rootfs_readonly &&
@@ -528,6 +535,20 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS) &&
         sethostname(cfg->hostname, str_len(cfg->hostname)) < 0)
         fail(cfg, MINIRT_STAGE_HOSTNAME, errno, cfg->hostname);
+    if (cfg->domainname && (cfg->clone_flags & CLONE_NEWUTS) &&
+        syscall(SYS_setdomainname, cfg->domainname, str_len(cfg->domainname)) < 0)
+        fail(cfg, MINIRT_STAGE_HOSTNAME, errno, cfg->domainname);
+    if (cfg->set_oom_score_adj) {
+        char num[16], text[20];
+        int v = cfg->oom_score_adj;
+        u32_to_str((uint32_t)(v < 0 ? -v : v), num);
+        text[0] = 0;
+        if (v < 0) str_append(text, sizeof text, "-");
+        str_append(text, sizeof text, num);
+        int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, text, str_len(text)) < 0) fail(cfg, MINIRT_STAGE_OOM_SCORE, errno, text);
+        close(fd);
+    }
 
     // The container gets its own session; with a terminal, the pty is its controlling tty.
     if (setsid() < 0) fail(cfg, MINIRT_STAGE_STDIO, errno, "setsid");
@@ -550,7 +571,7 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     for (size_t i = 0; i < cfg->nrlimits; i++) {
         struct { uint64_t cur, max; } lim = { cfg->rlimits[i].soft, cfg->rlimits[i].hard };
         if (syscall(SYS_prlimit64, 0, cfg->rlimits[i].resource, &lim, NULL) < 0)
-            fail(cfg, MINIRT_STAGE_PRCTL, errno, "setrlimit");
+            fail(cfg, MINIRT_STAGE_RLIMIT, errno, cfg->rlimits[i].name);
     }
 
     // Without no_new_privs a filter can only be loaded with CAP_SYS_ADMIN, so

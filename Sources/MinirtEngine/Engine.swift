@@ -146,6 +146,16 @@ public enum Engine {
         cfg.nreadonly = readonly.count
 
         if let h = spec.hostname, !h.isEmpty { cfg.hostname = arena.string(h) }
+        if let d = spec.domainname, !d.isEmpty { cfg.domainname = arena.string(d) }
+        let sysctl = try Sysctl.check(spec.linux?.sysctl ?? [:], namespaces: Sysctl.ownNamespaces(spec.linux?.namespaces ?? []))
+        cfg.sysctl_paths = arena.stringArray(sysctl.map(\.path), terminated: false)
+        cfg.sysctl_values = arena.stringArray(sysctl.map(\.value), terminated: false)
+        cfg.nsysctl = sysctl.count
+        if let adj = process.oomScoreAdj {
+            guard (-1000...1000).contains(adj) else { throw EngineError.invalidSpec("process.oomScoreAdj \(adj) is outside -1000..1000") }
+            cfg.set_oom_score_adj = 1
+            cfg.oom_score_adj = Int32(adj)
+        }
         cfg.cwd = arena.string(process.cwd)
         let env = process.env ?? []
         cfg.argv = arena.stringArray(process.args, terminated: true)
@@ -166,7 +176,7 @@ public enum Engine {
             guard l.soft <= l.hard else {
                 throw EngineError.invalidSpec("process.rlimits: \(l.type) soft limit \(l.soft) is above its hard limit \(l.hard)")
             }
-            return minirt_rlimit(resource: resource, soft: l.soft, hard: l.hard)
+            return minirt_rlimit(name: arena.string(l.type), resource: resource, soft: l.soft, hard: l.hard)
         }
         cfg.rlimits = arena.array(limits)
         cfg.nrlimits = limits.count
@@ -343,6 +353,9 @@ public enum Engine {
         Int32(MINIRT_STAGE_CGROUP.rawValue): "joining cgroup",
         Int32(MINIRT_STAGE_CAPABILITIES.rawValue): "setting capabilities",
         Int32(MINIRT_STAGE_SECCOMP.rawValue): "loading",
+        Int32(MINIRT_STAGE_SYSCTL.rawValue): "writing sysctl",
+        Int32(MINIRT_STAGE_RLIMIT.rawValue): "setting the rlimit (raising one above the hard limit minirt itself has needs CAP_SYS_RESOURCE)",
+        Int32(MINIRT_STAGE_OOM_SCORE.rawValue): "setting oom_score_adj (lowering it needs CAP_SYS_RESOURCE) to",
     ]
 
     /// Reads the child's error report; nil on EOF (execve succeeded). A

@@ -7,6 +7,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
     public var process: Process?
     public var root: Root?
     public var hostname: String?
+    public var domainname: String?
     public var mounts: [Mount]?
     public var linux: Linux?
     public var annotations: [String: String]?
@@ -23,6 +24,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var noNewPrivileges: Bool?
         public var capabilities: Capabilities?
         public var rlimits: [Rlimit]?
+        public var oomScoreAdj: Int?
         public init() {}
     }
 
@@ -82,6 +84,7 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var cgroupsPath: String?
         public var resources: Resources?
         public var seccomp: Seccomp?
+        public var sysctl: [String: String]?
         public init() {}
     }
 

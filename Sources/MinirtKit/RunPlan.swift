@@ -25,8 +25,45 @@ public struct RunOptions: Sendable {
     public var interactive = false
     public var tty = false
     public var confinement = ConfinementOptions()
+    /// docker's `--sysctl K=V`, `--ulimit NAME=SOFT[:HARD]`, `--oom-score-adj N`, `--domainname D`.
+    public var sysctls: [String] = []
+    public var ulimits: [String] = []
+    public var oomScoreAdj: Int?
+    public var domainname: String?
 
     public init(image: String) { self.image = image }
+}
+
+/// docker's `--ulimit` and `--sysctl` forms, as runtime-spec fields.
+public enum KernelLimits {
+    static let ulimitNames = ["as", "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice",
+                              "nofile", "nproc", "rss", "rtprio", "rttime", "sigpending", "stack"]
+
+    /// `nofile=1024:2048` (hard defaults to soft; -1 is unlimited).
+    public static func ulimit(_ s: String) throws -> OCISpec.Rlimit {
+        let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
+        guard kv.count == 2, ulimitNames.contains(kv[0]) else {
+            throw RunError.invalid("invalid --ulimit \"\(Validate.printable(s))\": write NAME=SOFT[:HARD] with NAME one of \(ulimitNames.joined(separator: ", "))")
+        }
+        let values = kv[1].split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        func number(_ v: String) throws -> UInt64 {
+            if v == "-1" || v == "unlimited" { return UInt64.max }
+            guard let n = UInt64(v) else { throw RunError.invalid("invalid --ulimit \"\(Validate.printable(s))\": \"\(v)\" is not a number (or -1 for unlimited)") }
+            return n
+        }
+        guard values.count <= 2 else { throw RunError.invalid("invalid --ulimit \"\(Validate.printable(s))\": write NAME=SOFT[:HARD]") }
+        let soft = try number(values[0])
+        let hard = values.count == 2 ? try number(values[1]) : soft
+        guard soft <= hard else { throw RunError.invalid("invalid --ulimit \(s): the soft limit is above the hard limit") }
+        return OCISpec.Rlimit(type: "RLIMIT_" + kv[0].uppercased(), hard: hard, soft: soft)
+    }
+
+    /// `net.ipv4.ip_forward=1`; which names are allowed is the engine's check (Sysctl).
+    public static func sysctl(_ s: String) throws -> (String, String) {
+        let kv = s.split(separator: "=", maxSplits: 1).map(String.init)
+        guard kv.count == 2, !kv[0].isEmpty else { throw RunError.invalid("invalid --sysctl \"\(Validate.printable(s))\": write NAME=VALUE") }
+        return (kv[0], kv[1])
+    }
 }
 
 public enum RunError: Error, CustomStringConvertible, Equatable {
@@ -206,9 +243,24 @@ public struct RunPlan: Sendable {
         process.env = processEnv
         process.cwd = workdir
         process.noNewPrivileges = true
+        let limits = try o.ulimits.map(KernelLimits.ulimit)
+        if let dup = limits.map(\.type).first(where: { t in limits.filter { $0.type == t }.count > 1 }) {
+            throw RunError.invalid("--ulimit gives \(dup) twice: give each limit once")
+        }
+        process.rlimits = limits.isEmpty ? nil : limits
+        if let adj = o.oomScoreAdj {
+            guard (-1000...1000).contains(adj) else { throw RunError.invalid("invalid --oom-score-adj \(adj): give a value between -1000 and 1000") }
+            process.oomScoreAdj = adj
+        }
         spec.process = process
         spec.root = OCISpec.Root(path: "\(directory)/rootfs")
         spec.hostname = hostname
+        if let d = o.domainname {
+            guard Validate.isHostName(d, maxLength: 64) else {
+                throw RunError.invalid("invalid --domainname \"\(Validate.printable(d))\": use letters, digits, '-' and '.', at most 64 characters")
+            }
+            spec.domainname = d
+        }
         // /etc/hosts, /etc/hostname and /etc/resolv.conf are minirt's files, bound over the image's.
         spec.mounts = OCISpec.defaultMounts() + ["hosts", "hostname", "resolv.conf"].map {
             OCISpec.Mount(destination: "/etc/\($0)", type: "bind", source: "\(directory)/\($0)", options: ["rbind", "rprivate"])
@@ -226,6 +278,14 @@ public struct RunPlan: Sendable {
         linux.devices = OCISpec.defaultDevices()
         linux.maskedPaths = OCISpec.defaultMaskedPaths
         linux.readonlyPaths = OCISpec.defaultReadonlyPaths
+        if !o.sysctls.isEmpty {
+            var sysctl: [String: String] = [:]
+            for item in o.sysctls { let (k, v) = try KernelLimits.sysctl(item); sysctl[k] = v }
+            // Checked now, before anything exists (the engine checks again against the real namespaces).
+            let own = Set(namespaces.map(\.type))
+            do { _ = try Sysctl.check(sysctl, namespaces: own) } catch { throw RunError.invalid("--sysctl: \(error)".replacing("invalid runtime spec: linux.sysctl: ", with: "")) }
+            linux.sysctl = sysctl
+        }
         spec.linux = linux
         try Confinement.apply(o.confinement, to: &spec, host: &record.hostConfig, config: &record.config,
                               id: id, imageRootfs: image.rootfs, imageUser: image.config.User)

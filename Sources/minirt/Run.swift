@@ -126,6 +126,18 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("pids-limit"), parsing: .unconditional, help: ArgumentHelp("Most processes the container may have (0 or -1: unlimited).", valueName: "n"))
     var pidsLimit: Int64?
 
+    @Option(help: ArgumentHelp("A namespaced kernel parameter: NAME=VALUE (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*).", valueName: "sysctl"))
+    var sysctl: [String] = []
+
+    @Option(help: ArgumentHelp("A resource limit: NAME=SOFT[:HARD] (nofile, nproc, core, ...).", valueName: "ulimit"))
+    var ulimit: [String] = []
+
+    @Option(name: .customLong("oom-score-adj"), parsing: .unconditional, help: ArgumentHelp("The OOM killer's bias, -1000 to 1000.", valueName: "n"))
+    var oomScoreAdj: Int?
+
+    @Option(help: ArgumentHelp("The container's NIS domain name.", valueName: "name"))
+    var domainname: String?
+
     @Argument(help: ArgumentHelp("Image name or rootfs directory.", valueName: "rootfs"))
     var image: String
 
@@ -170,6 +182,10 @@ struct Run: ParsableCommand {
         c.cpuShares = cpuShares
         c.pidsLimit = pidsLimit
         o.confinement = c
+        o.sysctls = sysctl
+        o.ulimits = ulimit
+        o.oomScoreAdj = oomScoreAdj
+        o.domainname = domainname
         let code: Int32
         do {
             let policy = try RestartPolicyParser.parse(restart)

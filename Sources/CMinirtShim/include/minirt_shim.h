@@ -39,6 +39,9 @@ enum minirt_stage {
     MINIRT_STAGE_CGROUP,
     MINIRT_STAGE_CAPABILITIES,
     MINIRT_STAGE_SECCOMP,
+    MINIRT_STAGE_SYSCTL,
+    MINIRT_STAGE_RLIMIT,
+    MINIRT_STAGE_OOM_SCORE,
 };
 
 // Sent by the child over error_fd when it fails; EOF on error_fd (it is
@@ -53,6 +56,7 @@ struct minirt_child_error {
 #define MINIRT_MAX_JOINS 8
 
 struct minirt_rlimit {
+    const char *name;  // RLIMIT_NOFILE, for the error message
     int resource;      // RLIMIT_*
     uint64_t soft, hard;
 };
@@ -103,6 +107,14 @@ struct minirt_spawn_config {
     size_t nreadonly;
 
     const char *hostname;        // NULL: leave as is
+    const char *domainname;      // NULL: leave as is (needs a new UTS namespace)
+    // linux.sysctl as /proc/sys paths and values, written after pivot_root and
+    // before /proc/sys turns read-only; process.oomScoreAdj (set_oom_score_adj).
+    const char *const *sysctl_paths;
+    const char *const *sysctl_values;
+    size_t nsysctl;
+    int set_oom_score_adj;
+    int oom_score_adj;
     const char *cwd;
     const char *const *argv;     // NULL-terminated
     const char *const *envp;     // NULL-terminated
