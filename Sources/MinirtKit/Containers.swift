@@ -52,6 +52,9 @@ public struct Containers: Sendable {
     func decide(_ o: RunOptions) throws -> Decision {
         guard geteuid() == 0 else { throw RunError.notRoot }
         if let n = o.name, !StateStore.isValidName(n) { throw StateError.invalidName(n) }
+        if let f = o.cidfile, access(f, F_OK) == 0 {
+            throw RunError.invalid("container ID file found, make sure the other container isn't running or delete \(f)")
+        }
         let image = try images.resolve(o.image)
         let id = StateStore.newID()
 
@@ -99,13 +102,22 @@ public struct Containers: Sendable {
         return try r.hostConfig.extraHosts.map { try DNSFiles.parseExtraHost($0, gateway: gateway) }
     }
 
-    /// Creates the container's folder: state, OCI config.json, overlay folders.
-    func materialize(_ d: Decision, generatedName: Bool, writeSpecNow: Bool = true) throws -> ContainerRecord {
+    /// Creates the container's folder: state, OCI config.json, overlay folders;
+    /// and the --cidfile (O_EXCL: two runs never share one).
+    func materialize(_ d: Decision, generatedName: Bool, cidfile: String? = nil, writeSpecNow: Bool = true) throws -> ContainerRecord {
         let record = try createWithFreshName(d.plan.record, generated: generatedName)
         let directory = store.directory(record.id)
         do {
             for sub in ["upper", "work", "rootfs"] { try StateStore.makeDirectory("\(directory)/\(sub)") }
             if writeSpecNow { try writeSpec(d.plan.spec, id: record.id) }
+            if let f = cidfile {
+                let fd = open(f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+                guard fd >= 0 else {
+                    throw RunError.invalid("cannot write the container ID file \(f): \(String(cString: strerror(errno)))")
+                }
+                _ = record.id.withCString { write(fd, $0, strlen($0)) }
+                close(fd)
+            }
         } catch {
             try? store.remove(record.id, name: record.name)
             throw error
@@ -160,7 +172,7 @@ public struct Containers: Sendable {
         defer { reservation.release() }
         d.plan.record.hostConfig.portBindings = reservation.bindings
         // config.json is written while the child sets itself up (below).
-        var record = try materialize(d, generatedName: o.name == nil, writeSpecNow: false)
+        var record = try materialize(d, generatedName: o.name == nil, cidfile: o.cidfile, writeSpecNow: false)
         let id = record.id
 
         // Output goes through pipes (or the pty) so that `minirt logs` has it too.
@@ -188,6 +200,7 @@ public struct Containers: Sendable {
             for fd in outPipe + errPipe where fd >= 0 { close(fd) }
             // The run failed: release everything, even if a plugin's DEL fails too.
             _ = try? release(record, ending: .remove, force: true)
+            if let f = o.cidfile { unlink(f) }
             if startLock >= 0 { close(startLock) }
             throw error
         }

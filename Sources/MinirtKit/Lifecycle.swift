@@ -77,8 +77,11 @@ extension Containers {
         }
         d.plan.record.state.detached = true
         d.plan.record.hostConfig.restartPolicy = restart
-        let record = try materialize(d, generatedName: o.name == nil)
-        try superviseStart(record, minirt: minirt, supervisor: supervisor)
+        let record = try materialize(d, generatedName: o.name == nil, cidfile: o.cidfile)
+        do { try superviseStart(record, minirt: minirt, supervisor: supervisor) } catch {
+            if let f = o.cidfile { unlink(f) }
+            throw error
+        }
         return record.id
     }
 
@@ -196,13 +199,16 @@ extension Containers {
 
     /// Sends the image's stop signal (SIGTERM by default), then SIGKILL after
     /// `timeout` seconds; returns once the exit is recorded.
-    public func stop(_ ref: String, timeout: Int, signal override: String? = nil) throws {
-        let sig = try SignalName.parse(override ?? (try get(ref)).config.stopSignal ?? "SIGTERM")
+    /// `timeout` nil: the container's --stop-timeout, or 10 s; -1 waits for ever.
+    public func stop(_ ref: String, timeout given: Int?, signal override: String? = nil) throws {
+        let config = try get(ref).config
+        let sig = try SignalName.parse(override ?? config.stopSignal ?? "SIGTERM")
+        let timeout = given ?? config.stopTimeout ?? 10
         // Marked first, even between two restarts: no policy may start it again.
         let r = try markStoppedByUser(try get(ref))
         guard r.state.status == .running else { return }
         signalInit(r, sig)
-        if !waitExited(r, seconds: Double(timeout)) {
+        if !waitExited(r, seconds: timeout < 0 ? .infinity : Double(timeout)) {
             signalInit(r, SIGKILL)
             _ = waitExited(r, seconds: 10)
         }

@@ -30,6 +30,17 @@ public struct RunOptions: Sendable {
     public var ulimits: [String] = []
     public var oomScoreAdj: Int?
     public var domainname: String?
+    /// `--label K=V` and the lines of `--label-file` (already read), over the image's.
+    public var labels: [String] = []
+    public var stopSignal: String?
+    public var stopTimeout: Int?
+    public var shmSize: String?
+    /// OCI annotations (`--annotation K=V`).
+    public var annotations: [String] = []
+    public var expose: [String] = []
+    public var labelFiles: [String] = []
+    /// docker's --cidfile: the id is written there once the container exists.
+    public var cidfile: String?
 
     public init(image: String) { self.image = image }
 }
@@ -220,6 +231,34 @@ public struct RunPlan: Sendable {
         config.user = image.config.User ?? ""
         config.exposedPorts = image.config.ExposedPorts.map { $0.keys.sorted() }
         config.labels = image.config.Labels ?? [:]
+        var labelLines: [String] = []
+        for file in o.labelFiles {
+            guard let text = readFile(file) else {
+                throw RunError.invalid("cannot read label file \(file): check the path")
+            }
+            labelLines += text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+        }
+        for l in labelLines + o.labels {
+            let kv = l.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard let key = kv.first, !key.isEmpty, Validate.isToken(key) else {
+                throw RunError.invalid("invalid label \"\(Validate.printable(l))\": write KEY=VALUE (the key without spaces)")
+            }
+            config.labels[key] = kv.count > 1 ? kv[1] : ""
+        }
+        if let sig = o.stopSignal {
+            _ = try SignalName.parse(sig)
+            config.stopSignal = sig
+        }
+        if let t = o.stopTimeout {
+            guard t >= -1 else { throw RunError.invalid("invalid --stop-timeout \(t): give seconds, or -1 to wait for ever") }
+            config.stopTimeout = t
+        }
+        for e in o.expose {
+            for b in try PortSpec.parse(e) where b.hostPort == 0 && b.hostIP.isEmpty {
+                let key = "\(b.containerPort)/\(b.proto)"
+                if !(config.exposedPorts ?? []).contains(key) { config.exposedPorts = (config.exposedPorts ?? []) + [key] }
+            }
+        }
 
         var host = ContainerRecord.HostConfig(networkMode: network.modeName)
         host.autoRemove = o.autoRemove
@@ -289,9 +328,26 @@ public struct RunPlan: Sendable {
         spec.linux = linux
         try Confinement.apply(o.confinement, to: &spec, host: &record.hostConfig, config: &record.config,
                               id: id, imageRootfs: image.rootfs, imageUser: image.config.User)
-        spec.annotations = [
-            OCISpec.overlayAnnotation: "lowerdir=\(image.rootfs),upperdir=\(directory)/upper,workdir=\(directory)/work",
-        ]
+        var annotations: [String: String] = [:]
+        for a in o.annotations {
+            let kv = a.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard kv.count == 2, !kv[0].isEmpty, Validate.isToken(kv[0]), !kv[0].hasPrefix("org.minirt.") else {
+                throw RunError.invalid("invalid --annotation \"\(Validate.printable(a))\": write KEY=VALUE (keys under org.minirt. are minirt's)")
+            }
+            annotations[kv[0]] = kv[1]
+        }
+        annotations[OCISpec.overlayAnnotation] = "lowerdir=\(image.rootfs),upperdir=\(directory)/upper,workdir=\(directory)/work"
+        spec.annotations = annotations
+        if let size = o.shmSize {
+            let bytes = try ByteSize.parse(size, flag: "--shm-size")
+            guard bytes > 0 else { throw RunError.invalid("invalid --shm-size \(size): give a size above 0, such as 64m") }
+            spec.mounts = spec.mounts?.map { m in
+                guard m.destination == "/dev/shm" else { return m }
+                var m = m
+                m.options = (m.options ?? []).filter { !$0.hasPrefix("size=") } + ["size=\(bytes)"]
+                return m
+            }
+        }
         return RunPlan(record: record, spec: spec)
     }
 }

@@ -101,6 +101,7 @@ public struct InspectView: Encodable {
         var Entrypoint: [String]?
         var Labels: [String: String]
         var StopSignal: String?
+        var StopTimeout: Int?
     }
 
     struct HostPort: Encodable {
@@ -186,7 +187,7 @@ public struct InspectView: Encodable {
             ExposedPorts: c.exposedPorts.map { Dictionary(uniqueKeysWithValues: $0.map { ($0, EmptyObject()) }) },
             Tty: c.tty, OpenStdin: c.openStdin, StdinOnce: c.openStdin, Env: c.env, Cmd: c.cmd,
             Image: c.image, WorkingDir: c.workingDir, Entrypoint: c.entrypoint, Labels: c.labels,
-            StopSignal: c.stopSignal)
+            StopSignal: c.stopSignal, StopTimeout: c.stopTimeout)
         let mode = r.hostConfig.networkMode
         let running = s.status == .running
         if let n = r.network {

@@ -41,6 +41,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var tty: Bool = false
         public var openStdin: Bool = false
         public var stopSignal: String?
+        /// Seconds `stop` waits before SIGKILL when not told (docker's --stop-timeout).
+        public var stopTimeout: Int?
         public var exposedPorts: [String]?
         public var labels: [String: String] = [:]
 

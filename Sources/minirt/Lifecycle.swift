@@ -40,7 +40,7 @@ struct Start: ParsableCommand {
 struct Stop: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "stop", abstract: "Stop containers: the stop signal, then SIGKILL after the timeout.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .customLong("time"), .customLong("timeout")], help: "Seconds to wait before SIGKILL.") var time = 10
+    @Option(name: [.short, .customLong("time"), .customLong("timeout")], parsing: .unconditional, help: "Seconds to wait before SIGKILL (default the container's --stop-timeout, or 10).") var time: Int?
     @Option(name: [.short, .long], help: "Signal to send instead of the image's StopSignal.") var signal: String?
     @Argument(help: ArgumentHelp("Container names or ids.", valueName: "container")) var containers: [String]
 
@@ -53,7 +53,7 @@ struct Stop: ParsableCommand {
 struct Restart: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "restart", abstract: "Stop then start containers.")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .customLong("time")], help: "Seconds to wait before SIGKILL.") var time = 10
+    @Option(name: [.short, .customLong("time")], parsing: .unconditional, help: "Seconds to wait before SIGKILL (default the container's --stop-timeout, or 10).") var time: Int?
     @Argument(help: ArgumentHelp("Container names or ids.", valueName: "container")) var containers: [String]
 
     func run() throws {

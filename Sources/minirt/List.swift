@@ -18,6 +18,9 @@ struct List: ParsableCommand {
     @Flag(name: .customLong("no-trunc"), help: "Do not truncate ids and commands.")
     var noTrunc = false
 
+    @Option(name: [.short, .long], help: ArgumentHelp("label=KEY[=VALUE], name=NAME, id=ID or status=STATUS (repeatable).", valueName: "filter"))
+    var filter: [String] = []
+
     @Option(help: ArgumentHelp("table, json (one object a line), or a Go template such as '{{.Names}}'.", valueName: "format"))
     var format = "table"
 
@@ -25,8 +28,11 @@ struct List: ParsableCommand {
         do {
             let now = Timestamp.now()
             let containers = global.containers()
-            var rows = containers.list(all: all).map { PsRow($0, now: now, truncate: !noTrunc) }
-            if all { rows += containers.store.broken().map { PsRow(brokenID: $0, truncate: !noTrunc) } }
+            let matching = try ContainerFilter(filter)
+            // A status filter looks at every container, as docker's does.
+            let everything = all || filter.contains { $0.hasPrefix("status=") }
+            var rows = containers.list(all: everything).filter(matching.matches).map { PsRow($0, now: now, truncate: !noTrunc) }
+            if all && filter.isEmpty { rows += containers.store.broken().map { PsRow(brokenID: $0, truncate: !noTrunc) } }
             if quiet {
                 for r in rows { print(r.ID) }
             } else if format == "table" {

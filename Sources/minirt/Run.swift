@@ -138,6 +138,30 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("The container's NIS domain name.", valueName: "name"))
     var domainname: String?
 
+    @Option(name: [.short, .customLong("label")], help: ArgumentHelp("Set a label: KEY=VALUE.", valueName: "label"))
+    var label: [String] = []
+
+    @Option(name: .customLong("label-file"), help: ArgumentHelp("Read labels from a file (KEY=VALUE lines).", valueName: "file"))
+    var labelFile: [String] = []
+
+    @Option(name: .customLong("stop-signal"), help: ArgumentHelp("The signal that stops the container (default the image's, or SIGTERM).", valueName: "signal"))
+    var stopSignal: String?
+
+    @Option(name: .customLong("stop-timeout"), parsing: .unconditional, help: ArgumentHelp("Seconds stop waits before SIGKILL (default 10).", valueName: "seconds"))
+    var stopTimeout: Int?
+
+    @Option(name: .customLong("shm-size"), help: ArgumentHelp("Size of /dev/shm (default 64m).", valueName: "bytes"))
+    var shmSize: String?
+
+    @Option(help: ArgumentHelp("An OCI annotation for the runtime spec: KEY=VALUE.", valueName: "annotation"))
+    var annotation: [String] = []
+
+    @Option(help: ArgumentHelp("Expose a port or a range without publishing it.", valueName: "port"))
+    var expose: [String] = []
+
+    @Option(help: ArgumentHelp("Write the container's id to this file (it must not exist).", valueName: "file"))
+    var cidfile: String?
+
     @Argument(help: ArgumentHelp("Image name or rootfs directory.", valueName: "rootfs"))
     var image: String
 
@@ -186,6 +210,14 @@ struct Run: ParsableCommand {
         o.ulimits = ulimit
         o.oomScoreAdj = oomScoreAdj
         o.domainname = domainname
+        o.stopSignal = stopSignal
+        o.stopTimeout = stopTimeout
+        o.shmSize = shmSize
+        o.annotations = annotation
+        o.expose = expose
+        o.labels = label
+        o.labelFiles = labelFile
+        o.cidfile = cidfile
         let code: Int32
         do {
             let policy = try RestartPolicyParser.parse(restart)

@@ -7,6 +7,9 @@ import Glibc
 /// runc's command line (`minirt oci`, `minirt-runc`) over real bundles, with
 /// Debian's runc as the reference where both run the same bundle.
 @Suite struct OCITests {
+    // runc names a bundle's cgroup after the container id when cgroupsPath is
+    // empty: each test's reference run gets an id (and so a cgroup) of its own.
+
     /// A bundle folder with the busybox image as rootfs and `spec` written by `tool`.
     static func bundle(_ s: Sandbox, name: String, specBy tool: [String], args: [String]) throws -> String {
         let dir = "\(s.root)/.bundles/\(name)"
@@ -46,7 +49,7 @@ import Glibc
     @Test func runcSpecBundleBehavesAsUnderRunc() throws {
         let s = try Sandbox(isolatedNetwork: false)
         let dir = try Self.bundle(s, name: "runc-spec", specBy: ["/usr/sbin/runc"], args: ["sh", "-c", Self.probe])
-        let reference = try Sandbox.exec("/usr/sbin/runc", ["--root", s.root + "/.runc", "run", "--bundle", dir, "ref"])
+        let reference = try Sandbox.exec("/usr/sbin/runc", ["--root", s.root + "/.runc", "run", "--bundle", dir, "ref-" + URL(fileURLWithPath: dir).lastPathComponent])
         let ours = try oci(s, ["run", "--bundle", dir, "ours"])
         #expect(reference.status == 7 && ours.status == 7, "runc \(reference.status) \(reference.stderr), minirt \(ours.status) \(ours.stderr)")
         #expect(ours.stdout == reference.stdout, "minirt:\n\(ours.stdout)\nrunc:\n\(reference.stdout)")
@@ -70,7 +73,7 @@ import Glibc
         config["linux"] = linux
         config["domainname"] = "d.example"
         try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
-        let reference = try Sandbox.exec("/usr/sbin/runc", ["--root", s.root + "/.runc", "run", "--bundle", dir, "ref"])
+        let reference = try Sandbox.exec("/usr/sbin/runc", ["--root", s.root + "/.runc", "run", "--bundle", dir, "ref-" + URL(fileURLWithPath: dir).lastPathComponent])
         let ours = try oci(s, ["run", "--bundle", dir, "ours"])
         #expect(reference.status == 0 && Array(reference.lines.prefix(4)) == ["777", "888", "300", "123456"], "runc: \(reference.stdout) \(reference.stderr)")
         #expect(ours.status == 0 && Array(ours.lines.prefix(4)) == Array(reference.lines.prefix(4)), "minirt: \(ours.stdout) \(ours.stderr)")
@@ -84,7 +87,7 @@ import Glibc
     @Test func ownSpecMatchesRuncs() throws {
         let s = try Sandbox(isolatedNetwork: false)
         let dir = try Self.bundle(s, name: "own-spec", specBy: [s.binary, "oci"], args: ["sh", "-c", Self.probe])
-        let reference = try Sandbox.exec("/usr/sbin/runc", ["--root", s.root + "/.runc", "run", "--bundle", dir, "ref"])
+        let reference = try Sandbox.exec("/usr/sbin/runc", ["--root", s.root + "/.runc", "run", "--bundle", dir, "ref-" + URL(fileURLWithPath: dir).lastPathComponent])
         let ours = try oci(s, ["run", "--bundle", dir, "ours"])
         #expect(ours.status == 7 && ours.stdout == reference.stdout, "minirt:\n\(ours.stdout)\nrunc:\n\(reference.stdout) \(reference.stderr)")
         try s.finish()

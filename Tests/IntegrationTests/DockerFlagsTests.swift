@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// docker run flags beyond networking and confinement: labels (and ls --filter),
+/// --stop-signal/--stop-timeout, --shm-size, --annotation, --expose, --cidfile.
+@Suite struct DockerFlagsTests {
+    @Test func labelsFilterAndInspect() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let file = s.root + "/.labels"
+        try "# team labels\ntier=web\n\nowner=ops\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try #require(try s.minirt("run", "-d", "--name", "a", "--network", "none", "-l", "app=shop", "--label-file", file,
+                                  "busybox", "sleep", "300").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "b", "--network", "none", "--label", "app=blog", "busybox", "sleep", "300").status == 0)
+        #expect(try s.minirt("inspect", "-f", "{{json .Config.Labels}}", "a").stdout == "{\"app\":\"shop\",\"owner\":\"ops\",\"tier\":\"web\"}\n")
+        #expect(try s.minirt("ls", "--filter", "label=app=shop", "--format", "{{.Names}}").stdout == "a\n")
+        #expect(try s.minirt("ls", "--filter", "label=app", "--format", "{{.Names}}").lines.sorted() == ["a", "b"])
+        #expect(try s.minirt("ls", "--filter", "label=app=shop", "--filter", "label=app=blog", "--format", "{{.Names}}").lines.sorted() == ["a", "b"])
+        #expect(try s.minirt("ls", "--filter", "label=app=shop", "--filter", "name=b", "--format", "{{.Names}}").stdout.isEmpty)
+        try s.minirt("stop", "-t", "0", "b")
+        #expect(try s.minirt("ls", "--filter", "status=exited", "--format", "{{.Names}}").stdout == "b\n")
+        let bad = try s.minirt("ls", "--filter", "colour=red")
+        #expect(bad.status == 1 && bad.stderr.contains("invalid filter"))
+        try s.minirt("rm", "-f", "a", "b")
+        try s.finish()
+    }
+
+    @Test func stopSignalAndTimeout() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        // A shell that leaves on USR1 only: stop must send that, and not wait its 10 s.
+        try #require(try s.minirt("run", "-d", "--name", "sig", "--network", "none", "--stop-signal", "USR1",
+                                  "busybox", "sh", "-c", "trap 'exit 42' USR1; while true; do sleep 0.1; done").status == 0)
+        #expect(try s.minirt("inspect", "-f", "{{.Config.StopSignal}}", "sig").stdout == "USR1\n")
+        #expect(try s.minirt("stop", "sig").status == 0)
+        // 42, not 137: the shell got USR1 and left; SIGKILL after the timeout would give 137.
+        #expect(try s.minirt("inspect", "-f", "{{.State.ExitCode}}", "sig").stdout == "42\n")
+        // --stop-timeout 1 on a process that ignores SIGTERM: SIGKILL after it, exit 137.
+        try #require(try s.minirt("run", "-d", "--name", "stubborn", "--network", "none", "--stop-timeout", "1",
+                                  "busybox", "sh", "-c", "trap '' TERM; while true; do sleep 0.1; done").status == 0)
+        #expect(try s.minirt("inspect", "-f", "{{.Config.StopTimeout}}", "stubborn").stdout == "1\n")
+        #expect(try s.minirt("stop", "stubborn").status == 0)
+        #expect(try s.minirt("inspect", "-f", "{{.State.ExitCode}}", "stubborn").stdout == "137\n")
+        #expect(try s.minirt("run", "--rm", "--stop-signal", "NOPE", "busybox", "true").status == 125)
+        try s.minirt("rm", "sig", "stubborn")
+        try s.finish()
+    }
+
+    @Test func shmAnnotationExposeAndCidfile() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let shm = try s.minirt("run", "--rm", "--network", "none", "--shm-size", "8m", "busybox", "sh", "-c", "df -k /dev/shm | tail -1")
+        #expect(shm.status == 0 && shm.stdout.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first == "8192", "\(shm.stdout) \(shm.stderr)")
+        #expect(try s.minirt("run", "--rm", "--shm-size", "0", "busybox", "true").status == 125)
+        let cid = s.root + "/.cid"
+        let run = try s.minirt("run", "-d", "--name", "ann", "--network", "none", "--cidfile", cid, "--annotation", "org.example.team=ops",
+                               "--expose", "7000-7001/udp", "busybox", "sleep", "300")
+        try #require(run.status == 0, "\(run.stderr)")
+        #expect(try String(contentsOfFile: cid, encoding: .utf8) == run.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let id = try s.id(of: "ann")
+        let config = try String(contentsOfFile: "\(s.root)/\(id)/config.json", encoding: .utf8)
+        #expect(config.contains("\"org.example.team\":\"ops\""), "the annotation reaches the runtime spec")
+        let exposed = try s.minirt("inspect", "-f", "{{json .Config.ExposedPorts}}", "ann").stdout
+        #expect(exposed.contains("7000/udp") && exposed.contains("7001/udp"), "\(exposed)")
+        let again = try s.minirt("run", "--rm", "--cidfile", cid, "busybox", "true")
+        #expect(again.status == 125 && again.stderr.contains("container ID file found"), "\(again.stderr)")
+        #expect(try s.minirt("run", "--rm", "--annotation", "org.minirt.rootfs.overlay=x", "busybox", "true").status == 125)
+        try s.minirt("rm", "-f", "ann")
+        unlink(cid)
+        try s.finish()
+    }
+}
