@@ -145,6 +145,20 @@ public struct Cgroup: Sendable {
         }
     }
 
+    /// Changes the limits of a live cgroup (`update`); device rules stay as created.
+    /// On v1 a new memory limit above the old memory+swap must follow the swap
+    /// limit, and one below must precede it: the other order is tried on failure.
+    public func update(_ r: OCISpec.Resources) throws {
+        var rest = r
+        rest.devices = nil
+        do { try apply(rest) } catch where r.memory?.swap != nil && r.memory?.limit != nil {
+            var swapFirst = rest
+            swapFirst.memory?.limit = nil
+            try apply(swapFirst)
+            try apply(rest)
+        }
+    }
+
     static func deviceRule(_ r: OCISpec.DeviceRule) -> String {
         let type = r.type ?? "a"
         if type == "a" && r.major == nil && r.minor == nil && (r.access ?? "rwm") == "rwm" { return "a" }

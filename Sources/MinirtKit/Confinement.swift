@@ -158,6 +158,21 @@ public enum Confinement {
 
         // Cgroup and limits.
         var r = linux.resources ?? OCISpec.Resources()
+        try limits(o, into: &r, security: &security)
+        linux.resources = r
+        linux.cgroupsPath = "/minirt/\(id)"
+        security.cgroupsPath = linux.cgroupsPath ?? ""
+
+        spec.process = process
+        spec.linux = linux
+        host.security = security
+    }
+}
+
+extension Confinement {
+    /// --memory, --memory-swap, --cpus, --cpu-shares, --pids-limit as cgroup
+    /// resources (run, and update on a live container).
+    public static func limits(_ o: ConfinementOptions, into r: inout OCISpec.Resources, security: inout ContainerRecord.Security) throws {
         if let m = o.memory {
             let limit = try ByteSize.parse(m, flag: "--memory")
             guard limit >= 6 * 1024 * 1024 else {
@@ -214,13 +229,6 @@ public enum Confinement {
             r.pids = OCISpec.Pids(limit: p)
             security.pidsLimit = p
         }
-        linux.resources = r
-        linux.cgroupsPath = "/minirt/\(id)"
-        security.cgroupsPath = linux.cgroupsPath ?? ""
-
-        spec.process = process
-        spec.linux = linux
-        host.security = security
     }
 }
 

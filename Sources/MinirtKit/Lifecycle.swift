@@ -486,3 +486,43 @@ extension Containers {
         return fixed
     }
 }
+
+// MARK: update
+
+extension Containers {
+    /// `minirt update`: new limits (and restart policy) for a container; a
+    /// running one gets them in its cgroup at once, and its config.json keeps
+    /// them for the next start. Returns the record as saved.
+    @discardableResult
+    public func update(_ ref: String, limits o: ConfinementOptions, restart: String?) throws -> ContainerRecord {
+        let r = try get(ref)
+        var security = r.hostConfig.security ?? ContainerRecord.Security()
+        var resources = OCISpec.Resources()
+        try Confinement.limits(o, into: &resources, security: &security)
+        let policy = try restart.map(RestartPolicyParser.parse)
+        if policy != nil && policy?.name != "no" && r.hostConfig.autoRemove {
+            throw RunError.invalid("conflicting options: --restart and --rm: a removed container cannot restart")
+        }
+        if r.state.status == .running, let cg = Self.cgroup(of: r) {
+            do { try cg.update(resources) } catch { throw RunError.invalid("cannot update container \(r.name): \(error)") }
+        }
+        let path = store.directory(r.id) + "/config.json"
+        if let data = FileManager.default.contents(atPath: path), var spec = try? JSONDecoder().decode(OCISpec.self, from: data) {
+            var current = spec.linux?.resources ?? OCISpec.Resources()
+            if let m = resources.memory { current.memory = m }
+            if let c = resources.cpu {
+                var cpu = current.cpu ?? OCISpec.CPU()
+                if let s = c.shares { cpu.shares = s }
+                if let q = c.quota { cpu.quota = q; cpu.period = c.period }
+                current.cpu = cpu
+            }
+            if let p = resources.pids { current.pids = p }
+            spec.linux?.resources = current
+            try writeSpec(spec, id: r.id)
+        }
+        return try store.update(r.id) { c in
+            c.hostConfig.security = security
+            if let policy { c.hostConfig.restartPolicy = policy }
+        } ?? r
+    }
+}

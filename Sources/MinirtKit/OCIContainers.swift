@@ -214,6 +214,16 @@ public struct OCIContainers: Sendable {
         unlink(gatePath(id))
     }
 
+    /// `update`: new limits for a live container's cgroup.
+    public func update(_ id: String, _ r: OCISpec.Resources) throws {
+        let c = try load(id)
+        guard status(c) != "stopped" else { throw OCIError.notRunning }
+        guard let path = c.cgroupsPath, !path.isEmpty else {
+            throw OCIError("container \(id) has no cgroup (linux.cgroupsPath is empty): nothing to update")
+        }
+        do { try Cgroup(path: path).update(r) } catch { throw OCIError("\(error)") }
+    }
+
     /// `pause` / `resume`: the freezer of the container's cgroup.
     public func setPaused(_ id: String, _ paused: Bool) throws {
         let c = try load(id)

@@ -16,7 +16,7 @@ struct OCI: ParsableCommand {
         commandName: "oci", abstract: "runc's command line over OCI bundles (also as minirt-runc).",
         version: "minirt-runc version \(Minirt.version)\nspec: 1.0.2",
         subcommands: [OCICreate.self, OCIStart.self, OCIState.self, OCIKill.self, OCIDelete.self, OCIRun.self,
-                      OCIExec.self, OCIFeatures.self, OCIList.self, OCIPs.self, OCIPause.self, OCIResume.self, OCISpecCommand.self])
+                      OCIExec.self, OCIFeatures.self, OCIUpdate.self, OCIList.self, OCIPs.self, OCIPause.self, OCIResume.self, OCISpecCommand.self])
 
     /// runc's global flags, which come before the verb; hoisted after it for the option group.
     static let globals = ["--root", "--log", "--log-format", "--criu", "--rootless"]
