@@ -50,8 +50,10 @@ public enum ChildProcess {
     /// outlives the caller's terminal; with `waitForExit` false, output is read
     /// until the child closes its stdout and stderr and the child is left running
     /// (the supervisor of a detached container, which then lives on its own).
+    /// With `timeout`, a child still running after that many seconds gets SIGKILL
+    /// (status 137, and the reason appended to its stderr).
     public static func run(_ path: String, arguments: [String] = [], environment: [String], stdin: Data = Data(),
-                           newSession: Bool = false, waitForExit: Bool = true) throws -> ChildOutput {
+                           newSession: Bool = false, waitForExit: Bool = true, timeout: Double? = nil) throws -> ChildOutput {
         var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
             throw CNIError.exec(path, String(cString: strerror(errno)))
@@ -66,6 +68,9 @@ public enum ChildProcess {
             fatalError("unreachable")
         }
 
+        // A child that exits without reading its stdin (a hook) must not kill us with SIGPIPE.
+        let oldPipe = signal(SIGPIPE, SIG_IGN)
+        defer { signal(SIGPIPE, oldPipe) }
         var out = Data(), err = Data()
         var toWrite = stdin
         var fds = [
@@ -75,8 +80,28 @@ public enum ChildProcess {
         ]
         if toWrite.isEmpty { close(inPipe[1]); fds[0].fd = -1 }
         var buf = [UInt8](repeating: 0, count: 65536)
+        var deadline = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &deadline)
+        let end = Double(deadline.tv_sec) + Double(deadline.tv_nsec) / 1e9 + (timeout ?? 0)
         while fds[1].fd >= 0 || fds[2].fd >= 0 {
-            if poll(&fds, nfds_t(fds.count), -1) < 0 { if errno == EINTR { continue }; break }
+            var wait: Int32 = -1
+            if timeout != nil {
+                var now = timespec()
+                clock_gettime(CLOCK_MONOTONIC, &now)
+                let left = end - (Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)
+                if left <= 0 {
+                    kill(pid, SIGKILL)
+                    for i in 0...2 where fds[i].fd >= 0 { close(fds[i].fd); fds[i].fd = -1 }
+                    var status: Int32 = 0
+                    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                    err.append(contentsOf: Array("killed after its timeout of \(timeout!) s".utf8))
+                    return ChildOutput(status: 137, stdout: out, stderr: err)
+                }
+                wait = Int32(min(left * 1000, 1000)) + 1
+            }
+            let ready = poll(&fds, nfds_t(fds.count), wait)
+            if ready < 0 { if errno == EINTR { continue }; break }
+            if ready == 0 { continue }
             if fds[0].fd >= 0 && fds[0].revents != 0 {
                 let n = toWrite.withUnsafeBytes { write(fds[0].fd, $0.baseAddress, $0.count) }
                 if n > 0 { toWrite.removeFirst(n) }

@@ -72,6 +72,7 @@ public enum Engine {
                              joinExistingCgroup: Bool = false,
                              seccompCache: String? = nil,
                              startGate: Int32 = -1,
+                             beforeSetup: ((Int32) throws -> Void)? = nil,
                              whileSettingUp: ((Int32) -> Void)? = nil) throws -> SpawnedProcess {
         guard let process = spec.process, !process.args.isEmpty else {
             throw EngineError.invalidSpec("process.args is empty: give a command")
@@ -243,7 +244,14 @@ public enum Engine {
 
         cfg.stdio = (io.stdin, io.stdout, io.stderr)
         cfg.parent_death_signal = parentDeathSignal
-        cfg.sync_fd = -1
+        // With beforeSetup (runc's prestart and createRuntime hooks), the child
+        // waits in its new namespaces, before any mount, until it returns.
+        var syncPipe: [Int32] = [-1, -1]
+        if beforeSetup != nil {
+            guard minirt_pipe_cloexec(&syncPipe) == 0 else { throw EngineError.system("pipe2", Errno(rawValue: errno)) }
+        }
+        defer { for fd in syncPipe where fd >= 0 { close(fd) } }
+        cfg.sync_fd = syncPipe[0]
         // With a gate (runc's create), the child stops right before execve until
         // a byte arrives on it, and reports that it got there.
         cfg.start_fd = startGate
@@ -274,6 +282,23 @@ public enum Engine {
             throw EngineError.system("clone", Errno(rawValue: spawnErrno))
         }
 
+        if let beforeSetup {
+            close(syncPipe[0])
+            syncPipe[0] = -1
+            do { try beforeSetup(pid) } catch {
+                // EOF on its sync pipe ends the child too; SIGKILL does not wait for it to read.
+                close(syncPipe[1])
+                syncPipe[1] = -1
+                Glibc.kill(pid, SIGKILL)
+                reap(pid)
+                if consolePair[0] >= 0 { close(consolePair[0]) }
+                throw error
+            }
+            var go: UInt8 = 1
+            _ = write(syncPipe[1], &go, 1)
+            close(syncPipe[1])
+            syncPipe[1] = -1
+        }
         whileSettingUp?(pid)
 
         var master: Int32?

@@ -10,9 +10,26 @@ public struct OCISpec: Codable, Sendable, Equatable {
     public var domainname: String?
     public var mounts: [Mount]?
     public var linux: Linux?
+    public var hooks: Hooks?
     public var annotations: [String: String]?
 
     public init() {}
+
+    public struct Hooks: Codable, Sendable, Equatable {
+        public var prestart: [Hook]?
+        public var createRuntime: [Hook]?
+        public var createContainer: [Hook]?
+        public var startContainer: [Hook]?
+        public var poststart: [Hook]?
+        public var poststop: [Hook]?
+    }
+
+    public struct Hook: Codable, Sendable, Equatable {
+        public var path: String
+        public var args: [String]?
+        public var env: [String]?
+        public var timeout: Int?
+    }
 
     public struct Process: Codable, Sendable, Equatable {
         public var terminal: Bool?

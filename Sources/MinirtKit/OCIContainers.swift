@@ -1,5 +1,6 @@
 import CMinirtShim
 import FoundationEssentials
+import MinirtCNI
 import MinirtEngine
 import MinirtState
 #if canImport(Glibc)
@@ -27,6 +28,8 @@ public struct OCIContainer: Codable, Sendable {
     public var created: String
     public var annotations: [String: String]?
     public var cgroupsPath: String?
+    /// Kept from create: delete runs them even if the bundle changed meanwhile.
+    public var poststop: [OCISpec.Hook]?
 }
 
 /// The runtime-spec state (runc state's JSON).
@@ -126,6 +129,9 @@ public struct OCIContainers: Sendable {
         }
         let bundle = String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let spec = try Self.spec(bundle: bundle)
+        for (kind, hooks) in [("createContainer", spec.hooks?.createContainer), ("startContainer", spec.hooks?.startContainer)] where !(hooks ?? []).isEmpty {
+            throw OCIError("hooks.\(kind) is not supported yet (it runs inside the container's namespaces): remove it or use createRuntime/prestart")
+        }
         if spec.process?.terminal == true && o.consoleSocket == nil && !keepConsole {
             throw OCIError("cannot allocate tty if runc will detach without setting console socket")
         }
@@ -141,9 +147,17 @@ public struct OCIContainers: Sendable {
             let gate = open(gatePath(id), O_RDWR | O_CLOEXEC)
             guard gate >= 0 else { throw OCIError("open \(gatePath(id)): \(String(cString: strerror(errno)))") }
             defer { close(gate) }
+            // prestart and createRuntime: in the runtime's namespaces, once the
+            // container's exist and before its root is set up (its pid in the state).
+            let setupHooks = (spec.hooks?.prestart ?? []) + (spec.hooks?.createRuntime ?? [])
             let spawned = try Engine.spawn(spec, bundle: bundle, io: SpawnIO(),
                                            consoleSize: spec.process?.consoleSize.map { (UInt16(clamping: $0.height), UInt16(clamping: $0.width)) },
-                                           seccompCache: seccompCache, startGate: gate)
+                                           seccompCache: seccompCache, startGate: gate,
+                                           beforeSetup: setupHooks.isEmpty ? nil : { pid in
+                                               try Self.runHooks(setupHooks, kind: "createRuntime",
+                                                                 state: OCIState(ociVersion: "1.0.2", id: id, status: "creating", pid: pid, bundle: bundle,
+                                                                                 rootfs: "", created: "", annotations: spec.annotations, owner: ""))
+                                           })
             spawnedPid = spawned.pid
             var kept: Int32?
             if let master = spawned.consoleMaster {
@@ -158,12 +172,15 @@ public struct OCIContainers: Sendable {
             let c = OCIContainer(id: id, bundle: bundle, rootfs: root, pid: spawned.pid,
                                  pidStartTime: ProcessIdentity.startTime(of: spawned.pid) ?? 0,
                                  created: Timestamp.now().rfc3339, annotations: spec.annotations,
-                                 cgroupsPath: spec.linux?.cgroupsPath)
+                                 cgroupsPath: spec.linux?.cgroupsPath, poststop: spec.hooks?.poststop)
             try StateStore.writeAtomically(try JSONEncoder().encode(c), to: statePath(id))
             if let pidFile = o.pidFile {
                 // No trailing newline: containerd parses the file strictly.
                 try StateStore.writeAtomically(Data("\(spawned.pid)".utf8), to: pidFile)
             }
+            // poststart at the end of create, as runc 1.1.5 runs them (the spec says
+            // after start; engines are built against runc). A failure undoes the create.
+            if let hooks = spec.hooks?.poststart, !hooks.isEmpty { try Self.runHooks(hooks, kind: "poststart", state: try state(id)) }
             return (spawned.pid, kept)
         } catch {
             // Nothing of a failed create stays: the blocked init, its cgroup, its folder.
@@ -175,6 +192,27 @@ public struct OCIContainers: Sendable {
             if let path = spec.linux?.cgroupsPath, !path.isEmpty, spawnedPid != nil { Cgroup(path: path).remove() }
             try? FileManager.default.removeItem(atPath: directory(id))
             throw error
+        }
+    }
+
+    /// Runs hooks in order with the state JSON on stdin; the first failure (exit
+    /// status, or its timeout) is the error.
+    static func runHooks(_ hooks: [OCISpec.Hook], kind: String, state: OCIState) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let input = try e.encode(state)
+        for (i, hook) in hooks.enumerated() {
+            guard hook.path.hasPrefix("/") else { throw OCIError("error running \(kind) hook #\(i): the path \(hook.path) is not absolute") }
+            if let t = hook.timeout, t <= 0 { throw OCIError("error running \(kind) hook #\(i): timeout must be above 0") }
+            let out: ChildOutput
+            do {
+                out = try ChildProcess.run(hook.path, arguments: Array((hook.args ?? [hook.path]).dropFirst()), environment: hook.env ?? [],
+                                           stdin: input, timeout: hook.timeout.map(Double.init))
+            } catch { throw OCIError("error running \(kind) hook #\(i): \(error)") }
+            guard out.status == 0 else {
+                let why = String(decoding: out.stderr, as: UTF8.self).split(separator: "\n").last.map { ", stderr: \($0)" } ?? ""
+                throw OCIError("error running \(kind) hook #\(i): \(hook.path) exited with status \(out.status)\(why)")
+            }
         }
     }
 
@@ -327,6 +365,13 @@ public struct OCIContainers: Sendable {
             let cg = Cgroup(path: path)
             for _ in 0..<100 where cg.exists() && !cg.remove() { usleep(10_000) }
         }
+        let poststop = c.poststop ?? []
         try? FileManager.default.removeItem(atPath: directory(id))
+        // poststop after everything is gone, as runc: a failure is reported, the container stays deleted.
+        if !poststop.isEmpty {
+            try Self.runHooks(poststop, kind: "poststop",
+                              state: OCIState(ociVersion: "1.0.2", id: id, status: "stopped", pid: 0, bundle: c.bundle,
+                                              rootfs: c.rootfs, created: c.created, annotations: c.annotations, owner: ""))
+        }
     }
 }

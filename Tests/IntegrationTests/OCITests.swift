@@ -188,3 +188,62 @@ import Glibc
         try s.finish()
     }
 }
+
+/// Hooks as runc 1.1.5 runs them: prestart and createRuntime during create,
+/// with the container's namespaces made and its pid in the state; poststart at
+/// the end of create; poststop after delete. A failing hook undoes the create.
+@Suite struct OCIHookTests {
+    static func withHooks(_ s: Sandbox, name: String, _ hooks: [String: Any]) throws -> String {
+        let dir = try OCITests.bundle(s, name: name, specBy: [s.binary, "oci"], args: ["sleep", "300"])
+        let path = dir + "/config.json"
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        config["hooks"] = hooks
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+        return dir
+    }
+
+    static func record(_ file: String) -> [String: Any] {
+        ["path": "/bin/sh", "args": ["sh", "-c", "cat > \(file)"]]
+    }
+
+    func state(_ file: String) -> [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any]) ?? [:]
+    }
+
+    @Test func hooksRunWhereRuncRunsThem() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let out = s.root + "/.hooks"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        // createRuntime also proves the namespaces exist: it reads the container's net namespace.
+        let netCheck: [String: Any] = ["path": "/bin/sh", "args": ["sh", "-c", "pid=$(sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); readlink /proc/$pid/ns/net > \(out)/netns"]]
+        let dir = try Self.withHooks(s, name: "hooks", ["prestart": [Self.record(out + "/prestart")], "createRuntime": [netCheck],
+                                                        "poststart": [Self.record(out + "/poststart")], "poststop": [Self.record(out + "/poststop")]])
+        let oci = [s.binary, "oci", "--root", s.root + "/.oci"]
+        let create = try Sandbox.exec("/bin/sh", ["-c", "exec \"$0\" \"$@\" </dev/null >/dev/null 2>\(out)/err"] + oci + ["create", "--bundle", dir, "h1"])
+        try #require(create.status == 0, "\((try? String(contentsOfFile: out + "/err", encoding: .utf8)) ?? "")")
+        let pre = state(out + "/prestart")
+        #expect(pre["status"] as? String == "creating" && (pre["pid"] as? Int ?? 0) > 0 && pre["id"] as? String == "h1", "\(pre)")
+        let netns = (try? String(contentsOfFile: out + "/netns", encoding: .utf8)) ?? ""
+        let hostNet = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")) ?? ""
+        #expect(netns.hasPrefix("net:[") && netns.trimmingCharacters(in: .whitespacesAndNewlines) != hostNet, "createRuntime saw the container's own network namespace: \(netns)")
+        #expect(state(out + "/poststart")["status"] as? String == "created", "poststart runs at the end of create, as in runc 1.1")
+        #expect(try Sandbox.exec(oci[0], Array(oci.dropFirst()) + ["delete", "--force", "h1"]).status == 0)
+        #expect(state(out + "/poststop")["status"] as? String == "stopped")
+
+        // A failing createRuntime hook: create fails with the hook named, nothing is left.
+        let failing = try Self.withHooks(s, name: "failing", ["createRuntime": [["path": "/bin/sh", "args": ["sh", "-c", "echo no >&2; exit 3"]]]])
+        let bad = try Sandbox.exec("/bin/sh", ["-c", "exec \"$0\" \"$@\" </dev/null >/dev/null 2>\(out)/err2"] + oci + ["create", "--bundle", failing, "h2"])
+        let err = (try? String(contentsOfFile: out + "/err2", encoding: .utf8)) ?? ""
+        #expect(bad.status == 1 && err.contains("createRuntime hook #0") && err.contains("status 3"), "\(err)")
+        #expect(try Sandbox.exec(oci[0], Array(oci.dropFirst()) + ["list", "-q"]).stdout.isEmpty)
+        // A hook past its timeout is killed and fails the create.
+        let slow = try Self.withHooks(s, name: "slow", ["prestart": [["path": "/bin/sh", "args": ["sh", "-c", "sleep 30"], "timeout": 1]]])
+        let timed = try Sandbox.exec("/bin/sh", ["-c", "exec \"$0\" \"$@\" </dev/null >/dev/null 2>\(out)/err3"] + oci + ["create", "--bundle", slow, "h3"])
+        #expect(timed.status == 1 && ((try? String(contentsOfFile: out + "/err3", encoding: .utf8)) ?? "").contains("timeout"))
+        // createContainer/startContainer run inside the container in runc: refused, clearly.
+        let inside = try Self.withHooks(s, name: "inside", ["startContainer": [Self.record("/x")]])
+        let refused = try Sandbox.exec(oci[0], Array(oci.dropFirst()) + ["create", "--bundle", inside, "h4"])
+        #expect(refused.status == 1 && refused.stderr.contains("startContainer is not supported yet"))
+        try s.finish()
+    }
+}
