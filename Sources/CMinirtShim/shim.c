@@ -600,6 +600,8 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
         for (int fd = 3; fd < 65536; fd++) fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
+    // Only the caller's descriptors it asked to pass (checked by the engine: open, not ours).
+    for (int fd = 3; fd < 3 + cfg->preserve_fds; fd++) fcntl(fd, F_SETFD, 0);
     if (cfg->start_fd >= 0) {
         // create/start: tell the parent the container is set up, then block until started.
         struct minirt_child_error ready;

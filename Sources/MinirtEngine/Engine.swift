@@ -72,6 +72,7 @@ public enum Engine {
                              joinExistingCgroup: Bool = false,
                              seccompCache: String? = nil,
                              startGate: Int32 = -1,
+                             preserveFds: Int = 0,
                              beforeSetup: ((Int32) throws -> Void)? = nil,
                              whileSettingUp: ((Int32) -> Void)? = nil) throws -> SpawnedProcess {
         guard let process = spec.process, !process.args.isEmpty else {
@@ -255,6 +256,15 @@ public enum Engine {
         // With a gate (runc's create), the child stops right before execve until
         // a byte arrives on it, and reports that it got there.
         cfg.start_fd = startGate
+        // Descriptors 3.. the caller passes on must be its own: open and inheritable
+        // (every descriptor of minirt's is close-on-exec), never one of ours.
+        for fd in Int32(3)..<Int32(3 + max(0, preserveFds)) {
+            let flags = fcntl(fd, F_GETFD)
+            guard flags >= 0, flags & FD_CLOEXEC == 0 else {
+                throw EngineError.invalidSpec("--preserve-fds \(preserveFds): descriptor \(fd) is not an open, inheritable descriptor of the caller's")
+            }
+        }
+        cfg.preserve_fds = Int32(max(0, preserveFds))
 
         // error pipe: the child writes a minirt_child_error; EOF means execve worked.
         var errPipe: [Int32] = [0, 0]

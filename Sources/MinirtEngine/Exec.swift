@@ -11,7 +11,7 @@ extension Engine {
     public static func exec(into pid: Int32, process: OCISpec.Process, io: SpawnIO,
                             consoleSize: (rows: UInt16, cols: UInt16)?,
                             cgroupsPath: String? = nil, seccomp: OCISpec.Seccomp? = nil,
-                            seccompCache: String? = nil) throws -> SpawnedProcess {
+                            seccompCache: String? = nil, preserveFds: Int = 0) throws -> SpawnedProcess {
         let ownPidNS = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC)
         let targetPidNS = open("/proc/\(pid)/ns/pid", O_RDONLY | O_CLOEXEC)
         guard ownPidNS >= 0, targetPidNS >= 0 else {
@@ -38,6 +38,6 @@ extension Engine {
         linux.seccomp = seccomp
         spec.linux = linux
         return try spawn(spec, bundle: "/", io: io, consoleSize: consoleSize, parentDeathSignal: 0,
-                         joinExistingCgroup: true, seccompCache: seccompCache)
+                         joinExistingCgroup: true, seccompCache: seccompCache, preserveFds: preserveFds)
     }
 }

@@ -113,6 +113,7 @@ public struct OCIContainers: Sendable {
         public var bundle: String
         public var pidFile: String?
         public var consoleSocket: String?
+        public var preserveFds = 0
         public init(bundle: String) { self.bundle = bundle }
     }
 
@@ -152,7 +153,7 @@ public struct OCIContainers: Sendable {
             let setupHooks = (spec.hooks?.prestart ?? []) + (spec.hooks?.createRuntime ?? [])
             let spawned = try Engine.spawn(spec, bundle: bundle, io: SpawnIO(),
                                            consoleSize: spec.process?.consoleSize.map { (UInt16(clamping: $0.height), UInt16(clamping: $0.width)) },
-                                           seccompCache: seccompCache, startGate: gate,
+                                           seccompCache: seccompCache, startGate: gate, preserveFds: o.preserveFds,
                                            beforeSetup: setupHooks.isEmpty ? nil : { pid in
                                                try Self.runHooks(setupHooks, kind: "createRuntime",
                                                                  state: OCIState(ociVersion: "1.0.2", id: id, status: "creating", pid: pid, bundle: bundle,
@@ -277,6 +278,7 @@ public struct OCIContainers: Sendable {
         public var consoleSocket: String?
         public var pidFile: String?
         public var detach = false
+        public var preserveFds = 0
         public init(process: OCISpec.Process) { self.process = process }
     }
 
@@ -295,7 +297,7 @@ public struct OCIContainers: Sendable {
         let size = o.process.consoleSize.map { (rows: UInt16(clamping: $0.height), cols: UInt16(clamping: $0.width)) }
         let spawned = try Engine.exec(into: c.pid, process: o.process, io: SpawnIO(), consoleSize: size,
                                       cgroupsPath: spec.linux?.cgroupsPath, seccomp: spec.linux?.seccomp,
-                                      seccompCache: seccompCache)
+                                      seccompCache: seccompCache, preserveFds: o.preserveFds)
         var kept: Int32?
         if let master = spawned.consoleMaster {
             if let socket = o.consoleSocket {

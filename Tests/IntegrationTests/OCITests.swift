@@ -144,6 +144,28 @@ import Glibc
         try s.finish()
     }
 
+    /// --preserve-fds N: the caller's descriptors 3..3+N-1 reach the process, and only
+    /// descriptors that really are the caller's (open, inheritable).
+    @Test func preservedDescriptorsReachTheProcess() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let dir = try Self.bundle(s, name: "fds", specBy: [s.binary, "oci"], args: ["sh", "-c", "cat <&3; ls /proc/self/fd | wc -l"])
+        let secret = s.root + "/.passed"
+        try "handed over\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        let out = s.root + "/.fds-out"
+        let root = s.root + "/.oci"
+        let run = try Sandbox.exec("/bin/sh", ["-c", "exec 3<\(secret); exec \"$0\" oci --root \(root) create --preserve-fds 1 --bundle \(dir) f1 </dev/null >\(out) 2>&1", s.binary])
+        try #require(run.status == 0, "\((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
+        #expect(try oci(s, ["start", "f1"]).status == 0)
+        for _ in 0..<100 where ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").split(separator: "\n").count < 2 { usleep(20_000) }
+        // stdin, stdout, stderr, fd 3, and the one ls opens for /proc/self/fd: nothing of minirt's.
+        #expect((try? String(contentsOfFile: out, encoding: .utf8)) == "handed over\n5\n")
+        #expect(try oci(s, ["delete", "--force", "f1"]).status == 0)
+        let missing = try Sandbox.exec("/bin/sh", ["-c", "exec 3<&-; exec \"$0\" oci --root \(root) create --preserve-fds 1 --bundle \(dir) f2 </dev/null >\(out) 2>&1", s.binary])
+        #expect(missing.status == 1 && ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("descriptor 3"))
+        #expect(try oci(s, ["list", "-q"]).stdout.isEmpty)
+        try s.finish()
+    }
+
     @Test func badInputIsOneLineAndLeavesNothing() throws {
         let s = try Sandbox(isolatedNetwork: false)
         let empty = s.root + "/.empty-bundle"

@@ -158,6 +158,7 @@ struct minirt_spawn_config {
     int parent_death_signal;     // 0 for none
     int sync_fd;                 // >= 0: read one byte before setting up (parent's go)
     int start_fd;                // >= 0: read one byte right before execve (create/start split)
+    int preserve_fds;            // fds 3 .. 3+N-1 reach the process (runc's --preserve-fds)
     int error_fd;                // O_CLOEXEC; receives a minirt_child_error on failure
 };
 

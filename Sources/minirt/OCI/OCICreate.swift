@@ -7,17 +7,18 @@ struct OCICreate: ParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("The bundle folder (config.json and rootfs).", valueName: "dir")) var bundle = "."
     @Option(name: .customLong("pid-file"), help: ArgumentHelp("Write the init's pid here.", valueName: "file")) var pidFile: String?
     @Option(name: .customLong("console-socket"), help: ArgumentHelp("Unix socket that receives the pty master.", valueName: "path")) var consoleSocket: String?
-    @Option(name: .customLong("preserve-fds"), help: ArgumentHelp("Not supported yet beyond 0.", valueName: "n")) var preserveFds = 0
+    @Option(name: .customLong("preserve-fds"), help: ArgumentHelp("Pass descriptors 3 to 3+N-1 on to the container.", valueName: "n")) var preserveFds = 0
     @Flag(name: .customLong("no-pivot"), help: "Accepted; minirt always pivots.") var noPivot = false
     @Flag(name: .customLong("no-new-keyring"), help: "Accepted; minirt creates no session keyring.") var noNewKeyring = false
     @Argument var id: String
 
     func run() throws {
         try global.run { c in
-            guard preserveFds == 0 else { throw OCIError("--preserve-fds \(preserveFds) is not supported yet: pass no extra descriptors") }
+            guard preserveFds >= 0 else { throw OCIError("--preserve-fds \(preserveFds): give a count of descriptors") }
             var o = OCIContainers.CreateOptions(bundle: bundle)
             o.pidFile = pidFile
             o.consoleSocket = consoleSocket
+            o.preserveFds = preserveFds
             try c.create(id, o, seccompCache: c.root + "/.seccomp")
         }
     }

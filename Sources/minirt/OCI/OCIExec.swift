@@ -19,14 +19,14 @@ struct OCIExec: ParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("UID[:GID].", valueName: "user")) var user: String?
     @Option(name: [.short, .customLong("cap")], help: ArgumentHelp("An extra capability.", valueName: "cap")) var cap: [String] = []
     @Flag(name: .customLong("no-new-privs"), help: "Set no_new_privs.") var noNewPrivs = false
-    @Option(name: .customLong("preserve-fds"), help: ArgumentHelp("Not supported yet beyond 0.", valueName: "n")) var preserveFds = 0
+    @Option(name: .customLong("preserve-fds"), help: ArgumentHelp("Pass descriptors 3 to 3+N-1 on to the process.", valueName: "n")) var preserveFds = 0
     @Argument var id: String
     @Argument(parsing: .captureForPassthrough) var args: [String] = []
 
     func run() throws {
         var status: Int32 = 0
         try global.run { c in
-            guard preserveFds == 0 else { throw OCIError("--preserve-fds \(preserveFds) is not supported yet: pass no extra descriptors") }
+            guard preserveFds >= 0 else { throw OCIError("--preserve-fds \(preserveFds): give a count of descriptors") }
             var p: OCISpec.Process
             if let file = process {
                 let data = file == "-" ? FileHandleInput.readAll() : FileManager.default.contents(atPath: file)
@@ -66,6 +66,7 @@ struct OCIExec: ParsableCommand {
             o.consoleSocket = consoleSocket
             o.pidFile = pidFile
             o.detach = detach
+            o.preserveFds = preserveFds
             if !detach { SignalForwarding.block() }
             let (pid, console) = try c.exec(id, o, seccompCache: c.root + "/.seccomp")
             guard !detach else { return }
