@@ -147,6 +147,10 @@ public enum Engine {
         cfg.readonly_paths = arena.stringArray(readonly, terminated: false)
         cfg.nreadonly = readonly.count
 
+        // As runc: a name can only be set in a UTS namespace of the container's own.
+        if cloneFlags & UInt(MINIRT_CLONE_NEWUTS) == 0 && (!(spec.hostname ?? "").isEmpty || !(spec.domainname ?? "").isEmpty) {
+            throw EngineError.invalidSpec("unable to set hostname without a private UTS namespace: drop hostname/domainname or add a uts namespace")
+        }
         if let h = spec.hostname, !h.isEmpty { cfg.hostname = arena.string(h) }
         if let d = spec.domainname, !d.isEmpty { cfg.domainname = arena.string(d) }
         let sysctl = try Sysctl.check(spec.linux?.sysctl ?? [:], namespaces: Sysctl.ownNamespaces(spec.linux?.namespaces ?? []))
