@@ -160,15 +160,7 @@ public struct OCIContainers: Sendable {
                                                                                  rootfs: "", created: "", annotations: spec.annotations, owner: ""))
                                            })
             spawnedPid = spawned.pid
-            var kept: Int32?
-            if let master = spawned.consoleMaster {
-                if let socket = o.consoleSocket {
-                    defer { close(master) }
-                    try Self.sendConsole(master, to: socket)
-                } else {
-                    kept = master
-                }
-            }
+            let kept = try Self.handOver(spawned.consoleMaster, to: o.consoleSocket)
             let root = spec.root.map { $0.path.hasPrefix("/") ? $0.path : "\(bundle)/\($0.path)" } ?? ""
             let c = OCIContainer(id: id, bundle: bundle, rootfs: root, pid: spawned.pid,
                                  pidStartTime: ProcessIdentity.startTime(of: spawned.pid) ?? 0,
@@ -215,6 +207,16 @@ public struct OCIContainers: Sendable {
                 throw OCIError("error running \(kind) hook #\(i): \(hook.path) exited with status \(out.status)\(why)")
             }
         }
+    }
+
+    /// The pty master goes to the console socket when one was given (and is
+    /// closed here); otherwise the caller keeps it (run/exec in the foreground).
+    static func handOver(_ master: Int32?, to socket: String?) throws -> Int32? {
+        guard let master else { return nil }
+        guard let socket else { return master }
+        defer { close(master) }
+        try sendConsole(master, to: socket)
+        return nil
     }
 
     static func sendConsole(_ master: Int32, to path: String) throws {
@@ -298,15 +300,7 @@ public struct OCIContainers: Sendable {
         let spawned = try Engine.exec(into: c.pid, process: o.process, io: SpawnIO(), consoleSize: size,
                                       cgroupsPath: spec.linux?.cgroupsPath, seccomp: spec.linux?.seccomp,
                                       seccompCache: seccompCache, preserveFds: o.preserveFds)
-        var kept: Int32?
-        if let master = spawned.consoleMaster {
-            if let socket = o.consoleSocket {
-                defer { close(master) }
-                try Self.sendConsole(master, to: socket)
-            } else {
-                kept = master
-            }
-        }
+        let kept = try Self.handOver(spawned.consoleMaster, to: o.consoleSocket)
         if let pidFile = o.pidFile { try StateStore.writeAtomically(Data("\(spawned.pid)".utf8), to: pidFile) }
         return (spawned.pid, kept)
     }
