@@ -108,11 +108,14 @@ public enum Engine {
         cfg.njoins = cJoins.count
 
         cfg.rootfs = arena.string(rootfs)
-        if let overlay = spec.annotations?[OCISpec.overlayAnnotation] { cfg.overlay_data = arena.string(overlay) }
+        let overlay = spec.rootOverlayData
+        if let overlay { cfg.overlay_data = arena.string(overlay) }
         cfg.rootfs_propagation = propagationFlags(spec.linux?.rootfsPropagation)
         cfg.rootfs_readonly = root.readonly == true ? 1 : 0
 
-        let expanded = (spec.mounts ?? []).flatMap { m in m.type == "cgroup" ? Cgroup.mounts(for: m) : [m] }
+        // The root overlay is mounted on the root path before everything else (above).
+        let listed = (spec.mounts ?? []).filter { !($0.destination == "/" && $0.type == "overlay") }
+        let expanded = listed.flatMap { m in m.type == "cgroup" ? Cgroup.mounts(for: m) : [m] }
         let mounts = expanded.map { m -> minirt_mount in
             let plan = MountPlan(m)
             var source = plan.source

@@ -198,9 +198,23 @@ public struct OCISpec: Codable, Sendable, Equatable {
 }
 
 extension OCISpec {
-    /// Annotation carrying overlayfs options for the root: the engine mounts the
-    /// overlay inside the container's mount namespace, so no host mount can leak.
+    /// Annotation that carried the root's overlayfs options before they became a
+    /// mount (bundles written by older minirt still have it; the engine reads both).
     public static let overlayAnnotation = "org.minirt.rootfs.overlay"
+
+    /// The container's writable layer as runc 1.1.5 also takes it: an overlay
+    /// mount at "/", first in `mounts`, made inside the container's mount
+    /// namespace on the root path (so no host mount can leak, even after kill -9),
+    /// under every other mount.
+    public static func rootOverlay(lower: String, upper: String, work: String) -> Mount {
+        Mount(destination: "/", type: "overlay", source: "overlay", options: ["lowerdir=\(lower)", "upperdir=\(upper)", "workdir=\(work)"])
+    }
+
+    /// The overlay's data when the first mount is a root overlay (or the old annotation).
+    public var rootOverlayData: String? {
+        if let m = mounts?.first, m.destination == "/", m.type == "overlay" { return (m.options ?? []).joined(separator: ",") }
+        return annotations?[Self.overlayAnnotation]
+    }
 
     /// What `runc spec` writes: `sh` on a terminal in ./rootfs (read-only), the
     /// three capabilities runc grants, all namespaces but user, RLIMIT_NOFILE 1024.

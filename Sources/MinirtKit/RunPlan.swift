@@ -336,8 +336,8 @@ public struct RunPlan: Sendable {
             }
             annotations[kv[0]] = kv[1]
         }
-        annotations[OCISpec.overlayAnnotation] = "lowerdir=\(image.rootfs),upperdir=\(directory)/upper,workdir=\(directory)/work"
-        spec.annotations = annotations
+        spec.annotations = annotations.isEmpty ? nil : annotations
+        spec.mounts = [OCISpec.rootOverlay(lower: image.rootfs, upper: "\(directory)/upper", work: "\(directory)/work")] + (spec.mounts ?? [])
         if let size = o.shmSize {
             let bytes = try ByteSize.parse(size, flag: "--shm-size")
             guard bytes > 0 else { throw RunError.invalid("invalid --shm-size \(size): give a size above 0, such as 64m") }

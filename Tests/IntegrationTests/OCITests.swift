@@ -83,6 +83,34 @@ import Glibc
         try s.finish()
     }
 
+    /// The bundle `minirt run` writes runs under runc unchanged but for its process
+    /// and cgroup path: the writable layer is an overlay mount at "/", first in mounts.
+    @Test func minirtsOwnBundleRunsUnderRunc() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let made = try s.minirt("run", "--name", "src", "--network", "none", "-h", "from-minirt", "busybox", "sh", "-c", "echo layer > /written")
+        try #require(made.status == 0, "\(made.stderr)")
+        let id = try s.id(of: "src")
+        let dir = s.root + "/.bundles/own"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(s.root)/\(id)/config.json"))) as? [String: Any])
+        var process = config["process"] as? [String: Any] ?? [:]
+        process["args"] = ["sh", "-c", "cat /written /etc/hostname; hostname; " + Self.probeStatus]
+        process["terminal"] = false
+        config["process"] = process
+        var linux = config["linux"] as? [String: Any] ?? [:]
+        linux["cgroupsPath"] = "/minirt-bundle-test-\(getpid())"
+        config["linux"] = linux
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        let reference = try Sandbox.exec("/usr/sbin/runc", ["--root", s.root + "/.runc", "run", "--bundle", dir, "own-ref"])
+        #expect(reference.status == 0 && reference.lines.prefix(3) == ["layer", "from-minirt", "from-minirt"], "runc: \(reference.stdout) \(reference.stderr)")
+        let ours = try oci(s, ["run", "--bundle", dir, "own-ours"])
+        #expect(ours.status == 0 && ours.stdout == reference.stdout, "minirt: \(ours.stdout) \(ours.stderr)\nrunc: \(reference.stdout)")
+        try s.minirt("rm", "src")
+        try s.finish()
+    }
+
+    static let probeStatus = "grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status"
+
     /// minirt's own `oci spec` writes what runc's does, field for field that matters.
     @Test func ownSpecMatchesRuncs() throws {
         let s = try Sandbox(isolatedNetwork: false)
