@@ -31,7 +31,7 @@ let package = Package(
         // High level: images, run planning (flags -> OCI spec), ls/inspect views, templates.
         .target(
             name: "MinirtKit",
-            dependencies: ["MinirtEngine", "MinirtState", "MinirtCNI", "MinirtLog", "CMinirtShim"]),
+            dependencies: ["MinirtEngine", "MinirtState", "MinirtCNI", "MinirtLog"]),
         // The engine: executes an OCI runtime spec (namespaces, mounts, process, tty, signals).
         .target(
             name: "MinirtEngine",

@@ -1,4 +1,3 @@
-import CMinirtShim
 import FoundationEssentials
 import MinirtCNI
 import MinirtLog
@@ -177,7 +176,10 @@ public struct Containers: Sendable {
 
         // Output goes through pipes (or the pty) so that `minirt logs` has it too.
         var outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
-        if !o.tty { _ = minirt_pipe_cloexec(&outPipe); _ = minirt_pipe_cloexec(&errPipe) }
+        if !o.tty {
+            if let p = Descriptors.pipe() { outPipe = [p.read, p.write] }
+            if let p = Descriptors.pipe() { errPipe = [p.read, p.write] }
+        }
         let log = JSONLogWriter(fd: open(store.directory(id) + "/container.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640))
         let spawned: SpawnedProcess
         // rm waits for this lock: it sees the container either not started or running.

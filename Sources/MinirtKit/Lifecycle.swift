@@ -1,4 +1,3 @@
-import CMinirtShim
 import FoundationEssentials
 import MinirtCNI
 import MinirtEngine
@@ -156,10 +155,10 @@ extension Containers {
             // With -t the pty master goes to the supervisor too (it tells it from the
             // port sockets by its type): it logs the terminal's output and holds it open.
             if let master = spawned.consoleMaster {
-                _ = minirt_send_fd(portSocket, master)
+                Descriptors.send(master, over: portSocket)
                 close(master)
             }
-            for fd in reservation.fds { _ = minirt_send_fd(portSocket, fd) }
+            for fd in reservation.fds { Descriptors.send(fd, over: portSocket) }
             record.state.supervisorPid = getppid()
             record.state.supervisorStartTime = ProcessIdentity.startTime(of: getppid()) ?? 0
             markRunning(&record, spawned)

@@ -1,4 +1,3 @@
-import CMinirtShim
 import FoundationEssentials
 import MinirtCNI
 import MinirtEngine
@@ -235,7 +234,7 @@ public struct OCIContainers: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
         guard rc == 0 else { throw OCIError("connect to the console socket \(path): \(String(cString: strerror(errno)))") }
-        guard minirt_send_fd(fd, master) == 0 else { throw OCIError("send the pty master to \(path): \(String(cString: strerror(errno)))") }
+        guard Descriptors.send(master, over: fd) else { throw OCIError("send the pty master to \(path): \(String(cString: strerror(errno)))") }
     }
 
     /// `start`: the blocked init goes on to execve.

@@ -1,0 +1,17 @@
+import CMinirtShim
+
+/// The few descriptor calls Kit needs that Swift cannot make directly
+/// (pipe2 is hidden behind _GNU_SOURCE, SCM_RIGHTS needs the CMSG macros): so
+/// that only the engine imports the C shim.
+public enum Descriptors {
+    /// A pipe whose ends are close-on-exec: (read, write), or nil with errno set.
+    public static func pipe() -> (read: Int32, write: Int32)? {
+        var fds: [Int32] = [-1, -1]
+        guard minirt_pipe_cloexec(&fds) == 0 else { return nil }
+        return (fds[0], fds[1])
+    }
+
+    /// Sends fd over a unix socket with SCM_RIGHTS; false with errno set.
+    @discardableResult
+    public static func send(_ fd: Int32, over socket: Int32) -> Bool { minirt_send_fd(socket, fd) == 0 }
+}
