@@ -79,6 +79,7 @@ public enum Engine {
             throw EngineError.invalidSpec("process.args is empty: give a command")
         }
         guard let root = spec.root else { throw EngineError.invalidSpec("root.path is missing") }
+        try refuseUnsupported(spec)
         let rootfs = root.path.hasPrefix("/") ? root.path : "\(bundle)/\(root.path)"
 
         var cloneFlags: UInt = 0
@@ -336,6 +337,26 @@ public enum Engine {
         }
         started = true
         return SpawnedProcess(pid: pid, consoleMaster: master)
+    }
+
+    /// Fields minirt does not carry out and whose absence would weaken or change
+    /// the container: refused with the reason, never silently ignored.
+    static func refuseUnsupported(_ spec: OCISpec) throws {
+        if let p = spec.process?.apparmorProfile, !p.isEmpty {
+            throw EngineError.invalidSpec("process.apparmorProfile \"\(p)\" is not supported: minirt applies no AppArmor profile (and this host has AppArmor \(access("/sys/module/apparmor", F_OK) == 0 ? "loaded" : "off")); remove the field")
+        }
+        if let l = spec.process?.selinuxLabel, !l.isEmpty {
+            throw EngineError.invalidSpec("process.selinuxLabel is not supported: minirt applies no SELinux label; remove the field")
+        }
+        if let l = spec.linux?.mountLabel, !l.isEmpty {
+            throw EngineError.invalidSpec("linux.mountLabel is not supported: minirt applies no SELinux label; remove the field")
+        }
+        if spec.linux?.intelRdt != nil {
+            throw EngineError.invalidSpec("linux.intelRdt is not supported: remove the field")
+        }
+        if !(spec.linux?.uidMappings ?? []).isEmpty || !(spec.linux?.gidMappings ?? []).isEmpty {
+            throw EngineError.invalidSpec("linux.uidMappings/gidMappings need a user namespace, which minirt does not create yet")
+        }
     }
 
     /// Compiled filters are cached by profile in `cacheDirectory`: libseccomp

@@ -15,6 +15,15 @@ public struct OCISpec: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// Any JSON value, kept only as "it was there".
+    public struct Present: Codable, Sendable, Equatable {
+        public init(from decoder: Decoder) throws {}
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.singleValueContainer()
+            try c.encodeNil()
+        }
+    }
+
     public struct Hooks: Codable, Sendable, Equatable {
         public var prestart: [Hook]?
         public var createRuntime: [Hook]?
@@ -42,6 +51,9 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var capabilities: Capabilities?
         public var rlimits: [Rlimit]?
         public var oomScoreAdj: Int?
+        /// Read so that they are refused, not ignored: minirt applies neither.
+        public var apparmorProfile: String?
+        public var selinuxLabel: String?
         public init() {}
     }
 
@@ -102,6 +114,11 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var resources: Resources?
         public var seccomp: Seccomp?
         public var sysctl: [String: String]?
+        /// Refused when set (see Engine): Intel RDT and SELinux mount labels are not implemented.
+        public var intelRdt: Present?
+        public var mountLabel: String?
+        public var uidMappings: [Present]?
+        public var gidMappings: [Present]?
         public init() {}
     }
 

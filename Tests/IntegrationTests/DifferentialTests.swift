@@ -79,6 +79,8 @@ import Testing
             set(&c, ["linux", "seccomp"], ["defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
                                            "syscalls": [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"]]]) },
         Case(name: "devices", probe: "ls -l /dev/null /dev/zero /dev/full /dev/tty /dev/urandom /dev/random | awk '{print $1, $5, $6, $10}'"),
+        Case(name: "apparmor profile without AppArmor is refused", probe: "true") { set(&$0, ["process", "apparmorProfile"], "docker-default") },
+        Case(name: "selinux label without SELinux is refused", probe: "true") { set(&$0, ["process", "selinuxLabel"], "system_u:system_r:container_t:s0") },
         Case(name: "cgroup namespace", probe: "cat /proc/self/cgroup | head -3 | sed 's/^[0-9]*://'",
              differs: ("without linux.cgroupsPath runc makes a cgroup named after the id (and its cgroup namespace shows it); minirt makes one only when the spec names it, as engines always do",
                        "name=systemd:/\npids:/\nblkio:/\n")),
