@@ -39,6 +39,10 @@ public struct RunOptions: Sendable {
     public var annotations: [String] = []
     public var expose: [String] = []
     public var labelFiles: [String] = []
+    /// docker's --uts host, --ipc host|private, --cgroupns host|private (nil: private).
+    public var uts: String?
+    public var ipc: String?
+    public var cgroupns: String?
     /// docker's --cidfile: the id is written there once the container exists.
     public var cidfile: String?
 
@@ -213,7 +217,7 @@ public struct RunPlan: Sendable {
         let hasPath = (imageEnv + userEnv).contains { $0.hasPrefix("PATH=") }
         let configEnv = EnvParser.merge(hasPath ? [] : [defaultPath], o.tty ? ["TERM=xterm"] : [], imageEnv, userEnv)
 
-        let hostname = o.hostname ?? (network == .host ? hostHostname : String(id.prefix(12)))
+        let hostname = o.hostname ?? (network == .host || o.uts == "host" ? hostHostname : String(id.prefix(12)))
         let processEnv = EnvParser.merge(["HOSTNAME=\(hostname)"], configEnv)
         let workdir = o.workdir ?? (image.config.WorkingDir.flatMap { $0.isEmpty ? nil : $0 } ?? "/")
         guard workdir.hasPrefix("/") else {
@@ -293,8 +297,10 @@ public struct RunPlan: Sendable {
         }
         spec.process = process
         spec.root = OCISpec.Root(path: "\(directory)/rootfs")
-        spec.hostname = hostname
+        // With the host's UTS namespace there is no name to set (the engine would refuse it).
+        spec.hostname = o.uts == "host" ? nil : hostname
         if let d = o.domainname {
+            guard o.uts != "host" else { throw RunError.invalid("conflicting options: --domainname and --uts host") }
             guard Validate.isHostName(d, maxLength: 64) else {
                 throw RunError.invalid("invalid --domainname \"\(Validate.printable(d))\": use letters, digits, '-' and '.', at most 64 characters")
             }
@@ -307,7 +313,19 @@ public struct RunPlan: Sendable {
         var linux = OCISpec.Linux()
         // A cgroup namespace of its own: /proc/self/cgroup and /sys/fs/cgroup show
         // the container's cgroup as the root, never the host's tree.
-        var namespaces = ["pid", "ipc", "uts", "mount", "cgroup"].map { OCISpec.Namespace(type: $0) }
+        var shared: Set<String> = []
+        for (flag, value, kind, allowed) in [("--uts", o.uts, "uts", ["host"]), ("--ipc", o.ipc, "ipc", ["host", "private", "shareable"]),
+                                             ("--cgroupns", o.cgroupns, "cgroup", ["host", "private"])] {
+            guard let value else { continue }
+            guard allowed.contains(value) else {
+                throw RunError.invalid("invalid \(flag) \"\(Validate.printable(value))\": use \(allowed.joined(separator: " or "))")
+            }
+            if value == "host" { shared.insert(kind) }
+        }
+        if shared.contains("uts") && o.hostname != nil {
+            throw RunError.invalid("conflicting options: --hostname and --uts host: the host's name is the container's")
+        }
+        var namespaces = ["pid", "ipc", "uts", "mount", "cgroup"].filter { !shared.contains($0) }.map { OCISpec.Namespace(type: $0) }
         switch network {
         case .none: namespaces.append(OCISpec.Namespace(type: "network"))
         case .host: break

@@ -162,6 +162,15 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Write the container's id to this file (it must not exist).", valueName: "file"))
     var cidfile: String?
 
+    @Option(help: ArgumentHelp("host: the host's UTS namespace (its hostname).", valueName: "mode"))
+    var uts: String?
+
+    @Option(help: ArgumentHelp("host, private or shareable: the IPC namespace.", valueName: "mode"))
+    var ipc: String?
+
+    @Option(help: ArgumentHelp("host or private (default): the cgroup namespace.", valueName: "mode"))
+    var cgroupns: String?
+
     @Argument(help: ArgumentHelp("Image name or rootfs directory.", valueName: "rootfs"))
     var image: String
 
@@ -217,6 +226,9 @@ struct Run: ParsableCommand {
         o.expose = expose
         o.labels = label
         o.labelFiles = labelFile
+        o.uts = uts
+        o.ipc = ipc
+        o.cgroupns = cgroupns
         o.cidfile = cidfile
         let code: Int32
         do {

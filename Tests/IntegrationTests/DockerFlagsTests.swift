@@ -69,4 +69,21 @@ import Glibc
         unlink(cid)
         try s.finish()
     }
+
+    /// --uts host, --ipc host, --cgroupns host: those namespaces are the host's; the default keeps each private.
+    @Test func sharedNamespacesAreTheHosts() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        func ns(_ kind: String) -> String { (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/\(kind)")) ?? "" }
+        let probe = "for n in ipc cgroup uts; do readlink /proc/self/ns/$n; done; hostname"
+        let shared = try s.minirt("run", "--rm", "--network", "none", "--uts", "host", "--ipc", "host", "--cgroupns", "host", "busybox", "sh", "-c", probe)
+        var name = [CChar](repeating: 0, count: 256)
+        gethostname(&name, 255)
+        let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        #expect(shared.lines == [ns("ipc"), ns("cgroup"), ns("uts"), host], "\(shared.stdout) \(shared.stderr)")
+        let own = try s.minirt("run", "--rm", "--network", "none", "busybox", "sh", "-c", probe)
+        #expect(own.lines.count == 4 && !own.lines.prefix(3).contains(ns("ipc")) && !own.lines.contains(ns("uts")) && !own.lines.contains(ns("cgroup")), "\(own.stdout)")
+        #expect(try s.minirt("run", "--rm", "--uts", "host", "-h", "x", "busybox", "true").stderr.contains("conflicting options"))
+        #expect(try s.minirt("run", "--rm", "--ipc", "bogus", "busybox", "true").status == 125)
+        try s.finish()
+    }
 }
