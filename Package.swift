@@ -44,7 +44,7 @@ let package = Package(
             name: "MinirtState",
             dependencies: ["CMinirtShim", .product(name: "SystemPackage", package: "swift-system")]),
         // A CNI runtime: conflists, plugin execution (ADD/CHECK/DEL), result chaining.
-        .target(name: "MinirtCNI"),
+        .target(name: "MinirtCNI", dependencies: ["CMinirtShim"]),
         // The only C: what runs between clone() and execve(), where Swift must not run.
         .target(name: "CMinirtShim"),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),

@@ -71,3 +71,8 @@ int minirt_set_dumpable(int on) { return prctl(PR_SET_DUMPABLE, on ? 1 : 0, 0, 0
 
 int minirt_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 int minirt_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }
+
+void minirt_close_from(int lowfd) {
+    if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0) return;
+    for (int fd = lowfd; fd < 65536; fd++) close(fd);
+}

@@ -1,3 +1,4 @@
+import CMinirtShim
 import FoundationEssentials
 #if canImport(Glibc)
 import Glibc
@@ -54,8 +55,10 @@ public enum ChildProcess {
     /// (status 137, and the reason appended to its stderr).
     public static func run(_ path: String, arguments: [String] = [], environment: [String], stdin: Data = Data(),
                            newSession: Bool = false, waitForExit: Bool = true, timeout: Double? = nil) throws -> ChildOutput {
+        // Close-on-exec from the start: a child another thread spawns meanwhile must
+        // not inherit these (a long-lived one, a supervisor, would hold our EOF).
         var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
-        guard pipe(&inPipe) == 0, pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+        guard minirt_pipe_cloexec(&inPipe) == 0, minirt_pipe_cloexec(&outPipe) == 0, minirt_pipe_cloexec(&errPipe) == 0 else {
             throw CNIError.exec(path, String(cString: strerror(errno)))
         }
         let spawned = spawn(path, arguments: arguments, environment: environment,

@@ -38,6 +38,9 @@ final class Supervisor {
 
     init(dir: String, minirt: String, id: String) {
         self.dir = dir; self.minirt = minirt; self.id = id
+        // A daemon holds nothing it inherited beyond stdio: a stray descriptor of
+        // whoever started `run -d` would keep their pipe open for the container's life.
+        minirt_close_from(3)
         // Orphans in our subtree come to us: the container's init, once __start exits.
         _ = minirt_set_child_subreaper()
         signal(SIGPIPE, SIG_IGN)

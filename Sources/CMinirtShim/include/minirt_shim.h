@@ -202,6 +202,9 @@ int minirt_sealed_copy(const char *path);
 int minirt_execveat(int fd, char *const argv[], char *const envp[]);
 int minirt_set_dumpable(int on);
 
+// Closes every descriptor from lowfd up (a daemon keeps nothing it inherited).
+void minirt_close_from(int lowfd);
+
 // A descriptor naming one process (never a recycled pid), and signalling through it.
 int minirt_pidfd_open(pid_t pid);
 int minirt_pidfd_send_signal(int pidfd, int sig);
