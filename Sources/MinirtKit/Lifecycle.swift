@@ -200,11 +200,11 @@ extension Containers {
     /// `timeout` seconds; returns once the exit is recorded.
     /// `timeout` nil: the container's --stop-timeout, or 10 s; -1 waits for ever.
     public func stop(_ ref: String, timeout given: Int?, signal override: String? = nil) throws {
-        let config = try get(ref).config
-        let sig = try SignalName.parse(override ?? config.stopSignal ?? "SIGTERM")
-        let timeout = given ?? config.stopTimeout ?? 10
+        let current = try get(ref)
+        let sig = try SignalName.parse(override ?? current.config.stopSignal ?? "SIGTERM")
+        let timeout = given ?? current.config.stopTimeout ?? 10
         // Marked first, even between two restarts: no policy may start it again.
-        let r = try markStoppedByUser(try get(ref))
+        let r = try markStoppedByUser(current)
         guard r.state.status == .running else { return }
         signalInit(r, sig)
         if !waitExited(r, seconds: timeout < 0 ? .infinity : Double(timeout)) {

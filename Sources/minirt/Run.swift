@@ -111,20 +111,7 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("group-add"), help: ArgumentHelp("Add a supplementary group.", valueName: "group"))
     var groupAdd: [String] = []
 
-    @Option(name: [.short, .long], parsing: .unconditional, help: ArgumentHelp("Memory limit (6m minimum; b, k, m, g).", valueName: "bytes"))
-    var memory: String?
-
-    @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: ArgumentHelp("Memory plus swap limit (-1: unlimited swap).", valueName: "bytes"))
-    var memorySwap: String?
-
-    @Option(parsing: .unconditional, help: ArgumentHelp("Number of CPUs (e.g. 0.5).", valueName: "n"))
-    var cpus: String?
-
-    @Option(name: [.short, .customLong("cpu-shares")], parsing: .unconditional, help: ArgumentHelp("CPU weight relative to others (default 1024).", valueName: "n"))
-    var cpuShares: Int64?
-
-    @Option(name: .customLong("pids-limit"), parsing: .unconditional, help: ArgumentHelp("Most processes the container may have (0 or -1: unlimited).", valueName: "n"))
-    var pidsLimit: Int64?
+    @OptionGroup var limits: LimitFlags
 
     @Option(help: ArgumentHelp("A namespaced kernel parameter: NAME=VALUE (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*).", valueName: "sysctl"))
     var sysctl: [String] = []
@@ -209,11 +196,7 @@ struct Run: ParsableCommand {
         c.mounts = mount
         c.user = user
         c.groupAdd = groupAdd
-        c.memory = memory
-        c.memorySwap = memorySwap
-        c.cpus = cpus
-        c.cpuShares = cpuShares
-        c.pidsLimit = pidsLimit
+        limits.apply(to: &c)
         o.confinement = c
         o.sysctls = sysctl
         o.ulimits = ulimit
