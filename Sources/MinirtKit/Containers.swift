@@ -158,7 +158,10 @@ public struct Containers: Sendable {
         record.state.startedAt = .now()
         record.state.oomKilled = false
         record.state.error = ""
+        // Running on its network: an endpoint of the services that select it from now on.
+        if record.network != nil { record.network?.serving = true }
         _ = try? store.save(record)
+        if record.network != nil { services.joined(record) }
     }
 
     /// Runs a container in the foreground and returns `docker run`'s exit code.
@@ -242,7 +245,8 @@ public struct Containers: Sendable {
                                          dns: r.hostConfig.dns, search: r.hostConfig.dnsSearch,
                                          options: r.hostConfig.dnsOptions, keepLoopback: choice == .host,
                                          networkServer: served ? r.network?.gateway : nil,
-                                         networkDomain: served ? r.network?.network : nil)
+                                         networkDomain: served ? r.network?.network : nil,
+                                         clusterDomain: served ? attacher.clusterDomain(of: r.network!.network) : ServiceNetworkOptions.defaultClusterDomain)
         // The paths come from the plan.
         try StateStore.writeAtomically(Data(hosts.utf8), to: r.hostsPath)
         try StateStore.writeAtomically(Data((r.config.hostname + "\n").utf8), to: r.hostnamePath)
@@ -333,6 +337,7 @@ public struct Containers: Sendable {
         }
         if record.state.status == .running {
             guard force else { throw ContainerError.running(record.name) }
+            services.withdraw(&record)
             let initProcess = ContainerProcess(pid: record.state.pid, startTime: record.state.pidStartTime)
             // Dead as soon as the kernel says so, or its supervisor or runner recorded the exit.
             func stillRunning() -> Bool {

@@ -46,18 +46,26 @@ public enum DNSFiles {
         }
     }
 
-    /// With a network DNS server: the server first, the network as a search
-    /// domain (so `ping web` finds web.<network>), the host's search domains after.
+    /// With a network DNS server: the server first and kubelet's search list
+    /// (`<network>.svc.<domain> svc.<domain> <domain> <network>`, then the
+    /// host's) with ndots:5, so `web`, `web.<network>` and the cluster names
+    /// all resolve, from the start: no rewrite when a service appears later.
     public static func resolvConf(host: String, upstream: String?, dns: [String], search: [String],
-                                  options: [String], keepLoopback: Bool, networkServer: String?, networkDomain: String?) -> String {
+                                  options: [String], keepLoopback: Bool, networkServer: String?, networkDomain: String?,
+                                  clusterDomain: String = ServiceNetworkOptions.defaultClusterDomain) -> String {
         var s = search
-        if search.isEmpty, let d = networkDomain {
-            let hostSearch = host.split(whereSeparator: \.isNewline).first { $0.hasPrefix("search ") || $0.hasPrefix("domain ") }
-                .map { $0.split(separator: " ").dropFirst().map(String.init) } ?? []
-            s = [d] + hostSearch.filter { $0 != d }
+        var o = options
+        if let d = networkDomain {
+            if search.isEmpty {
+                let hostSearch = host.split(whereSeparator: \.isNewline).first { $0.hasPrefix("search ") || $0.hasPrefix("domain ") }
+                    .map { $0.split(separator: " ").dropFirst().map(String.init) } ?? []
+                let cluster = ["\(d).svc.\(clusterDomain)", "svc.\(clusterDomain)", clusterDomain, d]
+                s = cluster + hostSearch.filter { !cluster.contains($0) }
+            }
+            if options.isEmpty { o = ["ndots:5"] }
         }
         let servers = dns.isEmpty ? (networkServer.map { [$0] } ?? []) : dns
-        return resolvConf(host: host, upstream: upstream, dns: servers, search: s, options: options, keepLoopback: keepLoopback)
+        return resolvConf(host: host, upstream: upstream, dns: servers, search: s, options: o, keepLoopback: keepLoopback)
     }
 
     public static func resolvConf(host: String, upstream: String?, dns: [String], search: [String],

@@ -142,6 +142,21 @@ extension Containers {
                                     command: "nft list table \(HostFirewall.family) \(HostFirewall.table)"))
         }
 
+        // Services it serves: their virtual IPs balance new connections to it.
+        if n != nil {
+            let defs = services.definitions.all().filter { $0.network == n?.network && $0.selects(r) }
+            if !defs.isEmpty {
+                let lines = defs.map { d -> String in
+                    let eps = services.installed(d.id)?.endpoints ?? []
+                    let serving = eps.contains { $0.id == r.id }
+                    let ports = d.ports.map { "\(d.isHeadless ? "" : d.clusterIP + ":")\($0.port)/\($0.proto) -> :\($0.targetPort)" }.joined(separator: ", ")
+                    return "\(d.name): \(ports)" + (serving ? ", 1 of \(eps.count) endpoints (each new connection: 1/\(eps.count))" : ", not an endpoint now")
+                }
+                path.items.append(.init(title: "services it serves (minirt explain --service NAME shows their rules)", lines: lines,
+                                        command: "minirt service ls"))
+            }
+        }
+
         // 5. Names.
         func firstLines(_ p: String, _ k: Int) -> [String] {
             ((try? String(contentsOfFile: p, encoding: .utf8)) ?? "").split(separator: "\n")
@@ -176,9 +191,71 @@ extension Containers {
     }
 }
 
+extension Containers {
+    /// `minirt explain --service NAME`: the virtual IP, its route, the endpoints
+    /// and their odds, the rules as the kernel holds them, the DNS names.
+    public func explainService(_ name: String) throws -> PacketPath {
+        let d = try services.definitions.load(name)
+        var path = PacketPath(container: "service \(d.name)", id: d.id, network: d.network, pid: 0)
+        let installed = services.installed(d.id)
+        let eps = installed?.endpoints ?? []
+        let options = services.definitions.options(d.network)
+        if d.isHeadless {
+            path.items.append(.init(title: "headless: no virtual IP and no rules", lines: [
+                "its name answers each endpoint's own address; clients connect to them directly",
+            ], command: "minirt service inspect \(d.name)"))
+        } else {
+            let range = options?.serviceRange ?? "?"
+            let route = (try? Command.run("/usr/sbin/ip", ["route", "show", range])) ?? ""
+            path.items.append(.init(title: "virtual IP", lines: [
+                "\(d.clusterIP), from network \(d.network)'s service range \(range); on no interface",
+                "route: \(route.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? "missing (minirt system gc restores it)" : route.trimmingCharacters(in: .whitespacesAndNewlines)) (host processes connect() through it; NAT rewrites the destination after)",
+            ] + d.ports.map { p in
+                "port \(p.port)/\(p.proto) -> endpoints' \(p.targetPort)" + (p.nodePort.map { ", node port \($0) on every host address (and 127.0.0.1)" } ?? "")
+            }, command: "ip route show \(range)"))
+        }
+        let epLines = eps.isEmpty ? ["none: connections are refused at once (reject-unserved)"]
+            : eps.map { "\($0.address) (\($0.name)): each new connection 1/\(eps.count)" + (d.sessionAffinity == "ClientIP" ? ", a client then stays (client-ip affinity)" : "") }
+        path.items.append(.init(title: "endpoints (running containers it selects)", lines: epLines,
+                                command: "minirt ls --filter " + (d.selector.first.map { "label=\($0.key)=\($0.value)" } ?? "name=\(d.targets.first ?? "")")))
+        if !d.isHeadless {
+            let chains = Set(installed?.chains ?? [])
+            var lines: [String] = []
+            if let text = HostFirewall.listing() {
+                var current: String?
+                for raw in text.split(separator: "\n") {
+                    let line = raw.trimmingCharacters(in: .whitespaces)
+                    if line.hasPrefix("chain ") { current = String(line.dropFirst(6).dropLast(2)) ; if chains.contains(current!) { lines.append("chain \(current!)") }; continue }
+                    if line == "}" { current = nil; continue }
+                    if let c = current, chains.contains(c) { lines.append("  " + line) }
+                }
+                // The dispatch entries, as installed, each checked against the kernel's listing.
+                let flat = text.replacingOccurrences(of: "\n", with: " ").split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+                let entries = (installed?.elements ?? []).map { e -> String in
+                    let f = e.split(separator: "|", maxSplits: 2).map(String.init)
+                    let entry = "\(f[1]) : goto \(f[2])"
+                    return "map \(f[0]): \(entry)" + (flat.contains(entry) ? "" : "  (missing in the kernel: minirt system gc rewrites it)")
+                }
+                lines = entries + lines
+                if lines.isEmpty { lines = ["missing: its rules are not in the kernel (minirt system gc rewrites them)"] }
+            } else {
+                lines = ["missing: table \(HostFirewall.family) \(HostFirewall.table) is gone (minirt system gc rewrites it)"]
+            }
+            path.items.insert(.init(title: "rules (nft, table inet minirt): dispatch map -> service chain -> endpoint chain -> DNAT",
+                                    lines: lines, command: "nft list table inet minirt"), at: path.items.count)
+        }
+        let domain = options?.clusterDomain ?? ServiceNetworkOptions.defaultClusterDomain
+        path.items.append(.init(title: "DNS names (on network \(d.network)'s server, never forwarded)",
+                                lines: Services.dnsNames(d, domain: domain).map { "\($0) -> \(d.isHeadless ? eps.map(\.address).joined(separator: ", ") : d.clusterIP)" },
+                                command: "minirt run --rm --network \(d.network) busybox nslookup \(d.name)"))
+        return path
+    }
+}
+
 extension PacketPath {
     public var text: String {
-        var out = "container \(container) (\(id.prefix(12))), pid \(pid), network \(network)\n"
+        var out = container.hasPrefix("service ") ? "\(container) (\(id.prefix(12))), network \(network)\n"
+            : "container \(container) (\(id.prefix(12))), pid \(pid), network \(network)\n"
         for item in items {
             out += "\n\(item.title)\n"
             for l in item.lines { out += "  \(l)\n" }

@@ -9,7 +9,7 @@ import Glibc
 /// `inet minirt`, written only here and through `nft -f -`, one atomic
 /// transaction per change. `system gc`, `explain` and the leak checks read it.
 ///
-/// Today it holds the loopback guard: portmap DNATs `-p 127.0.0.1:…` in
+/// It holds the loopback guard and the services' rules (ServiceRules). The guard: portmap DNATs `-p 127.0.0.1:…` in
 /// PREROUTING, before the kernel's martian check, and sets route_localnet on
 /// the bridge, so a neighbour on the LAN that routes 127.0.0.1 via this host
 /// would reach the container (moby#45610, CVE-2020-8558). Packets to
@@ -84,17 +84,32 @@ public enum HostFirewall {
         return String(decoding: out.stdout, as: UTF8.self)
     }
 
-    /// Removes the table once no published port is left in this network
-    /// namespace (no portmap DNAT jump, whoever's); returns whether it did.
+    /// Runs one nft transaction (services' changes) under the shared lock, so
+    /// it never interleaves with the table's removal.
+    static func apply(_ script: String) throws {
+        let fd = lock(LOCK_SH)
+        defer { if fd >= 0 { close(fd) } }
+        let out = try run(["-f", "-"], script: script)
+        guard out.status == 0 else {
+            let why = String(decoding: out.stderr, as: UTF8.self).split(separator: "\n").prefix(2).joined(separator: " ")
+            throw FirewallError(description: "nft refused minirt's service rules: \(why.isEmpty ? "exit \(out.status)" : why)")
+        }
+    }
+
+    /// Removes the table once nothing needs it in this network namespace: no
+    /// published port (no portmap DNAT jump, whoever's) and no service chain
+    /// (any store's); returns whether it did.
     @discardableResult
-    public static func dropLoopbackGuardIfUnused() -> Bool {
+    public static func dropTableIfUnused() -> Bool {
         guard nft != nil, listing() != nil else { return false }
         let fd = lock(LOCK_EX)
         defer { if fd >= 0 { close(fd) } }
+        // Read again under the lock: a service may have been installed meanwhile.
+        guard let current = listing(), !current.contains("chain svc-"), !current.contains("chain ep-") else { return false }
         let dnat = (try? ChildProcess.run("/usr/sbin/iptables", arguments: ["-w", "-t", "nat", "-S", "CNI-HOSTPORT-DNAT"],
                                           environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]))
-        let text = dnat.map { String(decoding: $0.stdout, as: UTF8.self) } ?? ""
-        guard !text.contains("-j CNI-DN-") else { return false }
+        let rules = dnat.map { String(decoding: $0.stdout, as: UTF8.self) } ?? ""
+        guard !rules.contains("-j CNI-DN-") else { return false }
         return (try? run(["delete", "table", family, table]))?.status == 0
     }
 }

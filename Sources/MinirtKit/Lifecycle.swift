@@ -204,8 +204,9 @@ extension Containers {
         let sig = try SignalName.parse(override ?? current.config.stopSignal ?? "SIGTERM")
         let timeout = given ?? current.config.stopTimeout ?? 10
         // Marked first, even between two restarts: no policy may start it again.
-        let r = try markStoppedByUser(current)
+        var r = try markStoppedByUser(current)
         guard r.state.status == .running else { return }
+        services.withdraw(&r)
         signalInit(r, sig)
         if !waitExited(r, seconds: timeout < 0 ? .infinity : Double(timeout)) {
             signalInit(r, SIGKILL)
@@ -218,6 +219,9 @@ extension Containers {
         var r = try get(ref)
         guard r.state.status == .running else { throw LifecycleError.notRunning(r.name) }
         if sig == SIGKILL || sig == SIGTERM { r = try markStoppedByUser(r) }
+        // A signal that ends it takes it out of its services first; a reload (SIGHUP) does not.
+        let stopSignal = (try? SignalName.parse(r.config.stopSignal ?? "SIGTERM")) ?? SIGTERM
+        if sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == stopSignal { services.withdraw(&r) }
         signalInit(r, sig)
     }
 
@@ -476,8 +480,10 @@ extension Containers {
                 if cg.remove() { fixed.append("removed orphaned cgroup \(id.prefix(12))") }
             }
         }
-        // minirt's own nft table, once no published port needs it.
-        if HostFirewall.dropLoopbackGuardIfUnused() { fixed.append("removed the table \(HostFirewall.family) \(HostFirewall.table): no port is published") }
+        // Services rewritten from the records (endpoints of containers gone above are out).
+        fixed += services.rebuild()
+        // minirt's own nft table, once no published port or service needs it.
+        if HostFirewall.dropTableIfUnused() { fixed.append("removed the table \(HostFirewall.family) \(HostFirewall.table): no port is published and no service defined") }
         // A server started for a container whose ADD never finished (a crash).
         for dns in dnsRoots {
             for net in (try? fm.contentsOfDirectory(atPath: dns.root)) ?? [] { dns.stopIfUnused(network: net) }

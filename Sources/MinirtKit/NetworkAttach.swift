@@ -26,6 +26,11 @@ struct NetworkAttacher {
         return list.map(dns(for:)) ?? NetworkDNS(root: store.root + "/.dns")
     }
 
+    /// The network's cluster DNS domain (services' and pods' names): cluster.local unless configured.
+    func clusterDomain(of network: String) -> String {
+        ServiceStore(networkConfigDir: networks.configDir).options(network)?.clusterDomain ?? ServiceNetworkOptions.defaultClusterDomain
+    }
+
     static func portMappings(_ ports: [PortBinding]) -> JSONValue {
         .array(ports.map { p in
             .object([
@@ -85,12 +90,13 @@ struct NetworkAttacher {
         // address) exists, while the rest of the chain runs.
         let gateway = Networks.gateway(of: list) ?? ""
         let dns = dns(for: list)
+        let domain = clusterDomain(of: list.name)
         var launch: NetworkDNS.Launch?
         let result: JSONValue
         do {
             result = try cni.add(list, Self.attachment(r, net), trace: trace) { index, _ in
                 if index == 0 && NetworkDNS.serves(list) && !gateway.isEmpty {
-                    launch = dns.beginStart(network: list.name, gateway: gateway, upstream: upstreamDNS)
+                    launch = dns.beginStart(network: list.name, gateway: gateway, upstream: upstreamDNS, domain: domain)
                 }
             }
         } catch {
@@ -120,8 +126,9 @@ struct NetworkAttacher {
 
         if served {
             try dns.register(network: list.name, gateway: summary.gateway, id: r.id,
-                             entry: .init(address: summary.ipAddress, names: NetworkDNS.names(for: r, network: list.name, aliases: aliases)),
-                             upstream: upstreamDNS)
+                             entry: .init(address: summary.ipAddress, names: NetworkDNS.names(for: r, network: list.name, aliases: aliases,
+                                                                                              address: summary.ipAddress, clusterDomain: domain)),
+                             upstream: upstreamDNS, domain: domain)
         }
     }
 
@@ -161,7 +168,7 @@ struct NetworkAttacher {
     func unpin(_ r: inout ContainerRecord) {
         guard let net = r.network else { return }
         if net.pinned { NetworkNamespace.remove(at: net.netnsPath) }
-        if !net.ports.isEmpty { HostFirewall.dropLoopbackGuardIfUnused() }
+        if !net.ports.isEmpty { HostFirewall.dropTableIfUnused() }
         r.network = nil
         _ = try? store.save(r)
     }

@@ -14,7 +14,8 @@ import Glibc
 /// network's first container and stops with its last.
 struct NetworkDNS {
     static let binary = "/usr/sbin/dnsmasq"
-    /// `<state root>/.dns/<network>/`: entries.json, hosts, upstream.conf, dnsmasq.pid.
+    /// `<state root>/.dns/<network>/`: entries.json (containers), services.json,
+    /// hosts (both), upstream.conf, dnsmasq.pid.
     let root: String
 
     struct Entry: Codable, Equatable {
@@ -30,11 +31,14 @@ struct NetworkDNS {
         return first["isGateway"]?.boolValue == true
     }
 
-    static func names(for r: ContainerRecord, network: String, aliases: [String]) -> [String] {
+    static func names(for r: ContainerRecord, network: String, aliases: [String], address: String = "",
+                      clusterDomain: String = ServiceNetworkOptions.defaultClusterDomain) -> [String] {
         var out: [String] = []
         for n in [r.name, r.config.hostname] + aliases where !n.isEmpty {
             for v in [n, "\(n).\(network)"] where !out.contains(v) { out.append(v) }
         }
+        // Kubernetes' pod record: 10-244-2-5.<namespace>.pod.<cluster domain>.
+        if !address.isEmpty { out.append("\(address.replacingOccurrences(of: ".", with: "-")).\(network).pod.\(clusterDomain)") }
         return out
     }
 
@@ -47,16 +51,16 @@ struct NetworkDNS {
     /// Starts the network's server unless one runs, without waiting for it: the
     /// gateway address exists once the bridge plugin has run, and dnsmasq's first
     /// process exits only after it has bound its socket (`register` waits for that).
-    func beginStart(network: String, gateway: String, upstream: [String]) -> Launch? {
+    func beginStart(network: String, gateway: String, upstream: [String], domain: String) -> Launch? {
         let dir = directory(network)
         guard (try? StateStore.makeDirectory(dir)) != nil else { return nil }
         return try? StateStore(root: dir).withLock(dir + "/.lock") {
-            runningPid(dir) == nil ? try spawn(dir: dir, network: network, gateway: gateway, upstream: upstream) : nil
+            runningPid(dir) == nil ? try spawn(dir: dir, network: network, gateway: gateway, upstream: upstream, domain: domain) : nil
         } ?? nil
     }
 
     /// Spawns dnsmasq; the caller holds the network's lock.
-    private func spawn(dir: String, network: String, gateway: String, upstream: [String]) throws -> Launch {
+    private func spawn(dir: String, network: String, gateway: String, upstream: [String], domain: String) throws -> Launch {
         guard access(Self.binary, X_OK) == 0 else {
             throw RunError.invalid("\(Self.binary) is missing: install dnsmasq-base (containers resolve each other's names through it)")
         }
@@ -68,7 +72,7 @@ struct NetworkDNS {
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(null); close(err[1]) }
         let spawned = ChildProcess.spawn(Self.binary, arguments: arguments(dir: dir, network: network, gateway: gateway,
-                                                                          hasUpstream: !upstream.isEmpty),
+                                                                          hasUpstream: !upstream.isEmpty, domain: domain),
                                          environment: [], stdio: (null, null, err[1]), closing: err)
         guard case .success(let pid) = spawned else {
             close(err[0])
@@ -99,7 +103,7 @@ struct NetworkDNS {
     }
 
     /// Adds the container's names and (re)loads or starts the server.
-    func register(network: String, gateway: String, id: String, entry: Entry, upstream: [String]) throws {
+    func register(network: String, gateway: String, id: String, entry: Entry, upstream: [String], domain: String) throws {
         let dir = directory(network)
         try StateStore.makeDirectory(dir)
         try StateStore(root: dir).withLock(dir + "/.lock") {
@@ -110,7 +114,7 @@ struct NetworkDNS {
                 kill(pid, SIGHUP)
             } else {
                 // Not started during the ADD (or stopped since): start it now and wait.
-                try finish(try spawn(dir: dir, network: network, gateway: gateway, upstream: upstream),
+                try finish(try spawn(dir: dir, network: network, gateway: gateway, upstream: upstream, domain: domain),
                            network: network, gateway: gateway)
             }
         }
@@ -125,12 +129,39 @@ struct NetworkDNS {
             guard entries.removeValue(forKey: id) != nil else { return }
             if entries.isEmpty {
                 if let pid = runningPid(dir) { kill(pid, SIGTERM); waitGone(pid) }
-                for f in ["entries.json", "hosts", "upstream.conf", "dnsmasq.pid"] { unlink("\(dir)/\(f)") }
+                for f in ["entries.json", "upstream.conf", "dnsmasq.pid"] { unlink("\(dir)/\(f)") }
+                // The services' names stay for the next server; without them the hosts file goes too.
+                if loadServices(dir).isEmpty { unlink(dir + "/hosts") } else { try save(entries, dir: dir) }
             } else {
                 try save(entries, dir: dir)
                 if let pid = runningPid(dir) { kill(pid, SIGHUP) }
             }
         }
+    }
+
+    /// Sets (or, with no entries, drops) a service's records: its VIP, or a
+    /// headless service's endpoints. The server reloads if it runs; if not, it
+    /// reads them when the network's first container starts it.
+    func setService(network: String, id: String, entries: [Entry]) {
+        let dir = directory(network)
+        guard (try? StateStore.makeDirectory(dir)) != nil else { return }
+        try? StateStore(root: dir).withLock(dir + "/.lock") {
+            var services = loadServices(dir)
+            if entries.isEmpty { guard services.removeValue(forKey: id) != nil else { return } } else { services[id] = entries }
+            let e = JSONEncoder()
+            e.outputFormatting = [.sortedKeys]
+            if services.isEmpty { unlink(dir + "/services.json") } else {
+                try StateStore.writeAtomically(try e.encode(services), to: dir + "/services.json")
+            }
+            let containers = load(dir)
+            if containers.isEmpty && services.isEmpty { unlink(dir + "/hosts") } else { try save(containers, dir: dir) }
+            if let pid = runningPid(dir) { kill(pid, SIGHUP) }
+        }
+    }
+
+    private func loadServices(_ dir: String) -> [String: [Entry]] {
+        guard let data = FileManager.default.contents(atPath: dir + "/services.json") else { return [:] }
+        return (try? JSONDecoder().decode([String: [Entry]].self, from: data)) ?? [:]
     }
 
     private func load(_ dir: String) -> [String: Entry] {
@@ -142,7 +173,9 @@ struct NetworkDNS {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         try StateStore.writeAtomically(try e.encode(entries), to: dir + "/entries.json")
-        let hosts = entries.values.sorted { $0.address < $1.address }
+        // Services first: a VIP's first name (NAME.<network>.svc.<domain>) is what its PTR answers.
+        let services = loadServices(dir).sorted { $0.key < $1.key }.flatMap(\.value)
+        let hosts = (services + entries.values.sorted { $0.address < $1.address })
             .map { "\($0.address) \($0.names.joined(separator: " "))\n" }.joined()
         try StateStore.writeAtomically(Data(hosts.utf8), to: dir + "/hosts")
     }
@@ -164,11 +197,13 @@ struct NetworkDNS {
         }
     }
 
-    func arguments(dir: String, network: String, gateway: String, hasUpstream: Bool) -> [String] {
+    /// The network's domain and the cluster domain are answered here and never
+    /// forwarded, so search-list lookups (ndots:5) never leave the host.
+    func arguments(dir: String, network: String, gateway: String, hasUpstream: Bool, domain: String) -> [String] {
         [
             "--conf-file=/dev/null", "--no-hosts", "--addn-hosts=\(dir)/hosts", "--pid-file=\(dir)/dnsmasq.pid",
             "--listen-address=\(gateway)", "--bind-interfaces", "--except-interface=lo",
-            "--local=/\(network)/", "--domain-needed", "--user=root", "--log-facility=/dev/null",
+            "--local=/\(network)/", "--local=/\(domain)/", "--domain-needed", "--user=root", "--log-facility=/dev/null",
             hasUpstream ? "--resolv-file=\(dir)/upstream.conf" : "--no-resolv",
         ]
     }

@@ -73,6 +73,7 @@ extension Containers {
     public func removeNetwork(_ name: String) throws {
         let users = store.all().filter { $0.network?.network == name || $0.hostConfig.networkMode == name }.map(\.name)
         guard users.isEmpty else { throw NetworkError.inUse(name, users) }
+        try services.removeNetworkOptions(name)
         try networks.remove(name)
     }
 }

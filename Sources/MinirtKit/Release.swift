@@ -17,13 +17,15 @@ enum Ending {
 
 /// The steps of a release, in the one order every path takes them.
 enum ReleaseStep: String, CaseIterable, Sendable {
-    case readOOM, withdrawNames, cniDelete, unpin, removeCgroup, record
+    case readOOM, withdrawEndpoints, withdrawNames, cniDelete, unpin, removeCgroup, record
 }
 
 /// What a release does to the host, one step at a time: a seam, so that the
 /// order can be checked without a kernel (ReleaseTests).
 protocol ReleaseHost {
     func oomKilled(_ r: ContainerRecord) -> Bool
+    /// Out of every service it serves (rules rewritten, UDP flows to it flushed).
+    func withdrawEndpoints(_ r: inout ContainerRecord)
     func withdrawNames(_ r: inout ContainerRecord)
     func cniDelete(_ r: inout ContainerRecord) throws
     func unpin(_ r: inout ContainerRecord)
@@ -42,7 +44,8 @@ struct ReleaseReport {
 /// Releasing a container: the one path for a foreground exit, a failed run,
 /// rm, a detached exit, a failed detached start and gc. The init has exited
 /// (or never started) when this runs. Order: read the cgroup's OOM counter
-/// (before the cgroup goes), withdraw DNS names (no one is sent to an address
+/// (before the cgroup goes), withdraw it from the services it serves (no new
+/// connection is balanced to it; usually done already, before the signal), withdraw DNS names (no one is sent to an address
 /// about to be freed), CNI DEL (rules, veth, lease), unpin the namespace (only
 /// after DEL: a failed DEL keeps it for a retry, nerdctl#1872), remove the
 /// cgroup, then record or remove the state (last: until then the record names
@@ -54,6 +57,7 @@ enum Release {
         report.oomKilled = host.oomKilled(r)
         var keptNetwork = false
         if r.network != nil {
+            host.withdrawEndpoints(&r)
             host.withdrawNames(&r)
             do {
                 try host.cniDelete(&r)
@@ -83,6 +87,7 @@ enum Release {
 /// The real host: the container's network through the attacher, its cgroup, its record in the store.
 struct StoreRelease: ReleaseHost {
     let attacher: NetworkAttacher
+    let services: Services
     var store: StateStore { attacher.store }
 
     func oomKilled(_ r: ContainerRecord) -> Bool {
@@ -90,6 +95,7 @@ struct StoreRelease: ReleaseHost {
         return cg.oomKills() > 0
     }
 
+    func withdrawEndpoints(_ r: inout ContainerRecord) { services.withdraw(&r) }
     func withdrawNames(_ r: inout ContainerRecord) { attacher.withdrawNames(&r) }
     func cniDelete(_ r: inout ContainerRecord) throws { try attacher.deleteAttachment(&r) }
     func unpin(_ r: inout ContainerRecord) { attacher.unpin(&r) }
@@ -130,7 +136,7 @@ struct StoreRelease: ReleaseHost {
 }
 
 extension Containers {
-    var releaseHost: StoreRelease { StoreRelease(attacher: attacher) }
+    var releaseHost: StoreRelease { StoreRelease(attacher: attacher, services: services) }
 
     /// Releases a container whose init is gone: see Release.
     @discardableResult

@@ -33,6 +33,9 @@ public struct NetworkState: Codable, Sendable, Equatable {
     /// Names registered with the network's DNS server.
     public var dnsRegistered = false
     public var aliases: [String] = []
+    /// An endpoint of the services that select it: set when recorded running,
+    /// cleared before it is signalled to stop (optional: older records lack it).
+    public var serving: Bool?
 
     public var ipAddress = ""
     public var prefixLength = 0

@@ -17,12 +17,21 @@ struct Explain: ParsableCommand {
     @Option(help: ArgumentHelp("text or json.", valueName: "format"))
     var format = "text"
 
-    @Argument(help: ArgumentHelp("Container name or id.", valueName: "container"))
+    @Flag(help: "Explain a service: its virtual IP, endpoints, rules and names (also when no container has the name).")
+    var service = false
+
+    @Argument(help: ArgumentHelp("Container name or id (or service name).", valueName: "container"))
     var container: String
 
     func run() throws {
         do {
-            let path = try global.containers().explain(container)
+            let c = global.containers()
+            let path: PacketPath
+            if service || ((try? c.get(container)) == nil && (try? c.services.definitions.load(container)) != nil) {
+                path = try c.explainService(container)
+            } else {
+                path = try c.explain(container)
+            }
             if format == "json" {
                 let e = JSONEncoder()
                 e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

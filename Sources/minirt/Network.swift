@@ -37,6 +37,10 @@ struct NetworkCreate: ParsableCommand {
     @Option(name: [.short, .customLong("opt")],
             help: ArgumentHelp("parent=IFACE (macvlan/ipvlan); ip-masq=false (bridge: no outbound NAT, as Docker's com.docker.network.bridge.enable_ip_masquerade).",
                                valueName: "key=value")) var opt: [String] = []
+    @Option(name: .customLong("service-range"), help: ArgumentHelp("Where its services' virtual IPs come from (default: a free /24 of 10.96.0.0/16).", valueName: "cidr"))
+    var serviceRange: String?
+    @Option(name: .customLong("cluster-domain"), help: ArgumentHelp("Its services' and pods' DNS domain (default: cluster.local).", valueName: "domain"))
+    var clusterDomain: String?
     @Argument(help: ArgumentHelp("Network name.", valueName: "name")) var name: String
 
     func run() throws {
@@ -52,8 +56,18 @@ struct NetworkCreate: ParsableCommand {
                 default: throw RunError.invalid("unknown network option \"\(o)\": use parent=IFACE or ip-masq=true|false")
                 }
             }
-            let list = try global.containers().networks.create(name: name, subnet: subnet, gateway: gateway,
-                                                               driver: driver, isInternal: `internal`, parent: parent, ipMasq: ipMasq)
+            let c = global.containers()
+            if (serviceRange != nil || clusterDomain != nil) && driver != "bridge" {
+                throw RunError.invalid("--service-range and --cluster-domain are for bridge networks: services need the host's netfilter")
+            }
+            let list = try c.networks.create(name: name, subnet: subnet, gateway: gateway,
+                                             driver: driver, isInternal: `internal`, parent: parent, ipMasq: ipMasq)
+            if serviceRange != nil || clusterDomain != nil {
+                do { try c.services.setNetworkOptions(list.name, range: serviceRange, clusterDomain: clusterDomain) } catch {
+                    try? c.networks.remove(list.name)
+                    throw error
+                }
+            }
             print(list.name)
         } catch {
             throw fail(error, defaultCode: 1)

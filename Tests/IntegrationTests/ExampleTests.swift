@@ -13,7 +13,7 @@ import Glibc
         .filter { $0.hasSuffix(".sh") && $0.first?.isNumber == true }.sorted()
 
     @Test func everyLessonIsHere() {
-        #expect(Self.demos.count >= 9, "examples/ should hold the nine lessons: \(Self.demos)")
+        #expect(Self.demos.count >= 11, "examples/ should hold the eleven lessons: \(Self.demos)")
     }
 
     @Test(arguments: demos) func lesson(_ name: String) throws {

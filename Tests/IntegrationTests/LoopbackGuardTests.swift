@@ -54,3 +54,30 @@ import Glibc
         try s.finish()
     }
 }
+
+extension LoopbackGuardTests {
+    /// Node ports answer on 127.0.0.1 (route_localnet on the bridge, as portmap
+    /// needs too): only the guard keeps the neighbour from using that.
+    @Test func neighbourCannotReachANodePortThroughLoopback() throws {
+        let s = try Sandbox()
+        let n = try Self.neighbour(s)
+        defer { _ = try? Sandbox.exec("/usr/sbin/ip", ["netns", "delete", n]) }
+        #expect(try s.minirt("run", "-d", "--name", "np-web", "-l", "app=np", "busybox", "sh", "-c",
+                             "mkdir -p /www && echo secret > /www/index.html && exec httpd -f -p 80 -h /www").status == 0)
+        _ = try s.id(of: "np-web")
+        let made = try s.minirt("service", "create", "np", "--port", "80", "--selector", "app=np", "--node-port", "30081")
+        try #require(made.status == 0, "\(made.stderr)")
+        #expect(try s.fetch("http://127.0.0.1:30081/") == "secret\n", "the host reaches the node port on 127.0.0.1")
+        let open = try Sandbox.exec("/usr/sbin/ip", ["netns", "exec", n, "curl", "-s", "--max-time", "3", "http://10.252.0.1:30081/"])
+        #expect(open.stdout == "secret\n", "neighbour to the host's address: \(open.status) \(open.stderr)")
+        let attack = try Sandbox.exec("/usr/sbin/ip", ["netns", "exec", n, "curl", "-s", "--max-time", "3", "http://127.0.0.1:30081/"])
+        #expect(attack.status != 0 && attack.stdout.isEmpty, "the neighbour got the node port through 127.0.0.1: \(attack.stdout)")
+        let table = try s.host("nft", "list", "table", "inet", "minirt").stdout
+        #expect(!table.contains("packets 0 bytes 0 drop comment \"minirt: loopback is reachable only from lo (published"), "the guard dropped it: \(table)")
+        try s.minirt("rm", "-f", "np-web")
+        try s.minirt("service", "rm", "np")
+        #expect(try s.host("nft", "list", "table", "inet", "minirt").status != 0)
+        try s.host("ip", "link", "delete", "lan0")
+        try s.finish()
+    }
+}

@@ -11,6 +11,7 @@ import Testing
         var ending: Ending?
 
         func oomKilled(_ r: ContainerRecord) -> Bool { steps.append(.readOOM); return true }
+        func withdrawEndpoints(_ r: inout ContainerRecord) { steps.append(.withdrawEndpoints) }
         func withdrawNames(_ r: inout ContainerRecord) { steps.append(.withdrawNames) }
         func cniDelete(_ r: inout ContainerRecord) throws {
             steps.append(.cniDelete)
@@ -55,13 +56,13 @@ import Testing
         let kept = Recorder()
         kept.delFails = true
         let report = try Release.run(container(attached: true), ending: .exited(code: 0), force: false, host: kept)
-        #expect(kept.steps == [.readOOM, .withdrawNames, .cniDelete, .removeCgroup, .record])
+        #expect(kept.steps == [.readOOM, .withdrawEndpoints, .withdrawNames, .cniDelete, .removeCgroup, .record])
         #expect(report.record?.network != nil && report.warnings.count == 1)
 
         let refused = Recorder()
         refused.delFails = true
         #expect(throws: RunError.self) { try Release.run(container(attached: true), ending: .remove, force: false, host: refused) }
-        #expect(refused.steps == [.readOOM, .withdrawNames, .cniDelete], "nothing removed after a refused DEL")
+        #expect(refused.steps == [.readOOM, .withdrawEndpoints, .withdrawNames, .cniDelete], "nothing removed after a refused DEL")
 
         let forced = Recorder()
         forced.delFails = true

@@ -1,0 +1,119 @@
+import Testing
+@testable import MinirtKit
+@testable import MinirtState
+
+/// The services' pure parts: port syntax, names, and the nft transactions
+/// (what each change touches, and that stale objects are deleted safely).
+@Suite struct ServiceRulesTests {
+    static func service(affinity: String = "None", nodePort: UInt16? = nil) -> ServiceDefinition {
+        ServiceDefinition(id: "abcdef0123456789", name: "web", network: "apps", clusterIP: "10.96.0.10",
+                          ports: [ServicePort(port: 80, targetPort: 8080, proto: "tcp", nodePort: nodePort)],
+                          selector: ["app": "web"], targets: [], sessionAffinity: affinity, stateRoot: "/r", created: "")
+    }
+    static let a = ServiceEndpoint(id: "1", name: "web1", address: "10.66.0.2")
+    static let b = ServiceEndpoint(id: "2", name: "web2", address: "10.66.0.3")
+
+    @Test func portsParseAsKubectlWritesThem() throws {
+        #expect(try ServicePort.parse("80") == ServicePort(port: 80, targetPort: 80, proto: "tcp"))
+        #expect(try ServicePort.parse("53:5353/udp") == ServicePort(port: 53, targetPort: 5353, proto: "udp"))
+        #expect(try ServicePort.parse("80:8080/TCP").proto == "tcp")
+        for bad in ["0", "65536", "80:", ":80", "80/sctp", "a:b", "+80", "1:2:3", "80\n/tcp", ""] {
+            #expect(throws: ServiceError.self, "\(bad)") { try ServicePort.parse(bad) }
+        }
+    }
+
+    @Test func namesAreDNSLabels() {
+        for ok in ["web", "web-service", "a1"] { #expect(Services.isServiceName(ok)) }
+        for bad in ["", "Web", "web_1", "-web", "web-", "1web", "we.b", String(repeating: "a", count: 64), "web\n"] {
+            #expect(!Services.isServiceName(bad), "\(bad)")
+        }
+    }
+
+    @Test func aServiceBalancesOverItsEndpointsAndMarksHairpins() {
+        let (script, installed) = ServiceRules.transaction(Self.service(nodePort: 30080), endpoints: [Self.a, Self.b], old: .init(), range: "10.96.0.0/24")
+        #expect(script.contains("add rule inet minirt svc-abcdef-web/tcp/80 numgen random mod 2 vmap { 0 : goto ep-abcdef-web/tcp/80/10.66.0.2/8080, 1 : goto ep-abcdef-web/tcp/80/10.66.0.3/8080 }"))
+        #expect(script.contains("add rule inet minirt ep-abcdef-web/tcp/80/10.66.0.2/8080 ip saddr 10.66.0.2 meta mark set meta mark | \(ServiceRules.hairpinMark)"))
+        #expect(script.contains("add rule inet minirt ep-abcdef-web/tcp/80/10.66.0.3/8080 meta l4proto tcp dnat ip to 10.66.0.3:8080"))
+        #expect(script.contains("add element inet minirt service-ips { 10.96.0.10 . tcp . 80 : goto svc-abcdef-web/tcp/80 }"))
+        #expect(script.contains("add element inet minirt node-ports { tcp . 30080 : goto svc-abcdef-web/tcp/80 }"))
+        #expect(script.contains("add element inet minirt service-ranges { 10.96.0.0/24 }"))
+        #expect(!script.contains("delete"), "nothing to delete on a first install")
+        #expect(installed.chains.count == 3 && installed.elements.count == 2 && installed.endpoints == [Self.a, Self.b])
+    }
+
+    @Test func anEndpointLeavingDeletesOnlyItsChain() {
+        let d = Self.service()
+        let old = ServiceRules.objects(d, endpoints: [Self.a, Self.b])
+        let (script, new) = ServiceRules.transaction(d, endpoints: [Self.a], old: old, range: nil)
+        #expect(script.contains("numgen random mod 1 vmap { 0 : goto ep-abcdef-web/tcp/80/10.66.0.2/8080 }"))
+        let deletes = script.split(separator: "\n").filter { $0.hasPrefix("delete") }
+        #expect(deletes == ["delete chain inet minirt ep-abcdef-web/tcp/80/10.66.0.3/8080"], "\(deletes)")
+        // The chain is flushed (and so unreferenced) before it is deleted.
+        let flush = script.range(of: "flush chain inet minirt svc-abcdef-web/tcp/80")!
+        #expect(flush.lowerBound < script.range(of: "delete chain")!.lowerBound)
+        #expect(new.chains == ["svc-abcdef-web/tcp/80", "ep-abcdef-web/tcp/80/10.66.0.2/8080"])
+        // No endpoint: the service chain stays empty, the new connection falls to reject-unserved.
+        let (none, _) = ServiceRules.transaction(d, endpoints: [], old: new, range: nil)
+        #expect(!none.contains("numgen") && none.contains("delete chain inet minirt ep-abcdef-web/tcp/80/10.66.0.2/8080"))
+    }
+
+    @Test func removalDeletesEverythingEvenWhatMayNeverHaveBeenInstalled() {
+        let d = Self.service(affinity: "ClientIP", nodePort: 30080)
+        let old = ServiceRules.objects(d, endpoints: [Self.a])
+        let (script, new) = ServiceRules.transaction(d, endpoints: [], old: old, remove: true, range: nil)
+        #expect(new == InstalledService())
+        let lines = script.split(separator: "\n").map(String.init)
+        // Each delete is preceded by an add of the same object: a record written before a
+        // crash (a superset) never makes the transaction fail on a missing object.
+        for (i, l) in lines.enumerated() where l.hasPrefix("delete element") {
+            #expect(lines[i - 1].hasPrefix("add element"), "\(l)")
+        }
+        for (i, l) in lines.enumerated() where l.hasPrefix("delete set") { #expect(lines[i - 1].hasPrefix("add set"), "\(l)") }
+        for c in old.chains { #expect(lines.contains("add chain inet minirt \(c)") && lines.contains("delete chain inet minirt \(c)")) }
+        #expect(lines.filter { $0.hasPrefix("delete element") }.count == 2)
+        #expect(lines.contains("delete set inet minirt aff-abcdef-web/tcp/80/10.66.0.2/8080"))
+    }
+
+    @Test func clientIPAffinityKeepsAClientOnItsEndpoint() {
+        let (script, installed) = ServiceRules.transaction(Self.service(affinity: "ClientIP"), endpoints: [Self.a], old: .init(), range: nil)
+        #expect(installed.sets == ["aff-abcdef-web/tcp/80/10.66.0.2/8080"])
+        #expect(script.contains("add rule inet minirt svc-abcdef-web/tcp/80 ip saddr @aff-abcdef-web/tcp/80/10.66.0.2/8080 goto ep-abcdef-web/tcp/80/10.66.0.2/8080"))
+        #expect(script.contains("update @aff-abcdef-web/tcp/80/10.66.0.2/8080 { ip saddr }"))
+        #expect(script.contains("timeout 10800s"))
+        // Affinity is checked before the random pick.
+        #expect(script.range(of: "ip saddr @aff")!.lowerBound < script.range(of: "numgen")!.lowerBound)
+    }
+
+    @Test func aHeadlessServiceHasNoRules() {
+        var d = Self.service()
+        d.clusterIP = ""
+        let (script, installed) = ServiceRules.transaction(d, endpoints: [Self.a], old: .init(), range: nil)
+        #expect(!script.contains("add rule") && installed.chains.isEmpty && installed.endpoints == [Self.a])
+    }
+
+    @Test func selectorsAndTargetsPickContainers() {
+        var r = ContainerRecord(id: StateStore.newID(), name: "web1", created: .now(), image: "busybox", rootfs: "/r",
+                                path: "true", args: [], config: .init(hostname: "h", image: "busybox"),
+                                hostConfig: .init(networkMode: "apps"))
+        r.config.labels = ["app": "web", "tier": "front"]
+        var d = Self.service()
+        #expect(d.selects(r))
+        d.selector = ["app": "web", "tier": "back"]
+        #expect(!d.selects(r))
+        d.selector = [:]
+        d.targets = ["web1"]
+        #expect(d.selects(r))
+        d.targets = [String(r.id.prefix(4))]
+        #expect(!d.selects(r), "a 4-character id prefix is too short to name a container")
+    }
+
+    @Test func containersOnBridgeNetworksGetKubeletsSearchList() {
+        let r = DNSFiles.resolvConf(host: "nameserver 1.1.1.1\nsearch corp.example\n", upstream: nil, dns: [], search: [], options: [],
+                                    keepLoopback: false, networkServer: "10.66.0.1", networkDomain: "apps", clusterDomain: "k8s.test")
+        #expect(r.contains("search apps.svc.k8s.test svc.k8s.test k8s.test apps corp.example\n"))
+        #expect(r.contains("nameserver 10.66.0.1\n") && r.contains("options ndots:5\n"))
+        let own = DNSFiles.resolvConf(host: "", upstream: nil, dns: [], search: ["x.test"], options: ["ndots:1"],
+                                      keepLoopback: false, networkServer: "10.66.0.1", networkDomain: "apps")
+        #expect(own.contains("search x.test\n") && own.contains("options ndots:1\n"))
+    }
+}
