@@ -221,6 +221,12 @@ for k in ("Rss", "Pss", "Anonymous"):
     rows.append(("supervisor memory", f"{k}: conmon", f"{theirs[k]:.2f} MiB", "1.00x"))
 rows.append(("supervisor memory", "target", "<= 2x conmon", ""))
 
+# 6. Services: endpoint updates with 50 and 500 services, traffic through a VIP (bench/services.py).
+if os.environ.get("BENCH_SERVICES", "1") != "0":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import services
+    rows += services.run(minirt, max(10, n // 3))
+
 w = [max(len(r[i]) for r in rows) for i in range(4)]
 print(f"{'area':{w[0]}}  {'case':{w[1]}}  {'median':>{w[2]}}  {'ratio':>{w[3]}}")
 for r in rows:

@@ -1,5 +1,6 @@
 import CMinirtShim
 import FoundationEssentials
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,13 +23,15 @@ public enum ChildProcess {
     /// `newSession` it gets its own session (setsid).
     public static func spawn(_ path: String, arguments: [String], environment: [String],
                              stdio: (Int32, Int32, Int32), closing: [Int32] = [],
-                             newSession: Bool = false) -> Result<pid_t, SpawnFailure> {
+                             newSession: Bool = false, fd3: Int32? = nil) -> Result<pid_t, SpawnFailure> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, stdio.0, 0)
         posix_spawn_file_actions_adddup2(&actions, stdio.1, 1)
         posix_spawn_file_actions_adddup2(&actions, stdio.2, 2)
+        // (dup2 gives the child's copy no close-on-exec; the caller's fd must not be 3 itself.)
+        if let fd3 { posix_spawn_file_actions_adddup2(&actions, fd3, 3) }
         for fd in Set(closing) where fd > 2 { posix_spawn_file_actions_addclose(&actions, fd) }
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
@@ -53,8 +56,30 @@ public enum ChildProcess {
     /// (the supervisor of a detached container, which then lives on its own).
     /// With `timeout`, a child still running after that many seconds gets SIGKILL
     /// (status 137, and the reason appended to its stderr).
+    /// Children left to finish on their own (see `doneWhen`), reaped without blocking later.
+    static let unreaped = Mutex<[pid_t]>([])
+
+    /// Reaps the children `run(doneWhen:)` left that have exited since.
+    public static func reapFinished() {
+        unreaped.withLock { pids in
+            pids.removeAll { pid in
+                var status: Int32 = 0
+                let r = waitpid(pid, &status, WNOHANG)
+                return r == pid || (r < 0 && errno == ECHILD)
+            }
+        }
+    }
+
+    /// `doneWhen`: a descriptor to watch besides the child's output, and a test
+    /// run each time it is readable (given the child's pid): once it says the
+    /// child's work is done, return status 0 without waiting for its exit; the
+    /// child, given the descriptor as its fd 3 (so that the caller's close of it
+    /// is only a reference dropped), is reaped later. nft's commit, seen by its
+    /// notification, is such a point (HostFirewall.apply).
     public static func run(_ path: String, arguments: [String] = [], environment: [String], stdin: Data = Data(),
-                           newSession: Bool = false, waitForExit: Bool = true, timeout: Double? = nil) throws -> ChildOutput {
+                           newSession: Bool = false, waitForExit: Bool = true, timeout: Double? = nil,
+                           doneWhen: (fd: Int32, isDone: (pid_t) -> Bool)? = nil) throws -> ChildOutput {
+        reapFinished()
         // Close-on-exec from the start: a child another thread spawns meanwhile must
         // not inherit these (a long-lived one, a supervisor, would hold our EOF).
         var inPipe: [Int32] = [0, 0], outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
@@ -63,7 +88,7 @@ public enum ChildProcess {
         }
         let spawned = spawn(path, arguments: arguments, environment: environment,
                             stdio: (inPipe[0], outPipe[1], errPipe[1]), closing: inPipe + outPipe + errPipe,
-                            newSession: newSession)
+                            newSession: newSession, fd3: doneWhen?.fd)
         close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
         guard case .success(let pid) = spawned else {
             close(inPipe[1]); close(outPipe[0]); close(errPipe[0])
@@ -80,6 +105,7 @@ public enum ChildProcess {
             pollfd(fd: inPipe[1], events: Int16(POLLOUT), revents: 0),
             pollfd(fd: outPipe[0], events: Int16(POLLIN), revents: 0),
             pollfd(fd: errPipe[0], events: Int16(POLLIN), revents: 0),
+            pollfd(fd: doneWhen?.fd ?? -1, events: Int16(POLLIN), revents: 0),
         ]
         if toWrite.isEmpty { close(inPipe[1]); fds[0].fd = -1 }
         var buf = [UInt8](repeating: 0, count: 65536)
@@ -105,6 +131,14 @@ public enum ChildProcess {
             let ready = poll(&fds, nfds_t(fds.count), wait)
             if ready < 0 { if errno == EINTR { continue }; break }
             if ready == 0 { continue }
+            if fds[3].fd >= 0 && fds[3].revents != 0, let w = doneWhen {
+                if w.isDone(pid) {
+                    for j in 0...2 where fds[j].fd >= 0 { close(fds[j].fd); fds[j].fd = -1 }
+                    unreaped.withLock { $0.append(pid) }
+                    return ChildOutput(status: 0, stdout: out, stderr: err)
+                }
+                if fds[3].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { fds[3].fd = -1 }
+            }
             if fds[0].fd >= 0 && fds[0].revents != 0 {
                 let n = toWrite.withUnsafeBytes { write(fds[0].fd, $0.baseAddress, $0.count) }
                 if n > 0 { toWrite.removeFirst(n) }

@@ -86,10 +86,25 @@ public enum HostFirewall {
 
     /// Runs one nft transaction (services' changes) under the shared lock, so
     /// it never interleaves with the table's removal.
+    ///
+    /// minirt goes on once the kernel has committed the batch: it listens to
+    /// nftables' notifications and waits for the new generation that names
+    /// nft's pid (NFT_MSG_NEWGEN; a failed batch makes none). nft itself exits
+    /// only after the kernel has freed what the batch replaced (the netlink
+    /// socket's release waits for an RCU grace period: 12-16 ms here, on every
+    /// change that removes a rule), which nothing needs to wait for; nft holds
+    /// the listening socket too, so its last close is nft's, not ours.
     static func apply(_ script: String) throws {
         let fd = lock(LOCK_SH)
         defer { if fd >= 0 { close(fd) } }
-        let out = try run(["-f", "-"], script: script)
+        guard let nft else {
+            throw FirewallError(description: "nft is missing: minirt's services are nftables rules; install Debian's nftables package (apt-get install nftables)")
+        }
+        let watch = CommitWatch()
+        defer { watch.close() }
+        let out = try ChildProcess.run(nft, arguments: ["-f", "-"], environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+                                       stdin: Data(script.utf8),
+                                       doneWhen: watch.fd >= 0 ? (fd: watch.fd, isDone: { watch.committed(by: $0) }) : nil)
         guard out.status == 0 else {
             let why = String(decoding: out.stderr, as: UTF8.self).split(separator: "\n").prefix(2).joined(separator: " ")
             throw FirewallError(description: "nft refused minirt's service rules: \(why.isEmpty ? "exit \(out.status)" : why)")
@@ -112,4 +127,65 @@ public enum HostFirewall {
         guard !rules.contains("-j CNI-DN-") else { return false }
         return (try? run(["delete", "table", family, table]))?.status == 0
     }
+}
+
+/// A listener for nftables' commit notifications (NFNLGRP_NFTABLES), to see
+/// the generation a given process committed. If notifications were lost (the
+/// socket's buffer overflowed on a large batch) it never says done, and the
+/// caller waits for nft's exit instead.
+final class CommitWatch: @unchecked Sendable {
+    let fd: Int32
+    static let netlinkNetfilter: Int32 = 12      // NETLINK_NETFILTER
+    static let groupNFTables: UInt32 = 7         // NFNLGRP_NFTABLES
+    static let newGen: UInt16 = (10 << 8) | 15   // NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_NEWGEN
+    static let genProcPid: UInt16 = 2            // NFTA_GEN_PROC_PID
+
+    init() {
+        let s = socket(AF_NETLINK, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), Self.netlinkNetfilter)
+        guard s >= 0 else { fd = -1; return }
+        // Kept away from 0-3: the child gets it as its fd 3.
+        let high = fcntl(s, F_DUPFD_CLOEXEC, 10)
+        Glibc.close(s)
+        var size: Int32 = 1 << 20
+        _ = setsockopt(high, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        // struct sockaddr_nl { u16 family; u16 pad; u32 pid; u32 groups } (linux/netlink.h, not in Glibc's module).
+        var addr = [UInt32](repeating: 0, count: 3)
+        addr[0] = UInt32(AF_NETLINK)
+        addr[2] = 1 << (Self.groupNFTables - 1)
+        let bound = addr.withUnsafeBytes {
+            bind(high, $0.baseAddress!.assumingMemoryBound(to: sockaddr.self), 12)
+        }
+        if bound != 0 { Glibc.close(high); fd = -1 } else { fd = high }
+    }
+
+    /// Reads what is queued; true once a new generation committed by `pid` was seen.
+    func committed(by pid: pid_t) -> Bool {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &buf, buf.count, Int32(MSG_DONTWAIT))
+            if n <= 0 { return false }
+            var off = 0
+            while off + 16 <= n {
+                let len = Int(buf[off]) | Int(buf[off + 1]) << 8 | Int(buf[off + 2]) << 16 | Int(buf[off + 3]) << 24
+                let type = UInt16(buf[off + 4]) | UInt16(buf[off + 5]) << 8
+                guard len >= 16, off + len <= n else { break }
+                if type == Self.newGen {
+                    var a = off + 16 + 4   // nlmsghdr, nfgenmsg
+                    while a + 4 <= off + len {
+                        let alen = Int(buf[a]) | Int(buf[a + 1]) << 8
+                        let atype = (UInt16(buf[a + 2]) | UInt16(buf[a + 3]) << 8) & 0x3fff
+                        guard alen >= 4 else { break }
+                        if atype == Self.genProcPid, alen >= 8 {
+                            let v = UInt32(buf[a + 4]) << 24 | UInt32(buf[a + 5]) << 16 | UInt32(buf[a + 6]) << 8 | UInt32(buf[a + 7])
+                            if pid_t(bitPattern: v) == pid { return true }
+                        }
+                        a += (alen + 3) & ~3
+                    }
+                }
+                off += (len + 3) & ~3
+            }
+        }
+    }
+
+    func close() { if fd >= 0 { Glibc.close(fd) } }
 }

@@ -146,6 +146,13 @@ import Glibc
         #expect(o.lines.contains("ptr=web.apps.svc.cluster.local."), "\(o.stdout)")
         #expect(o.lines.contains("upstream-never=0"))
 
+        // Client-ip affinity: one client stays on one replica (without it, 10 of 10 alike is 2 in 1024).
+        #expect(try s.minirt("service", "create", "sticky", "--port", "80:8080", "--selector", "app=web", "--network", "apps",
+                             "--session-affinity", "client-ip").status == 0)
+        let sticky = try s.minirt("run", "--rm", "--network", "apps", "busybox", "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://sticky/; done")
+        #expect(sticky.lines.count == 10 && Set(sticky.lines).count == 1, "\(sticky.stdout)")
+        try s.minirt("service", "rm", "sticky")
+
         // A headless service's names follow its endpoints; a removed service's names go.
         #expect(try s.minirt("stop", "-t", "1", "web2").status == 0)
         try s.minirt("service", "rm", "web")

@@ -116,4 +116,21 @@ import Testing
                                       keepLoopback: false, networkServer: "10.66.0.1", networkDomain: "apps")
         #expect(own.contains("search x.test\n") && own.contains("options ndots:1\n"))
     }
+
+    @Test func aDefinitionEditedByHandCannotReachTheRules() {
+        var d = Self.service()
+        d.id = String(repeating: "ab", count: 32)
+        #expect(d.isWellFormed)
+        var bad = d
+        bad.clusterIP = "10.96.0.10 . tcp . 80 : accept }\nadd rule inet minirt services accept"
+        #expect(!bad.isWellFormed)
+        bad = d; bad.name = "web\nflush ruleset"
+        #expect(!bad.isWellFormed)
+        bad = d; bad.ports[0].proto = "tcp dnat to 1.2.3.4"
+        #expect(!bad.isWellFormed)
+        bad = d; bad.id = "abc;x"
+        #expect(!bad.isWellFormed)
+        bad = d; bad.sessionAffinity = "ClientIP; flush"
+        #expect(!bad.isWellFormed)
+    }
 }

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Services: endpoint updates with 50 and 500 services installed, and traffic
+through a virtual IP against a replica's own address. Run by harness.py (or
+alone, inside a network namespace, with MINIRT_ROOT/MINIRT_CNI_CONFIG set:
+`python3 bench/services.py MINIRT ITERATIONS`)."""
+import os, re, statistics, subprocess, sys, time
+
+
+def run(minirt, iterations):
+    rows = []
+    title = "services"
+
+    def m(*args, check=True):
+        return subprocess.run([minirt, *args], check=check, capture_output=True, text=True)
+
+    def ms(*args):
+        t = time.perf_counter()
+        subprocess.run([minirt, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return (time.perf_counter() - t) * 1000
+
+    def ip(name):
+        return m("inspect", "-f", "{{.NetworkSettings.Networks.svcbench.IPAddress}}", name).stdout.strip()
+
+    def wait_status(name, status):
+        for _ in range(500):
+            if m("inspect", "-f", "{{.State.Status}}", name).stdout.strip() == status:
+                return
+            time.sleep(0.01)
+        raise RuntimeError(f"{name} never became {status}")
+
+    def wait_http(url):
+        for _ in range(200):
+            if subprocess.run(["curl", "-s", "-o", "/dev/null", "--max-time", "1", url]).returncode == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"{url} never answered")
+
+    m("network", "create", "--subnet", "10.120.0.0/22", "--service-range", "10.121.0.0/22", "svcbench")
+    names = ["bench-r1", "bench-r2", "bench-control", "bench-fill"]
+    labels = {"bench-r1": "app=web", "bench-r2": "app=web", "bench-control": "app=none", "bench-fill": "fill=yes"}
+    for n in names:
+        m("run", "-d", "--name", n, "-l", labels[n], "--network", "svcbench", "nginx-rootfs")
+    for n in names:
+        wait_http(f"http://{ip(n)}/")
+    direct = ip("bench-r1")
+    fillers = 0
+    vip_one = vip_two = ""
+
+    def services():
+        nonlocal vip_one, vip_two
+        m("service", "create", "web", "--network", "svcbench", "--port", "80", "--selector", "app=web")
+        m("service", "create", "one", "--network", "svcbench", "--port", "80", "--target", "bench-r1")
+        m("service", "create", "two", "--network", "svcbench", "--port", "80", "--target", "bench-r2")
+        vip_one = m("service", "inspect", "-f", "{{.ClusterIP}}", "one").stdout.strip()
+        vip_two = m("service", "inspect", "-f", "{{.ClusterIP}}", "two").stdout.strip()
+
+    def fill_to(total):
+        nonlocal fillers
+        while fillers + 3 < total:
+            m("service", "create", f"fill{fillers}", "--network", "svcbench", "--port", "80", "--selector", "fill=yes")
+            fillers += 1
+
+    def endpoint_updates(count, whom=("replica", "control")):
+        """kill (withdraw, then signal) and start (join) of a replica against the same on a container no service selects."""
+        t = {"kill: replica": [], "kill: control": [], "start: replica": [], "start: control": [], "served": []}
+        for _ in range(count):
+            for who in whom:
+                name = "bench-r2" if who == "replica" else "bench-control"
+                t[f"kill: {who}"].append(ms("kill", "-s", "SIGTERM", name))
+                wait_status(name, "exited")
+                t0 = time.perf_counter()
+                t[f"start: {who}"].append(ms("start", name))
+                if who == "replica" and vip_two:
+                    # Its first connection through a VIP it alone serves (refused until it is an endpoint).
+                    for _ in range(400):
+                        if subprocess.run(["curl", "-s", "-o", "/dev/null", "--max-time", "1", f"http://{vip_two}/"]).returncode == 0:
+                            break
+                        time.sleep(0.005)
+                    t["served"].append((time.perf_counter() - t0) * 1000)
+        return t
+
+    def pct(v, p):
+        v = sorted(v)
+        return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+    def wrk(url, close):
+        args = ["wrk", "-t2", "-c32", "-d3s"] + (["-H", "Connection: close"] if close else []) + [url]
+        out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+        return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+    def traffic(label):
+        for close, kind in ((True, "new connections (Connection: close)"), (False, "keep-alive requests")):
+            via, own = [], []
+            for r in range(4):  # alternate: the machine is shared
+                for k in ((via, f"http://{vip_one}/"), (own, f"http://{direct}/"))[r % 2:] + ((via, f"http://{vip_one}/"), (own, f"http://{direct}/"))[:r % 2]:
+                    k[0].append(wrk(k[1], close))
+            v, o = statistics.median(via), statistics.median(own)
+            rows.append((title, f"{kind}, VIP ({label})", f"{v:.0f} req/s", f"{v / o:.2f}x"))
+            rows.append((title, f"{kind}, replica's address ({label})", f"{o:.0f} req/s", "1.00x"))
+
+    try:
+        # The reference: the same kill and start with no service defined at all.
+        base = endpoint_updates(iterations, whom=("control",))
+        bk, bs = base["kill: control"], base["start: control"]
+        rows.append((title, "kill / start, no service defined (reference)", f"{pct(bk, 50):.1f} / {pct(bs, 50):.1f} ms", ""))
+        services()
+        traffic("3 services")
+        results = {}
+        for total in (50, 500):
+            fill_to(total)
+            t = endpoint_updates(iterations)
+            results[total] = t
+            for op, ref in (("kill", bk), ("start", bs)):
+                rep, ctl = t[f"{op}: replica"], t[f"{op}: control"]
+                rows.append((title, f"endpoint update on {op} ({total} services): p50 / p99 over the reference",
+                             f"{pct(rep, 50) - pct(ref, 50):+.1f} / {pct(rep, 99) - pct(ref, 99):+.1f} ms",
+                             f"unselected: {pct(ctl, 50) - pct(ref, 50):+.1f}"))
+            rows.append((title, f"start -> first connection served ({total} services), p50", f"{pct(t['served'], 50):.1f} ms", ""))
+        k50 = statistics.median(results[50]["kill: replica"]) - statistics.median(bk)
+        k500 = statistics.median(results[500]["kill: replica"]) - statistics.median(bk)
+        rows.append((title, "endpoint update, 500 vs 50 services (kill, p50 of minirt's extra time)", f"{k500:.1f} vs {k50:.1f} ms",
+                     f"{k500 / k50:.2f}x" if k50 > 0 else ""))
+        traffic("500 services")
+        rows.append((title, "target", "update p50 <= 10 ms, p99 <= 50 ms, 500 <= 1.5x 50; VIP >= 0.9x (new), 0.95x (keep-alive)", ""))
+    finally:
+        m("rm", "-f", *names, check=False)
+        for s in ["web", "one", "two"] + [f"fill{i}" for i in range(fillers)]:
+            m("service", "rm", s, check=False)
+        m("network", "rm", "svcbench", check=False)
+    return rows
+
+
+if __name__ == "__main__":
+    out = run(os.path.abspath(sys.argv[1]), int(sys.argv[2]))
+    for r in out:
+        print("  ".join(r))
