@@ -203,10 +203,11 @@ extension Containers {
         let current = try get(ref)
         let sig = try SignalName.parse(override ?? current.config.stopSignal ?? "SIGTERM")
         let timeout = given ?? current.config.stopTimeout ?? 10
-        // Marked first, even between two restarts: no policy may start it again.
-        var r = try markStoppedByUser(current)
+        // Marked first, even between two restarts: no policy may start it again; and,
+        // in the same write, no longer an endpoint of its services.
+        var r = try markStoppedByUser(current, withdrawing: true)
         guard r.state.status == .running else { return }
-        services.withdraw(&r)
+        services.withdraw(&r, recorded: current.network?.serving == true)
         signalInit(r, sig)
         if !waitExited(r, seconds: timeout < 0 ? .infinity : Double(timeout)) {
             signalInit(r, SIGKILL)
@@ -218,10 +219,16 @@ extension Containers {
         let sig = try SignalName.parse(signal)
         var r = try get(ref)
         guard r.state.status == .running else { throw LifecycleError.notRunning(r.name) }
-        if sig == SIGKILL || sig == SIGTERM { r = try markStoppedByUser(r) }
         // A signal that ends it takes it out of its services first; a reload (SIGHUP) does not.
         let stopSignal = (try? SignalName.parse(r.config.stopSignal ?? "SIGTERM")) ?? SIGTERM
-        if sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == stopSignal { services.withdraw(&r) }
+        let ending = sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == stopSignal
+        let serving = r.network?.serving == true
+        if sig == SIGKILL || sig == SIGTERM {
+            r = try markStoppedByUser(r, withdrawing: true)
+            services.withdraw(&r, recorded: serving)
+        } else if ending {
+            services.withdraw(&r)
+        }
         signalInit(r, sig)
     }
 
@@ -232,8 +239,11 @@ extension Containers {
         return (try? get(r.id).state.exitCode) ?? r.state.exitCode
     }
 
-    func markStoppedByUser(_ r: ContainerRecord) throws -> ContainerRecord {
-        (try store.update(r.id) { $0.state.stoppedByUser = true }) ?? r
+    func markStoppedByUser(_ r: ContainerRecord, withdrawing: Bool = false) throws -> ContainerRecord {
+        (try store.update(r.id) { c in
+            c.state.stoppedByUser = true
+            if withdrawing && c.network?.serving == true { c.network?.serving = false }
+        }) ?? r
     }
 
     func signalInit(_ r: ContainerRecord, _ sig: Int32) {

@@ -322,11 +322,14 @@ public struct Services: Sendable {
 
     /// Before a container is signalled to stop, and in its release: out of every
     /// service first, so no new connection is sent to what is going away.
-    func withdraw(_ r: inout ContainerRecord) {
-        guard r.network?.serving == true else { return }
-        let updated = try? store.update(r.id) { $0.network?.serving = false }
+    /// `recorded`: the caller's own update of the record already cleared `serving`.
+    func withdraw(_ r: inout ContainerRecord, recorded: Bool = false) {
+        guard r.network?.serving == true || recorded else { return }
+        if !recorded {
+            let updated = try? store.update(r.id) { $0.network?.serving = false }
+            if updated == nil { _ = try? store.save(r) }
+        }
         r.network?.serving = false
-        if updated == nil { _ = try? store.save(r) }
         let services = affected(by: r)
         guard !services.isEmpty else { return }
         try? sync(services)
@@ -420,10 +423,11 @@ public struct Services: Sendable {
             let (s, new) = ServiceRules.transaction(d, endpoints: eps, old: old, range: range)
             script += s
             plans.append((d, old, new))
-            // What may exist once the transaction ran, written before it runs.
+            // What may exist once the transaction ran, written before it runs (a withdrawal's
+            // old record already is that superset).
             var superset = old.union(new)
             superset.endpoints = old.endpoints
-            try record(superset, d.id)
+            if superset != old || recorded == nil { try record(superset, d.id) }
         }
         if !script.isEmpty || full { try HostFirewall.apply((firstInstall ? ServiceRules.base() : "") + script) }
         if !fresh { try StateStore.writeAtomically(Data(Self.bootID.utf8), to: runtimeDir + "/boot_id") }

@@ -28,13 +28,7 @@ struct Inspect: ParsableCommand {
                     missing.append(ref)
                 }
             }
-            if let template {
-                for v in views { print(try template.render(v)) }
-            } else {
-                let e = JSONEncoder()
-                e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try e.encode(views), as: UTF8.self))
-            }
+            try printViews(views, template: template)
             if !missing.isEmpty {
                 var err = StandardError()
                 for m in missing { print("minirt: no such container: \(m)", to: &err) }

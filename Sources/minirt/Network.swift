@@ -86,14 +86,7 @@ struct NetworkInspect: ParsableCommand {
             let c = global.containers()
             for n in names { _ = try c.networks.load(n) }
             let views = c.networkViews().filter { names.contains($0.Name) }
-            if let format {
-                let t = try Template(format)
-                for v in views { print(try t.render(v)) }
-            } else {
-                let e = JSONEncoder()
-                e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try e.encode(views), as: UTF8.self))
-            }
+            try printViews(views, template: try format.map(Template.init))
         } catch {
             throw fail(error, defaultCode: 1)
         }

@@ -79,14 +79,7 @@ struct ServiceInspect: ParsableCommand {
         do {
             let s = global.containers().services
             let views = try names.map { s.view(try s.definitions.load($0)) }
-            if let format {
-                let t = try Template(format)
-                for v in views { print(try t.render(v)) }
-            } else {
-                let e = JSONEncoder()
-                e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try e.encode(views), as: UTF8.self))
-            }
+            try printViews(views, template: try format.map(Template.init))
         } catch {
             throw fail(error, defaultCode: 1)
         }

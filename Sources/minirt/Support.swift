@@ -53,3 +53,14 @@ func forEachName(_ names: [String], _ body: (String) throws -> Void) throws {
     }
     if failed { throw ExitCode(1) }
 }
+
+/// `inspect`'s output: each view through the Go template, or all of them as docker's pretty JSON array.
+func printViews<T: Encodable>(_ views: [T], template: Template?) throws {
+    if let template {
+        for v in views { print(try template.render(v)) }
+    } else {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        print(String(decoding: try e.encode(views), as: UTF8.self))
+    }
+}
