@@ -14,8 +14,9 @@ import Glibc
 /// network's first container and stops with its last.
 struct NetworkDNS {
     static let binary = "/usr/sbin/dnsmasq"
-    /// `<state root>/.dns/<network>/`: entries.json (containers), services.json,
-    /// hosts (both), upstream.conf, dnsmasq.pid.
+    /// `<state root>/.dns/<network>/`: entries.json and hosts (containers),
+    /// services.json and services.hosts (a VIP's first name, NAME.<network>.svc.<domain>,
+    /// is what its PTR answers), upstream.conf, dnsmasq.pid.
     let root: String
 
     struct Entry: Codable, Equatable {
@@ -66,7 +67,9 @@ struct NetworkDNS {
         }
         let resolv = upstream.map { "nameserver \($0)\n" }.joined()
         try StateStore.writeAtomically(Data(resolv.utf8), to: dir + "/upstream.conf")
-        if access(dir + "/hosts", F_OK) != 0 { try StateStore.writeAtomically(Data(), to: dir + "/hosts") }
+        for f in ["hosts", "services.hosts"] where access("\(dir)/\(f)", F_OK) != 0 {
+            try StateStore.writeAtomically(Data(), to: "\(dir)/\(f)")
+        }
         var err: [Int32] = [-1, -1]
         guard pipe(&err) == 0 else { throw RunError.invalid("pipe: \(String(cString: strerror(errno)))") }
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
@@ -130,8 +133,9 @@ struct NetworkDNS {
             if entries.isEmpty {
                 if let pid = runningPid(dir) { kill(pid, SIGTERM); waitGone(pid) }
                 for f in ["entries.json", "upstream.conf", "dnsmasq.pid"] { unlink("\(dir)/\(f)") }
-                // The services' names stay for the next server; without them the hosts file goes too.
-                if loadServices(dir).isEmpty { unlink(dir + "/hosts") } else { try save(entries, dir: dir) }
+                unlink(dir + "/hosts")
+                // The services' names stay for the next server.
+                if loadServices(dir).isEmpty { for f in ["services.json", "services.hosts"] { unlink("\(dir)/\(f)") } }
             } else {
                 try save(entries, dir: dir)
                 if let pid = runningPid(dir) { kill(pid, SIGHUP) }
@@ -148,13 +152,18 @@ struct NetworkDNS {
         try? StateStore(root: dir).withLock(dir + "/.lock") {
             var services = loadServices(dir)
             if entries.isEmpty { guard services.removeValue(forKey: id) != nil else { return } } else { services[id] = entries }
+            let containers = load(dir)
+            if services.isEmpty && containers.isEmpty {
+                for f in ["services.json", "services.hosts"] { unlink("\(dir)/\(f)") }
+                return
+            }
             let e = JSONEncoder()
             e.outputFormatting = [.sortedKeys]
-            if services.isEmpty { unlink(dir + "/services.json") } else {
-                try StateStore.writeAtomically(try e.encode(services), to: dir + "/services.json")
-            }
-            let containers = load(dir)
-            if containers.isEmpty && services.isEmpty { unlink(dir + "/hosts") } else { try save(containers, dir: dir) }
+            try StateStore.writeAtomically(try e.encode(services), to: dir + "/services.json")
+            // A file of their own: a container coming or going rewrites only its own list.
+            let hosts = services.sorted { $0.key < $1.key }.flatMap(\.value)
+                .map { "\($0.address) \($0.names.joined(separator: " "))\n" }.joined()
+            try StateStore.writeAtomically(Data(hosts.utf8), to: dir + "/services.hosts")
             if let pid = runningPid(dir) { kill(pid, SIGHUP) }
         }
     }
@@ -173,9 +182,7 @@ struct NetworkDNS {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         try StateStore.writeAtomically(try e.encode(entries), to: dir + "/entries.json")
-        // Services first: a VIP's first name (NAME.<network>.svc.<domain>) is what its PTR answers.
-        let services = loadServices(dir).sorted { $0.key < $1.key }.flatMap(\.value)
-        let hosts = (services + entries.values.sorted { $0.address < $1.address })
+        let hosts = entries.values.sorted { $0.address < $1.address }
             .map { "\($0.address) \($0.names.joined(separator: " "))\n" }.joined()
         try StateStore.writeAtomically(Data(hosts.utf8), to: dir + "/hosts")
     }
@@ -201,7 +208,7 @@ struct NetworkDNS {
     /// forwarded, so search-list lookups (ndots:5) never leave the host.
     func arguments(dir: String, network: String, gateway: String, hasUpstream: Bool, domain: String) -> [String] {
         [
-            "--conf-file=/dev/null", "--no-hosts", "--addn-hosts=\(dir)/hosts", "--pid-file=\(dir)/dnsmasq.pid",
+            "--conf-file=/dev/null", "--no-hosts", "--addn-hosts=\(dir)/hosts", "--addn-hosts=\(dir)/services.hosts", "--pid-file=\(dir)/dnsmasq.pid",
             "--listen-address=\(gateway)", "--bind-interfaces", "--except-interface=lo",
             "--local=/\(network)/", "--local=/\(domain)/", "--domain-needed", "--user=root", "--log-facility=/dev/null",
             hasUpstream ? "--resolv-file=\(dir)/upstream.conf" : "--no-resolv",
