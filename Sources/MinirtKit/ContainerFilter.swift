@@ -26,7 +26,7 @@ public struct ContainerFilter: Sendable {
                     return kv.count == 1 || have == kv[1]
                 case "name": return r.name.contains(v)
                 case "id": return r.id.hasPrefix(v.lowercased())
-                default: return r.state.status.rawValue == v
+                default: return (Containers.isPaused(r) ? "paused" : r.state.status.rawValue) == v
                 }
             }
         }

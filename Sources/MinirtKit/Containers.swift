@@ -348,6 +348,8 @@ public struct Containers: Sendable {
             var waited = 0.0
             while stillRunning() && waited < 60 {
                 initProcess.signal(SIGKILL)
+                // A paused (frozen) container dies only once thawed under cgroup v1's freezer.
+                if let cg = Self.cgroup(of: record), cg.isFrozen() { try? cg.setFrozen(false) }
                 _ = initProcess.waitForExit(seconds: 0.5)
                 waited += 0.5
             }

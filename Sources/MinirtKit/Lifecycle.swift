@@ -13,6 +13,8 @@ public enum LifecycleError: Error, CustomStringConvertible, Equatable {
     case badSignal(String)
     case supervisor(String)
     case noLogs(String)
+    case paused(String)
+    case notPaused(String)
 
     public var description: String {
         switch self {
@@ -23,6 +25,8 @@ public enum LifecycleError: Error, CustomStringConvertible, Equatable {
         case .badSignal(let s): return "invalid signal \"\(s)\": give a name such as TERM, SIGKILL or a number"
         case .supervisor(let m): return "cannot start the container's supervisor: \(m)"
         case .noLogs(let n): return "no logs for container \(n): it has not run detached yet"
+        case .paused(let n): return "container \(n) is already paused: minirt unpause \(n) resumes it"
+        case .notPaused(let n): return "container \(n) is not paused"
         }
     }
 }
@@ -248,6 +252,48 @@ extension Containers {
 
     func signalInit(_ r: ContainerRecord, _ sig: Int32) {
         ContainerProcess(pid: r.state.pid, startTime: r.state.pidStartTime).signal(sig)
+        // A paused container is thawed to act on a signal that ends it (as docker's stop and kill do).
+        let stopSignal = (try? SignalName.parse(r.config.stopSignal ?? "SIGTERM")) ?? SIGTERM
+        if [SIGKILL, SIGTERM, SIGINT, stopSignal].contains(sig), let cg = Self.cgroup(of: r), cg.isFrozen() {
+            try? cg.setFrozen(false)
+        }
+    }
+
+    // MARK: pause
+
+    /// `minirt pause`: freezes every process of the container (the cgroup
+    /// freezer); it leaves its services first, as a frozen endpoint would hold
+    /// the connections sent to it.
+    public func pause(_ ref: String) throws {
+        var r = try get(ref)
+        guard r.state.status == .running, Self.isAlive(r) else { throw LifecycleError.notRunning(r.name) }
+        guard let cg = Self.cgroup(of: r), cg.exists() else {
+            throw RunError.invalid("container \(r.name) has no cgroup of its own to freeze")
+        }
+        guard !cg.isFrozen() else { throw LifecycleError.paused(r.name) }
+        services.withdraw(&r)
+        do { try cg.setFrozen(true) } catch {
+            try? rejoin(r)
+            throw RunError.invalid("cannot pause container \(r.name): \(error)")
+        }
+    }
+
+    /// `minirt unpause`: thaws it and makes it an endpoint of its services again.
+    public func unpause(_ ref: String) throws {
+        let r = try get(ref)
+        guard r.state.status == .running, let cg = Self.cgroup(of: r), cg.isFrozen() else { throw LifecycleError.notPaused(r.name) }
+        do { try cg.setFrozen(false) } catch { throw RunError.invalid("cannot unpause container \(r.name): \(error)") }
+        try rejoin(r)
+    }
+
+    func rejoin(_ r: ContainerRecord) throws {
+        guard r.network != nil, let updated = try store.update(r.id, { $0.network?.serving = true }) else { return }
+        services.joined(updated)
+    }
+
+    /// Whether the container's processes are frozen (for ls and inspect).
+    static func isPaused(_ r: ContainerRecord) -> Bool {
+        r.state.status == .running && (cgroup(of: r)?.isFrozen() ?? false)
     }
 
     /// Polls (every 20 ms) until the container's exit is recorded, or `seconds` pass.

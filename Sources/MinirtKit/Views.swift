@@ -144,8 +144,9 @@ public struct InspectView: Encodable {
         Created = r.created.rfc3339
         Path = r.path
         Args = r.args
+        let paused = Containers.isPaused(r)
         State = StateView(
-            Status: s.status.rawValue, Running: s.status == .running, OOMKilled: s.oomKilled,
+            Status: paused ? "paused" : s.status.rawValue, Running: s.status == .running, Paused: paused, OOMKilled: s.oomKilled,
             Dead: s.status == .dead, Pid: s.status == .running ? s.pid : 0, ExitCode: s.exitCode,
             Error: s.error, StartedAt: s.startedAt.rfc3339, FinishedAt: s.finishedAt.rfc3339,
             SupervisorPid: s.status == .running && s.detached ? s.supervisorPid : 0)
@@ -225,9 +226,10 @@ public struct PsRow: Encodable, Equatable {
         Command = Self.quote(truncate && command.count > 20 ? String(command.prefix(20)) + "…" : command)
         CreatedAt = r.created.rfc3339
         RunningFor = humanDuration(now, since: r.created) + " ago"
-        State = r.state.status.rawValue
+        let paused = Containers.isPaused(r)
+        State = paused ? "paused" : r.state.status.rawValue
         switch r.state.status {
-        case .running: Status = "Up " + humanDuration(now, since: r.state.startedAt)
+        case .running: Status = "Up " + humanDuration(now, since: r.state.startedAt) + (paused ? " (Paused)" : "")
         case .exited: Status = "Exited (\(r.state.exitCode)) " + humanDuration(now, since: r.state.finishedAt) + " ago"
         case .created: Status = "Created"
         case .removing: Status = "Removal In Progress"

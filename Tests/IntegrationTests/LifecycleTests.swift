@@ -148,3 +148,49 @@ import Glibc
         try s.finish()
     }
 }
+
+extension LifecycleTests {
+    /// docker pause/unpause: the cgroup freezer; a paused container shows as
+    /// paused, its clock stops, stop and rm -f still end it, and it leaves its
+    /// services while frozen.
+    @Test func pauseFreezesAndUnpauseThaws() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "-d", "--name", "ticker", "-l", "app=tick", "busybox", "sh", "-c",
+                             "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done").status == 0)
+        _ = try s.id(of: "ticker")
+        #expect(try s.minirt("service", "create", "tick", "--port", "80", "--selector", "app=tick").status == 0)
+        func count() throws -> Int { Int(try s.minirt("exec", "ticker", "cat", "/tmp/n").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        func endpoints() throws -> String { try s.minirt("service", "inspect", "-f", "{{len .Endpoints}}", "tick").stdout }
+        usleep(200_000)
+        #expect(try endpoints() == "1\n")
+        #expect(try s.minirt("pause", "ticker").status == 0)
+        #expect(try s.minirt("inspect", "-f", "{{.State.Status}} {{.State.Paused}} {{.State.Running}}", "ticker").stdout == "paused true true\n")
+        #expect(try s.minirt("ls", "--format", "{{.Status}}", "--filter", "status=paused").stdout.hasSuffix("(Paused)\n"))
+        #expect(try endpoints() == "0\n", "a paused container serves no one")
+        let again = try s.minirt("pause", "ticker")
+        #expect(again.status == 1 && again.stderr.contains("already paused"), "\(again.stderr)")
+        // Frozen: the counter does not move (read through the host: exec would be frozen too).
+        let pid = try s.waitForPid("ticker")
+        let file = "/proc/\(pid)/root/tmp/n"
+        let before = try String(contentsOfFile: file, encoding: .utf8)
+        usleep(300_000)
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == before, "it ran while paused")
+        #expect(try s.minirt("unpause", "ticker").status == 0)
+        usleep(300_000)
+        #expect(try count() > Int(before.trimmingCharacters(in: .whitespacesAndNewlines))!, "it did not resume")
+        #expect(try s.minirt("inspect", "-f", "{{.State.Status}}", "ticker").stdout == "running\n")
+        #expect(try endpoints() == "1\n", "back in its service")
+        let notPaused = try s.minirt("unpause", "ticker")
+        #expect(notPaused.status == 1 && notPaused.stderr.contains("is not paused"))
+        // A paused container still stops and is removed.
+        #expect(try s.minirt("pause", "ticker").status == 0)
+        #expect(try s.minirt("stop", "-t", "1", "ticker").status == 0)
+        #expect(try s.minirt("inspect", "-f", "{{.State.Status}}", "ticker").stdout == "exited\n")
+        #expect(try s.minirt("pause", "ticker").status == 1)
+        #expect(try s.minirt("start", "ticker").status == 0)
+        #expect(try s.minirt("pause", "ticker").status == 0)
+        #expect(try s.minirt("rm", "-f", "ticker").status == 0)
+        try s.minirt("service", "rm", "tick")
+        try s.finish()
+    }
+}
