@@ -259,6 +259,33 @@ extension Containers {
         }
     }
 
+    // MARK: rename
+
+    /// `minirt rename OLD NEW`: the store's name, and on its network the DNS
+    /// names (NEW and NEW.<network> instead of OLD's); services that name it
+    /// as a target follow the name.
+    public func rename(_ ref: String, to name: String) throws {
+        let r = try get(ref)
+        guard r.name != name else {
+            throw RunError.invalid("container \(r.name) already has the name \(name): give another")
+        }
+        let before = services.affected(by: r)
+        try store.changeName(of: r.id, to: name)
+        guard var renamed = try? store.load(r.id) else { return }
+        if let net = renamed.network, net.dnsRegistered, !net.ipAddress.isEmpty, !net.gateway.isEmpty {
+            let dns = attacher.dns(for: net)
+            let domain = attacher.clusterDomain(of: net.network)
+            try? dns.register(network: net.network, gateway: net.gateway, id: renamed.id,
+                              entry: .init(address: net.ipAddress, names: NetworkDNS.names(for: renamed, network: net.network, aliases: net.aliases,
+                                                                                          address: net.ipAddress, clusterDomain: domain)),
+                              upstream: [], domain: domain)
+        }
+        renamed.network?.serving = r.network?.serving
+        let after = services.affected(by: renamed)
+        let touched = before + after.filter { a in !before.contains { $0.id == a.id } }
+        if !touched.isEmpty { try? services.sync(touched) }
+    }
+
     // MARK: pause
 
     /// `minirt pause`: freezes every process of the container (the cgroup

@@ -101,6 +101,29 @@ public struct StateStore: Sendable {
         }
     }
 
+    /// Gives a container a new name, atomically with respect to every other
+    /// minirt process: the new name is taken first (failing if in use), then
+    /// the record says it, then the old name is freed.
+    public func changeName(of id: String, to name: String) throws {
+        guard Self.isValidName(name) else { throw StateError.invalidName(name) }
+        try withLock(root + "/.lock") {
+            let link = nameLink(name)
+            if let owner = readLink(link) {
+                if exists(statePath(owner)) { throw StateError.nameInUse(name: name, id: owner) }
+                unlink(link)
+            }
+            guard symlink(id, link) == 0 else { throw StateError.io("symlink", path: link, Errno(rawValue: errno)) }
+            var old = ""
+            do {
+                guard try update(id, { old = $0.name; $0.name = name }) != nil else { throw StateError.noSuchContainer(id) }
+            } catch {
+                unlink(link)
+                throw error
+            }
+            if readLink(nameLink(old)) == id { unlink(nameLink(old)) }
+        }
+    }
+
     public func load(_ id: String) throws -> ContainerRecord {
         let path = statePath(id)
         guard let data = FileManager.default.contents(atPath: path) else { throw StateError.noSuchContainer(id) }
@@ -138,9 +161,12 @@ public struct StateStore: Sendable {
         try withLock(directory(record.id) + "/.lock", missingIsGone: true) { () -> Bool? in
             guard exists(statePath(record.id)) else { return nil }
             var r = record
-            if !r.state.stoppedByUser, record.state.detached, (try? load(record.id))?.state.stoppedByUser == true {
+            let current = try? load(record.id)
+            if !r.state.stoppedByUser, record.state.detached, current?.state.stoppedByUser == true {
                 r.state.stoppedByUser = true
             }
+            // Likewise the name: `rename` may have changed it since the runner read its copy.
+            if let name = current?.name { r.name = name }
             try write(r)
             return true
         } ?? false

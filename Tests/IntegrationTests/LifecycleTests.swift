@@ -156,7 +156,7 @@ extension LifecycleTests {
     @Test func pauseFreezesAndUnpauseThaws() throws {
         let s = try Sandbox()
         #expect(try s.minirt("run", "-d", "--name", "ticker", "-l", "app=tick", "busybox", "sh", "-c",
-                             "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done").status == 0)
+                             "i=0; while true; do i=$((i+1)); echo $i > /tmp/n.new; mv /tmp/n.new /tmp/n; sleep 0.05; done").status == 0)
         _ = try s.id(of: "ticker")
         #expect(try s.minirt("service", "create", "tick", "--port", "80", "--selector", "app=tick").status == 0)
         func count() throws -> Int { Int(try s.minirt("exec", "ticker", "cat", "/tmp/n").stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
@@ -191,6 +191,37 @@ extension LifecycleTests {
         #expect(try s.minirt("pause", "ticker").status == 0)
         #expect(try s.minirt("rm", "-f", "ticker").status == 0)
         try s.minirt("service", "rm", "tick")
+        try s.finish()
+    }
+}
+
+extension LifecycleTests {
+    /// docker rename: the new name works everywhere at once, the old one is free,
+    /// the network's DNS follows, and a taken or invalid name is refused.
+    @Test func renameMovesTheNameAndItsDNSNames() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "-d", "--name", "old", "busybox", "sleep", "60").status == 0)
+        let id = try s.id(of: "old")
+        #expect(try s.minirt("run", "-d", "--name", "other", "busybox", "sleep", "60").status == 0)
+        _ = try s.id(of: "other")
+        #expect(try s.minirt("rename", "old", "new").status == 0)
+        #expect(try s.minirt("inspect", "-f", "{{.Id}} {{.Name}}", "new").stdout == "\(id) /new\n")
+        #expect(try s.minirt("inspect", "old").status != 0)
+        #expect(try s.minirt("ls", "--format", "{{.Names}}", "--filter", "id=\(id.prefix(12))").stdout == "new\n")
+        let ip = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "new").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let dns = try s.minirt("exec", "other", "sh", "-c", "nslookup new | grep -c 'Address: \(ip)'; nslookup old >/dev/null 2>&1; echo old=$?")
+        #expect(dns.lines == ["1", "old=1"], "\(dns.stdout) \(dns.stderr)")
+        // The old name is free again; a taken or invalid name is refused with one line.
+        #expect(try s.minirt("run", "--rm", "--name", "old", "busybox", "true").status == 0)
+        let taken = try s.minirt("rename", "new", "other")
+        #expect(taken.status == 1 && taken.stderr.contains("already in use") && taken.stderr.split(separator: "\n").count == 1, "\(taken.stderr)")
+        let bad = try s.minirt("rename", "new", "bad name")
+        #expect(bad.status == 1 && bad.stderr.contains("bad name"), "\(bad.stderr)")
+        #expect(try s.minirt("inspect", "-f", "{{.Name}}", id).stdout == "/new\n")
+        // Stopped and started again under its new name, it stays renamed.
+        #expect(try s.minirt("restart", "-t", "1", "new").status == 0)
+        #expect(try s.minirt("inspect", "-f", "{{.Name}} {{.State.Status}}", id).stdout == "/new running\n")
+        try s.minirt("rm", "-f", "new", "other")
         try s.finish()
     }
 }
