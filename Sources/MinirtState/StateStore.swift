@@ -161,12 +161,12 @@ public struct StateStore: Sendable {
         try withLock(directory(record.id) + "/.lock", missingIsGone: true) { () -> Bool? in
             guard exists(statePath(record.id)) else { return nil }
             var r = record
-            let current = try? load(record.id)
-            if !r.state.stoppedByUser, record.state.detached, current?.state.stoppedByUser == true {
+            if !r.state.stoppedByUser, record.state.detached, (try? load(record.id))?.state.stoppedByUser == true {
                 r.state.stoppedByUser = true
             }
-            // Likewise the name: `rename` may have changed it since the runner read its copy.
-            if let name = current?.name { r.name = name }
+            // Likewise the name: `rename` may have changed it since the caller read its copy
+            // (one readlink tells: the old name no longer points here).
+            if readLink(nameLink(record.name)) != record.id, let name = (try? load(record.id))?.name { r.name = name }
             try write(r)
             return true
         } ?? false
