@@ -189,8 +189,14 @@ public struct ServiceStore: Sendable {
         return names.sorted().compactMap { try? load($0) }
     }
 
+    /// The network's options, if set and well formed (they reach `ip route`, nft, dnsmasq's
+    /// arguments and resolv.conf: a file edited by hand is checked like the flags were).
     public func options(_ network: String) -> ServiceNetworkOptions? {
-        FileManager.default.contents(atPath: optionsPath(network)).flatMap { try? JSONDecoder().decode(ServiceNetworkOptions.self, from: $0) }
+        guard let o = FileManager.default.contents(atPath: optionsPath(network))
+                .flatMap({ try? JSONDecoder().decode(ServiceNetworkOptions.self, from: $0) }),
+              let r = try? IPv4Subnet(o.serviceRange), r.description == o.serviceRange,
+              Validate.isHostName(o.clusterDomain) else { return nil }
+        return o
     }
 
     func saveOptions(_ o: ServiceNetworkOptions, network: String) throws {
