@@ -614,3 +614,36 @@ extension Containers {
         } ?? r
     }
 }
+
+// MARK: top
+
+extension Containers {
+    /// `minirt top C [ps OPTIONS]`, as docker does it: the host's `ps` (default
+    /// `-ef`), keeping the rows whose PID is one of the container's processes
+    /// (its cgroup's, or the init alone without a cgroup of its own).
+    public func top(_ ref: String, psArguments: [String]) throws -> String {
+        let r = try get(ref)
+        guard r.state.status == .running, Self.isAlive(r) else { throw LifecycleError.notRunning(r.name) }
+        for a in psArguments where !Validate.isToken(a) {
+            throw RunError.invalid("invalid ps option \"\(Validate.printable(a))\": one word per option, such as -o pid,comm")
+        }
+        var pids = Set(Self.cgroup(of: r)?.processes() ?? [])
+        if pids.isEmpty { pids = [r.state.pid] }
+        let candidates: [String] = ["/usr/bin/ps", "/bin/ps"]
+        guard let ps = candidates.first(where: { access($0, X_OK) == 0 }) else { throw RunError.invalid("ps is missing: minirt top runs the host's ps; install procps") }
+        let out = try ChildProcess.run(ps, arguments: psArguments.isEmpty ? ["-ef"] : psArguments,
+                                       environment: ["PATH=/usr/bin:/bin", "LC_ALL=C"])
+        let lines = String(decoding: out.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        guard out.status == 0, let header = lines.first else {
+            throw RunError.invalid("ps \(psArguments.joined(separator: " ")) failed: \(String(decoding: out.stderr, as: UTF8.self).split(separator: "\n").first ?? "")")
+        }
+        guard let column = header.split(separator: " ").firstIndex(of: "PID") else {
+            throw RunError.invalid("couldn't find the PID field in ps's output: add pid to the ps options (-o pid,...)")
+        }
+        let rows = lines.dropFirst().filter { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return fields.count > column && Int32(fields[column]).map(pids.contains) == true
+        }
+        return ([header] + rows).joined(separator: "\n") + "\n"
+    }
+}

@@ -225,3 +225,30 @@ extension LifecycleTests {
         try s.finish()
     }
 }
+
+extension LifecycleTests {
+    /// docker top: the host's ps, only the container's processes, ps options passed through.
+    @Test func topListsOnlyTheContainersProcesses() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("run", "-d", "--name", "busy", "busybox", "sh", "-c", "sleep 101 & sleep 102 & wait").status == 0)
+        _ = try s.id(of: "busy")
+        var o = Outcome(status: 1, stdout: "", stderr: "")
+        for _ in 0..<50 {
+            o = try s.minirt("top", "busy")
+            if o.lines.count == 4 { break }
+            usleep(50_000)
+        }
+        #expect(o.status == 0 && o.lines.first?.hasPrefix("UID") == true && o.lines.first?.contains("PID") == true, "\(o.stdout)")
+        #expect(o.lines.count == 4 && o.stdout.contains("sleep 101") && o.stdout.contains("sleep 102"), "\(o.stdout)")
+        let custom = try s.minirt("top", "busy", "-o", "pid,comm")
+        #expect(custom.lines.first?.split(separator: " ") == ["PID", "COMMAND"] && custom.lines.dropFirst().map { $0.split(separator: " ").last! }.sorted() == ["sh", "sleep", "sleep"], "\(custom.stdout)")
+        let noPid = try s.minirt("top", "busy", "-o", "comm")
+        #expect(noPid.status == 1 && noPid.stderr.contains("PID field"), "\(noPid.stderr)")
+        try s.minirt("rm", "-f", "busy")
+        let stopped = try s.minirt("run", "--name", "done", "busybox", "true")
+        #expect(stopped.status == 0)
+        #expect(try s.minirt("top", "done").status == 1)
+        try s.minirt("rm", "done")
+        try s.finish()
+    }
+}
