@@ -118,7 +118,7 @@ public struct Services: Sendable {
         let def: ServiceDefinition = try defs.withLock {
             let existing = defs.all()
             if access(defs.path(q.name), F_OK) == 0 { throw ServiceError.exists(q.name) }
-            let options = try networkOptions(netName, list: list, existing: existing, create: true)!
+            let options = try networkOptions(netName)
             let range = try IPv4Subnet(options.serviceRange)
             var vip = ""
             if !q.headless {
@@ -149,7 +149,7 @@ public struct Services: Sendable {
             return d
         }
         do {
-            try install(def, list: list)
+            try install(def)
         } catch {
             try? uninstall(def)
             try? defs.withLock { defs.remove(def) }
@@ -198,10 +198,9 @@ public struct Services: Sendable {
     }
 
     /// The network's service range and cluster domain, allocated on its first service.
-    func networkOptions(_ net: String, list: NetworkConfigList, existing: [ServiceDefinition], create: Bool) throws -> ServiceNetworkOptions? {
+    func networkOptions(_ net: String) throws -> ServiceNetworkOptions {
         let defs = definitions
         if let o = defs.options(net) { return o }
-        guard create else { return nil }
         let o = ServiceNetworkOptions(serviceRange: try freeRange(excluding: net).description,
                                       clusterDomain: ServiceNetworkOptions.defaultClusterDomain)
         try defs.saveOptions(o, network: net)
@@ -360,7 +359,7 @@ public struct Services: Sendable {
 
     /// First install: the range's route (host processes connect() through it
     /// before NAT runs; via lo, so nothing unserved ever leaves the host) and the rules.
-    func install(_ d: ServiceDefinition, list: NetworkConfigList) throws {
+    func install(_ d: ServiceDefinition) throws {
         if !d.isHeadless, let o = definitions.options(d.network) {
             try Command.run("/usr/sbin/ip", ["route", "replace", o.serviceRange, "dev", "lo"])
         }
