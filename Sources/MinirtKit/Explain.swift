@@ -244,7 +244,7 @@ extension Containers {
             path.items.insert(.init(title: "rules (nft, table inet minirt): dispatch map -> service chain -> endpoint chain -> DNAT",
                                     lines: lines, command: "nft list table inet minirt"), at: path.items.count)
         }
-        let domain = options?.clusterDomain ?? ServiceNetworkOptions.defaultClusterDomain
+        let domain = services.definitions.clusterDomain(of: d.network)
         path.items.append(.init(title: "DNS names (on network \(d.network)'s server, never forwarded)",
                                 lines: Services.dnsNames(d, domain: domain).map { "\($0) -> \(d.isHeadless ? eps.map(\.address).joined(separator: ", ") : d.clusterIP)" },
                                 command: "minirt run --rm --network \(d.network) busybox nslookup \(d.name)"))

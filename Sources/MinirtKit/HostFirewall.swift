@@ -174,7 +174,7 @@ final class CommitWatch: @unchecked Sendable {
                     while a + 4 <= off + len {
                         let alen = Int(buf[a]) | Int(buf[a + 1]) << 8
                         let atype = (UInt16(buf[a + 2]) | UInt16(buf[a + 3]) << 8) & 0x3fff
-                        guard alen >= 4 else { break }
+                        guard alen >= 4, a + alen <= off + len else { break }
                         if atype == Self.genProcPid, alen >= 8 {
                             let v = UInt32(buf[a + 4]) << 24 | UInt32(buf[a + 5]) << 16 | UInt32(buf[a + 6]) << 8 | UInt32(buf[a + 7])
                             if pid_t(bitPattern: v) == pid { return true }

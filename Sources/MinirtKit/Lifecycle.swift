@@ -224,8 +224,7 @@ extension Containers {
         var r = try get(ref)
         guard r.state.status == .running else { throw LifecycleError.notRunning(r.name) }
         // A signal that ends it takes it out of its services first; a reload (SIGHUP) does not.
-        let stopSignal = (try? SignalName.parse(r.config.stopSignal ?? "SIGTERM")) ?? SIGTERM
-        let ending = sig == SIGKILL || sig == SIGTERM || sig == SIGINT || sig == stopSignal
+        let ending = Self.ends(r, sig)
         let serving = r.network?.serving == true
         if sig == SIGKILL || sig == SIGTERM {
             r = try markStoppedByUser(r, withdrawing: true)
@@ -253,10 +252,13 @@ extension Containers {
     func signalInit(_ r: ContainerRecord, _ sig: Int32) {
         ContainerProcess(pid: r.state.pid, startTime: r.state.pidStartTime).signal(sig)
         // A paused container is thawed to act on a signal that ends it (as docker's stop and kill do).
+        if Self.ends(r, sig), let cg = Self.cgroup(of: r), cg.isFrozen() { try? cg.setFrozen(false) }
+    }
+
+    /// KILL, TERM, INT or the container's own stop signal: what stop and kill end it with.
+    static func ends(_ r: ContainerRecord, _ sig: Int32) -> Bool {
         let stopSignal = (try? SignalName.parse(r.config.stopSignal ?? "SIGTERM")) ?? SIGTERM
-        if [SIGKILL, SIGTERM, SIGINT, stopSignal].contains(sig), let cg = Self.cgroup(of: r), cg.isFrozen() {
-            try? cg.setFrozen(false)
-        }
+        return [SIGKILL, SIGTERM, SIGINT, stopSignal].contains(sig)
     }
 
     // MARK: rename

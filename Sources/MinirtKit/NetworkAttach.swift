@@ -28,7 +28,7 @@ struct NetworkAttacher {
 
     /// The network's cluster DNS domain (services' and pods' names): cluster.local unless configured.
     func clusterDomain(of network: String) -> String {
-        ServiceStore(networkConfigDir: networks.configDir).options(network)?.clusterDomain ?? ServiceNetworkOptions.defaultClusterDomain
+        ServiceStore(networkConfigDir: networks.configDir).clusterDomain(of: network)
     }
 
     static func portMappings(_ ports: [PortBinding]) -> JSONValue {

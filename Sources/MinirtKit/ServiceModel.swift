@@ -199,6 +199,11 @@ public struct ServiceStore: Sendable {
         return o
     }
 
+    /// The network's cluster DNS domain: cluster.local unless configured.
+    public func clusterDomain(of network: String) -> String {
+        options(network)?.clusterDomain ?? ServiceNetworkOptions.defaultClusterDomain
+    }
+
     func saveOptions(_ o: ServiceNetworkOptions, network: String) throws {
         try StateStore.makeDirectory(directory + "/.networks")
         let e = JSONEncoder()

@@ -156,7 +156,7 @@ public struct Services: Sendable {
             throw error
         }
         var warnings: [String] = []
-        if endpoints(of: def, in: store.all()).isEmpty {
+        if (installed(def.id)?.endpoints ?? []).isEmpty {
             warnings.append("service \(def.name) has no endpoint yet: no running container on \(netName) matches \(def.targets.isEmpty ? "the selector" : "the targets"); connections are refused until one does")
         }
         return (def, warnings)
@@ -170,7 +170,7 @@ public struct Services: Sendable {
             defs.remove(d)
             if !defs.all().contains(where: { $0.network == d.network }), let o = defs.options(d.network) {
                 // The range stays the network's; its route and reject entry go with its last service.
-                _ = try? Command.run("/usr/sbin/ip", ["route", "del", o.serviceRange, "dev", "lo"])
+                Self.unroute(o.serviceRange)
                 _ = try? HostFirewall.apply(ServiceRules.releaseRange(o.serviceRange))
             }
         }
@@ -184,7 +184,7 @@ public struct Services: Sendable {
         return ServiceView(Name: d.name, ID: d.id, Network: d.network, ClusterIP: d.isHeadless ? "None" : d.clusterIP,
                            Headless: d.isHeadless, Ports: d.ports, Selector: d.selector, Targets: d.targets,
                            SessionAffinity: d.sessionAffinity, Endpoints: eps,
-                           DNSNames: Self.dnsNames(d, domain: definitions.options(d.network)?.clusterDomain ?? ServiceNetworkOptions.defaultClusterDomain),
+                           DNSNames: Self.dnsNames(d, domain: definitions.clusterDomain(of: d.network)),
                            Created: d.created)
     }
 
@@ -357,14 +357,19 @@ public struct Services: Sendable {
         return try StateStore(root: runtimeDir).withLock(runtimeDir + "/.lock", body)
     }
 
-    /// First install: the range's route (host processes connect() through it
-    /// before NAT runs; via lo, so nothing unserved ever leaves the host) and the rules.
+    /// First install: the range's route (see `route`) and the rules.
     func install(_ d: ServiceDefinition) throws {
         if !d.isHeadless, let o = definitions.options(d.network) {
-            try Command.run("/usr/sbin/ip", ["route", "replace", o.serviceRange, "dev", "lo"])
+            try Self.route(o.serviceRange)
         }
         try sync([d])
     }
+
+    /// A network's service range is routed via lo: host processes connect()
+    /// through the route before NAT rewrites the destination, and whatever no
+    /// rule rewrites stays on the host (reject-unserved answers it).
+    static func route(_ range: String) throws { try Command.run("/usr/sbin/ip", ["route", "replace", range, "dev", "lo"]) }
+    static func unroute(_ range: String) { _ = try? Command.run("/usr/sbin/ip", ["route", "del", range, "dev", "lo"]) }
 
     func uninstall(_ d: ServiceDefinition) throws {
         try withRuntimeLock {
@@ -404,24 +409,23 @@ public struct Services: Sendable {
         if full {
             targets = definitions.all().filter { $0.stateRoot == store.root }
             for o in Set(targets.filter { !$0.isHeadless }.compactMap { definitions.options($0.network)?.serviceRange }) {
-                _ = try? Command.run("/usr/sbin/ip", ["route", "replace", o, "dev", "lo"])
+                try? Self.route(o)
             }
         }
         let records = store.all()
         var script = ""
-        var plans: [(ServiceDefinition, InstalledService, InstalledService)] = []
-        var hadRecord: Set<String> = []
+        var plans: [(d: ServiceDefinition, old: InstalledService, new: InstalledService, wasInstalled: Bool)] = []
         var firstInstall = full
         for d in targets {
             let recorded = installed(d.id)
-            if recorded != nil { hadRecord.insert(d.id) } else { firstInstall = true }
+            if recorded == nil { firstInstall = true }
             // After a reboot nothing of the old boot is installed.
             let old = fresh ? (recorded ?? InstalledService()) : InstalledService()
             let eps = endpoints(of: d, in: records)
             let range = d.isHeadless || (recorded != nil && !full) ? nil : definitions.options(d.network)?.serviceRange
             let (s, new) = ServiceRules.transaction(d, endpoints: eps, old: old, range: range)
             script += s
-            plans.append((d, old, new))
+            plans.append((d, old, new, recorded != nil))
             // What may exist once the transaction ran, written before it runs (a withdrawal's
             // old record already is that superset).
             var superset = old.union(new)
@@ -430,12 +434,12 @@ public struct Services: Sendable {
         }
         if !script.isEmpty || full { try HostFirewall.apply((firstInstall ? ServiceRules.base() : "") + script) }
         if !fresh { try StateStore.writeAtomically(Data(Self.bootID.utf8), to: runtimeDir + "/boot_id") }
-        for (d, old, new) in plans {
+        for (d, old, new, wasInstalled) in plans {
             try record(new, d.id)
             let gone = old.endpoints.filter { !new.endpoints.contains($0) }
             flushConntrack(d, removed: gone)
             // A VIP's names never change after its first install; a headless service's follow its endpoints.
-            if d.isHeadless || full || !hadRecord.contains(d.id) { dnsRegister(d, endpoints: new.endpoints) }
+            if d.isHeadless || full || !wasInstalled { dnsRegister(d, endpoints: new.endpoints) }
             if new.endpoints.count > 0, d.ports.contains(where: { $0.nodePort != nil }) { allowLocalnet(d) }
         }
     }
@@ -474,7 +478,7 @@ public struct Services: Sendable {
 
     func dnsRegister(_ d: ServiceDefinition, endpoints: [ServiceEndpoint]) {
         guard let dns = dnsServer(d) else { return }
-        let names = Self.dnsNames(d, domain: definitions.options(d.network)?.clusterDomain ?? ServiceNetworkOptions.defaultClusterDomain)
+        let names = Self.dnsNames(d, domain: definitions.clusterDomain(of: d.network))
         let entries = d.isHeadless ? endpoints.map { NetworkDNS.Entry(address: $0.address, names: names) }
                                    : [NetworkDNS.Entry(address: d.clusterIP, names: names)]
         dns.setService(network: d.network, id: d.id, entries: entries)
@@ -507,14 +511,13 @@ public struct Services: Sendable {
         }
         for (net, o) in networksWithRanges() where !mine.contains(where: { $0.network == net && !$0.isHeadless }) {
             if ((try? Command.run("/usr/sbin/ip", ["route", "show", o, "dev", "lo"])) ?? "").contains(o.split(separator: "/")[0]) {
-                _ = try? Command.run("/usr/sbin/ip", ["route", "del", o, "dev", "lo"])
+                Self.unroute(o)
                 fixed.append("removed the route of network \(net)'s service range \(o), which has no service")
             }
         }
         if !mine.isEmpty {
             do { try sync(mine, rebuildAll: true) } catch { fixed.append("could not rewrite the services' rules: \(error)") }
         }
-        if HostFirewall.dropTableIfUnused() { fixed.append("removed minirt's nftables table, which nothing uses") }
         return fixed
     }
 
