@@ -16,9 +16,13 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <net/if.h>
 #include <linux/bpf.h>
 #include <linux/sched.h>
@@ -79,6 +83,8 @@ static void fail(const struct minirt_spawn_config *cfg, int stage, int err, cons
     }
     _exit(127);
 }
+
+static void run_create_container_hooks(const struct minirt_spawn_config *cfg);
 
 // ---- filesystem helpers ----
 
@@ -201,6 +207,22 @@ static int resolve_in_root(int rootfd, const char *path, int as_file) {
     return -1;
 }
 
+// The flags a remount must keep: in a user namespace the kernel refuses to
+// clear nosuid/nodev/noexec/atime flags that the original mount locked (EPERM),
+// so a read-only remount carries over what statfs reports.
+static unsigned long kept_mount_flags(const char *path) {
+    struct statfs st;
+    if (statfs(path, &st) < 0) return 0;
+    unsigned long f = 0;
+    if (st.f_flags & ST_NOSUID) f |= MS_NOSUID;
+    if (st.f_flags & ST_NODEV) f |= MS_NODEV;
+    if (st.f_flags & ST_NOEXEC) f |= MS_NOEXEC;
+    if (st.f_flags & ST_NOATIME) f |= MS_NOATIME;
+    if (st.f_flags & ST_NODIRATIME) f |= MS_NODIRATIME;
+    if (st.f_flags & ST_RELATIME) f |= MS_RELATIME;
+    return f;
+}
+
 static void fd_path(int fd, char *out) {
     char num[16];
     u32_to_str((uint32_t)fd, num);
@@ -236,7 +258,7 @@ static void do_mount(const struct minirt_spawn_config *cfg, int rootfd, const st
         if (fd < 0) fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
         fd_path(fd, target);
         if (ro) {
-            unsigned long rf = MS_BIND | MS_REMOUNT | MS_RDONLY | (m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC));
+            unsigned long rf = MS_BIND | MS_REMOUNT | MS_RDONLY | (m->flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)) | kept_mount_flags(target);
             if (mount(NULL, target, NULL, rf, NULL) < 0) fail(cfg, MINIRT_STAGE_MOUNT, errno, m->target);
         }
         if (m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
@@ -342,7 +364,7 @@ static void readonly_path(const struct minirt_spawn_config *cfg, const char *pat
         if (errno == ENOENT) return;
         fail(cfg, MINIRT_STAGE_READONLY, errno, path);
     }
-    if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | kept_mount_flags(path), NULL) < 0)
         fail(cfg, MINIRT_STAGE_READONLY, errno, path);
 }
 
@@ -368,6 +390,7 @@ static void setup_rootfs(const struct minirt_spawn_config *cfg, int *console_sla
     for (size_t i = 0; i < cfg->ndevices; i++) make_device(cfg, &cfg->devices[i]);
     if (cfg->default_dev_symlinks) make_dev_symlinks(cfg);
     if (cfg->terminal) *console_slave = setup_console(cfg);
+    run_create_container_hooks(cfg);
 
     // pivot_root(".", ".") stacks the old root under the new one; detaching it
     // leaves only the container's tree, with no directory to create or remove.
@@ -387,7 +410,7 @@ static void setup_rootfs(const struct minirt_spawn_config *cfg, int *console_sla
     for (size_t i = 0; i < cfg->nmasked; i++) mask_path(cfg, cfg->masked_paths[i]);
     for (size_t i = 0; i < cfg->nreadonly; i++) readonly_path(cfg, cfg->readonly_paths[i]);
     if (cfg->rootfs_readonly &&
-        mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+        mount(NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | kept_mount_flags("/"), NULL) < 0)
         fail(cfg, MINIRT_STAGE_READONLY, errno, "/");
 }
 
@@ -405,15 +428,56 @@ static void loopback_up(const struct minirt_spawn_config *cfg) {
     close(sock);
 }
 
+// Set before the start gate (create/start): the executable, found when the
+// container was created, as runc looks it up then (create fails at once for a
+// missing command; engines map that error to 127).
+static char resolved_exec[PATH_MAX];
+
+static int is_executable_file(const char *path) {
+    struct stat st;
+    if (stat(path, &st) < 0) return -1;
+    if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) { errno = EACCES; return -1; }
+    return 0;
+}
+
+// PATH lookup as Go's exec.LookPath (which runc uses): a name with '/' must be
+// an executable file; otherwise the first PATH entry holding one.
+static void find_executable(const struct minirt_spawn_config *cfg) {
+    const char *file = cfg->argv[0];
+    if (strchr(file, '/')) {
+        if (is_executable_file(file) < 0) fail(cfg, MINIRT_STAGE_EXEC, errno == ENOTDIR ? ENOENT : errno, file);
+        if (str_len(file) >= sizeof resolved_exec) fail(cfg, MINIRT_STAGE_EXEC, ENAMETOOLONG, file);
+        memcpy(resolved_exec, file, str_len(file) + 1);
+        return;
+    }
+    const char *p = cfg->path_env && cfg->path_env[0] ? cfg->path_env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    while (1) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : str_len(p);
+        if (len + 1 + str_len(file) + 1 <= sizeof resolved_exec) {
+            if (len == 0) { resolved_exec[0] = '.'; resolved_exec[1] = 0; }
+            else { memcpy(resolved_exec, p, len); resolved_exec[len] = 0; }
+            str_append(resolved_exec, sizeof resolved_exec, "/");
+            str_append(resolved_exec, sizeof resolved_exec, file);
+            if (is_executable_file(resolved_exec) == 0) return;
+        }
+        if (!end) break;
+        p = end + 1;
+    }
+    resolved_exec[0] = 0;
+    fail(cfg, MINIRT_STAGE_EXEC, ENOENT, file);
+}
+
 // execvpe() without malloc: try each PATH entry the way execvp does.
 __attribute__((noreturn))
 static void exec_process(const struct minirt_spawn_config *cfg) {
     const char *file = cfg->argv[0];
     char *const *argv = (char *const *)cfg->argv;
     char *const *envp = (char *const *)cfg->envp;
+    if (resolved_exec[0]) file = resolved_exec;
     if (strchr(file, '/')) {
         execve(file, argv, envp);
-        fail(cfg, MINIRT_STAGE_EXEC, errno, file);
+        fail(cfg, MINIRT_STAGE_EXEC, errno, cfg->argv[0]);
     }
     const char *p = cfg->path_env && cfg->path_env[0] ? cfg->path_env : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     int saw_eacces = 0;
@@ -439,6 +503,143 @@ static void exec_process(const struct minirt_spawn_config *cfg) {
     fail(cfg, MINIRT_STAGE_EXEC, saw_eacces ? EACCES : ENOENT, file);
 }
 
+// ---- hooks that run in the container's namespaces ----
+
+static char hook_state[2][MINIRT_HOOK_STATE_MAX];
+static uint32_t hook_state_len[2];
+
+static int read_all(int fd, void *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, (char *)buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static void read_hook_states(const struct minirt_spawn_config *cfg) {
+    for (int i = 0; i < 2; i++) {
+        if (read_all(cfg->sync_fd, &hook_state_len[i], sizeof hook_state_len[i]) < 0) _exit(1);
+        if (hook_state_len[i] > MINIRT_HOOK_STATE_MAX) _exit(1);
+        if (read_all(cfg->sync_fd, hook_state[i], hook_state_len[i]) < 0) _exit(1);
+    }
+}
+
+static int64_t monotonic_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+// Runs one hook with the state on stdin; returns 0 when it exited 0, else
+// fills why ("exit status 3, output: ...").
+static int run_hook(const struct minirt_hook *h, const char *state, uint32_t len, char *why, size_t cap) {
+    int in[2], out[2];
+    why[0] = 0;
+    if (pipe2(in, O_CLOEXEC) < 0) { str_append(why, cap, "pipe failed"); return -1; }
+    if (pipe2(out, O_CLOEXEC) < 0) { close(in[0]); close(in[1]); str_append(why, cap, "pipe failed"); return -1; }
+    if (len > 65536) fcntl(in[1], F_SETPIPE_SZ, (int)len);
+    long pid = syscall(SYS_clone, (unsigned long)SIGCHLD, NULL, NULL, NULL, NULL);
+    if (pid == 0) {
+        if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0) _exit(126);
+        sigset_t none;
+        sigemptyset(&none);
+        syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8);
+        execve(h->path, (char *const *)h->argv, (char *const *)h->envp);
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+    close(in[0]);
+    close(out[1]);
+    if (pid < 0) { close(in[1]); close(out[0]); str_append(why, cap, "clone failed"); return -1; }
+    // The state fits the pipe: the hook may read it or not.
+    ssize_t w;
+    do { w = write(in[1], state, len); } while (w < 0 && errno == EINTR);
+    close(in[1]);
+    char output[512];
+    size_t have = 0;
+    int64_t deadline = h->timeout > 0 ? monotonic_ms() + (int64_t)h->timeout * 1000 : 0;
+    int status = 0, timed_out = 0;
+    fcntl(out[0], F_SETFL, O_NONBLOCK);
+    for (;;) {
+        char chunk[256];
+        ssize_t r;
+        while ((r = read(out[0], chunk, sizeof chunk)) > 0) {
+            for (ssize_t i = 0; i < r && have < sizeof output - 1; i++) output[have++] = chunk[i] == '\n' ? ' ' : chunk[i];
+        }
+        long done = syscall(SYS_wait4, pid, &status, WNOHANG, NULL);
+        if (done == pid) break;
+        if (deadline && monotonic_ms() >= deadline) {
+            kill((pid_t)pid, SIGKILL);
+            syscall(SYS_wait4, pid, &status, 0, NULL);
+            timed_out = 1;
+            break;
+        }
+        struct timespec nap = { 0, 5 * 1000 * 1000 };
+        nanosleep(&nap, NULL);
+    }
+    close(out[0]);
+    output[have] = 0;
+    if (!timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+    char num[16];
+    if (timed_out) {
+        u32_to_str((uint32_t)h->timeout, num);
+        str_append(why, cap, "timed out after ");
+        str_append(why, cap, num);
+        str_append(why, cap, "s");
+    } else if (WIFEXITED(status)) {
+        u32_to_str((uint32_t)WEXITSTATUS(status), num);
+        str_append(why, cap, "exit status ");
+        str_append(why, cap, num);
+    } else {
+        u32_to_str((uint32_t)WTERMSIG(status), num);
+        str_append(why, cap, "killed by signal ");
+        str_append(why, cap, num);
+    }
+    if (have) { str_append(why, cap, ", output: "); str_append(why, cap, output); }
+    return -1;
+}
+
+// "<kind> hook #N (<path>): <why>" into detail.
+static void hook_failure(char *detail, size_t cap, const char *kind, size_t i, const char *path, const char *why) {
+    char num[16];
+    u32_to_str((uint32_t)i, num);
+    detail[0] = 0;
+    str_append(detail, cap, kind);
+    str_append(detail, cap, " hook #");
+    str_append(detail, cap, num);
+    str_append(detail, cap, " (");
+    str_append(detail, cap, path);
+    str_append(detail, cap, "): ");
+    str_append(detail, cap, why);
+}
+
+static void run_create_container_hooks(const struct minirt_spawn_config *cfg) {
+    for (size_t i = 0; i < cfg->ncreate_container_hooks; i++) {
+        char why[700], detail[1000];
+        const struct minirt_hook *h = &cfg->create_container_hooks[i];
+        if (run_hook(h, hook_state[0], hook_state_len[0], why, sizeof why) == 0) continue;
+        hook_failure(detail, sizeof detail, "createContainer", i, h->path, why);
+        fail(cfg, MINIRT_STAGE_HOOK, 0, detail);
+    }
+}
+
+static void run_start_container_hooks(const struct minirt_spawn_config *cfg) {
+    for (size_t i = 0; i < cfg->nstart_container_hooks; i++) {
+        char why[700], detail[1000];
+        const struct minirt_hook *h = &cfg->start_container_hooks[i];
+        if (run_hook(h, hook_state[1], hook_state_len[1], why, sizeof why) == 0) continue;
+        hook_failure(detail, sizeof detail, "startContainer", i, h->path, why);
+        char line[1100] = "error running ";
+        str_append(line, sizeof line, detail);
+        str_append(line, sizeof line, "\n");
+        ssize_t w;
+        do { w = write(2, line, str_len(line)); } while (w < 0 && errno == EINTR);
+        _exit(1);
+    }
+}
+
 // ---- confinement ----
 
 static void join_cgroups(const struct minirt_spawn_config *cfg) {
@@ -447,8 +648,6 @@ static void join_cgroups(const struct minirt_spawn_config *cfg) {
         do { w = write(cfg->cgroup_task_fds[i], "0", 1); } while (w < 0 && errno == EINTR);
         if (w < 0) fail(cfg, MINIRT_STAGE_CGROUP, errno, "cgroup tasks");
     }
-    if (cfg->unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
-        fail(cfg, MINIRT_STAGE_CGROUP, errno, "cgroup namespace");
 }
 
 static void drop_bounding_set(const struct minirt_spawn_config *cfg) {
@@ -496,8 +695,9 @@ static void wait_for_parent(int fd) {
     if (r != 1) _exit(1);
 }
 
-__attribute__((noreturn))
-static void child_main(const struct minirt_spawn_config *cfg) {
+// The first steps in the new process: no dumping, the parent-death signal,
+// the cgroup (v1), the namespaces given by path.
+static void child_enter(const struct minirt_spawn_config *cfg) {
     // (getppid() is 0 in a new PID namespace, so a parent that died before this
     // point is noticed through sync_fd/error_fd instead.)
     // Until execve nothing in the container may open /proc/PID/exe, mem or fds
@@ -507,8 +707,10 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     join_cgroups(cfg);
     umask(0);
     // Open every namespace first: once the mount namespace changes, /proc/PID paths
-    // would resolve in the container's /proc. The mount namespace is joined last.
-    // The engine refuses more joins than there are namespace types (MINIRT_MAX_JOINS).
+    // would resolve in the container's /proc. A user namespace is joined after
+    // the others (which may belong to the host's: only its root can enter them)
+    // and the mount namespace last. The engine refuses more joins than there
+    // are namespace types (MINIRT_MAX_JOINS).
     int nsfds[MINIRT_MAX_JOINS];
     size_t nj = cfg->njoins;
     if (nj > MINIRT_MAX_JOINS) { errno = E2BIG; fail(cfg, MINIRT_STAGE_SETNS, errno, "too many namespaces to join"); }
@@ -516,21 +718,71 @@ static void child_main(const struct minirt_spawn_config *cfg) {
         nsfds[i] = open(cfg->joins[i].path, O_RDONLY | O_CLOEXEC);
         if (nsfds[i] < 0) fail(cfg, MINIRT_STAGE_SETNS, errno, cfg->joins[i].path);
     }
-    for (int pass = 0; pass < 2; pass++) {
+    for (int pass = 0; pass < 3; pass++) {
         for (size_t i = 0; i < nj; i++) {
-            int is_mnt = cfg->joins[i].type == CLONE_NEWNS;
-            if (is_mnt != pass) continue;
-            if (setns(nsfds[i], cfg->joins[i].type) < 0) fail(cfg, MINIRT_STAGE_SETNS, errno, cfg->joins[i].path);
+            int t = cfg->joins[i].type;
+            int when = t == CLONE_NEWNS ? 2 : t == CLONE_NEWUSER ? 1 : 0;
+            if (when != pass) continue;
+            if (setns(nsfds[i], t) < 0) fail(cfg, MINIRT_STAGE_SETNS, errno, cfg->joins[i].path);
             close(nsfds[i]);
         }
     }
+}
+
+// A new user namespace (see userns_sock): unshare it, let the parent write
+// the maps, become its root, clone the init with the rest. Never returns.
+__attribute__((noreturn))
+static void make_user_namespace(const struct minirt_spawn_config *cfg);
+
+__attribute__((noreturn))
+static void child_setup(const struct minirt_spawn_config *cfg);
+
+__attribute__((noreturn))
+static void child_main(const struct minirt_spawn_config *cfg) {
+    child_enter(cfg);
+    if (cfg->userns_sock >= 0) make_user_namespace(cfg);
+    child_setup(cfg);
+}
+
+static void make_user_namespace(const struct minirt_spawn_config *cfg) {
+    if (unshare(CLONE_NEWUSER) < 0) fail(cfg, MINIRT_STAGE_USERNS, errno, "unshare");
+    char c = 'u';
+    ssize_t r;
+    do { r = write(cfg->userns_sock, &c, 1); } while (r < 0 && errno == EINTR);
+    if (r != 1) _exit(1);
+    do { r = read(cfg->userns_sock, &c, 1); } while (r < 0 && errno == EINTR);
+    if (r != 1) _exit(1); // the parent gave up (and reports why)
+    // Root of the new namespace: what the maps give container id 0.
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0) fail(cfg, MINIRT_STAGE_USERNS, errno, "setgid 0 (gidMappings must map container id 0)");
+    if (syscall(SYS_setresuid, 0, 0, 0) < 0) fail(cfg, MINIRT_STAGE_USERNS, errno, "setuid 0 (uidMappings must map container id 0)");
+    long pid = syscall(SYS_clone, (unsigned long)((cfg->clone_flags & ~(unsigned long)CLONE_NEWUSER) | CLONE_PARENT | SIGCHLD),
+                       NULL, NULL, NULL, NULL);
+    if (pid < 0) fail(cfg, MINIRT_STAGE_CLONE, errno, "the container's init");
+    if (pid == 0) {
+        // The parent-death signal does not survive a clone; the engine is the parent now.
+        if (cfg->parent_death_signal) prctl(PR_SET_PDEATHSIG, cfg->parent_death_signal);
+        child_setup(cfg);
+    }
+    int32_t sent = (int32_t)pid;
+    do { r = write(cfg->userns_sock, &sent, sizeof sent); } while (r < 0 && errno == EINTR);
+    _exit(r == sizeof sent ? 0 : 1);
+}
+
+static void child_setup(const struct minirt_spawn_config *cfg) {
+    // Created after joining the cgroup (and after the user namespace, which owns it).
+    if (cfg->unshare_cgroupns && unshare(CLONE_NEWCGROUP) < 0)
+        fail(cfg, MINIRT_STAGE_CGROUP, errno, "cgroup namespace");
     if (cfg->sync_fd >= 0) wait_for_parent(cfg->sync_fd);
+    if (cfg->ncreate_container_hooks || cfg->nstart_container_hooks) read_hook_states(cfg);
 
     if (cfg->clone_flags & CLONE_NEWNET) loopback_up(cfg);
 
     int console_slave = -1;
     if (cfg->clone_flags & CLONE_NEWNS) setup_rootfs(cfg, &console_slave);
-    else if (cfg->terminal) console_slave = setup_console(cfg); // exec: the container's devpts, no /dev/console
+    else {
+        if (cfg->terminal) console_slave = setup_console(cfg); // exec: the container's devpts, no /dev/console
+        run_create_container_hooks(cfg);
+    }
 
     if (cfg->hostname && (cfg->clone_flags & CLONE_NEWUTS) &&
         sethostname(cfg->hostname, str_len(cfg->hostname)) < 0)
@@ -594,7 +846,7 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     if (cfg->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fail(cfg, MINIRT_STAGE_PRCTL, errno, "no_new_privs");
 
-    umask(022);
+    umask((mode_t)(cfg->umask & 0777));
     // No descriptor of minirt's may reach the container: mark all but stdio close-on-exec
     // (error_fd already is, so its EOF still tells the parent that execve succeeded).
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0) {
@@ -603,6 +855,7 @@ static void child_main(const struct minirt_spawn_config *cfg) {
     // Only the caller's descriptors it asked to pass (checked by the engine: open, not ours).
     for (int fd = 3; fd < 3 + cfg->preserve_fds; fd++) fcntl(fd, F_SETFD, 0);
     if (cfg->start_fd >= 0) {
+        find_executable(cfg);
         // create/start: tell the parent the container is set up, then block until started.
         struct minirt_child_error ready;
         memset(&ready, 0, sizeof ready);
@@ -611,6 +864,7 @@ static void child_main(const struct minirt_spawn_config *cfg) {
         do { w = write(cfg->error_fd, &ready, sizeof ready); } while (w < 0 && errno == EINTR);
         wait_for_parent(cfg->start_fd);
     }
+    run_start_container_hooks(cfg);
 
     // The parent blocks the signals it forwards; the container starts clean.
     struct sigaction dfl;
@@ -630,15 +884,17 @@ pid_t minirt_spawn(const struct minirt_spawn_config *cfg) {
     // Raw clone without CLONE_VM behaves like fork() but runs no atfork handlers
     // and creates the new namespaces in one step; the child is pid 1 of a new PID namespace.
     long pid;
+    // With a user namespace of its own, the first child creates the namespaces (see userns_sock).
+    unsigned long flags = cfg->userns_sock >= 0 ? 0 : cfg->clone_flags;
     if (cfg->cgroup_dir_fd >= 0) {
         struct clone_args args;
         memset(&args, 0, sizeof args);
-        args.flags = cfg->clone_flags | CLONE_INTO_CGROUP;
+        args.flags = flags | CLONE_INTO_CGROUP;
         args.exit_signal = SIGCHLD;
         args.cgroup = (uint64_t)cfg->cgroup_dir_fd;
         pid = syscall(SYS_clone3, &args, sizeof args);
     } else {
-        pid = syscall(SYS_clone, (unsigned long)(cfg->clone_flags | SIGCHLD), NULL, NULL, NULL, NULL);
+        pid = syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), NULL, NULL, NULL, NULL);
     }
     if (pid < 0) return -1;
     if (pid == 0) child_main(cfg);

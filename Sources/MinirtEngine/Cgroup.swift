@@ -202,12 +202,22 @@ public struct Cgroup: Sendable {
     /// An OCI mount of type "cgroup" (as runc reads it) made concrete for this
     /// host: cgroup2 on v2; on v1 a tmpfs with one cgroup mount per hierarchy
     /// (made read-only at the end). Mounted from inside the container's cgroup
-    /// namespace, each shows the container's own cgroup as its root.
-    public static func mounts(for m: OCISpec.Mount, layout: Layout = Cgroup.hostLayout) -> [OCISpec.Mount] {
+    /// namespace, each shows the container's own cgroup as its root. Without a
+    /// cgroup namespace of its own (`ownCgroup` is the container's cgroup path),
+    /// the container's directories are bound instead, as runc does: a mount
+    /// would show the host's whole tree, and in a user namespace it is refused.
+    /// `ownCgroup` maps a controller ("" on v2) to the container's cgroup path.
+    public static func mounts(for m: OCISpec.Mount, layout: Layout = Cgroup.hostLayout, ownCgroup: [String: String]? = nil) -> [OCISpec.Mount] {
         let ro = (m.options ?? []).contains("ro")
         let base = ["nosuid", "noexec", "nodev"]
+        func own(_ controller: String) -> String? {
+            ownCgroup?[controller].map { $0 == "/" ? "" : $0.hasPrefix("/") ? $0 : "/" + $0 }
+        }
         switch layout {
-        case .v2:
+        case .v2(let root):
+            if let path = own("") {
+                return [OCISpec.Mount(destination: m.destination, type: "bind", source: root + path, options: ["rbind"] + base + (ro ? ["ro"] : []))]
+            }
             return [OCISpec.Mount(destination: m.destination, type: "cgroup2", source: "cgroup2", options: base + (ro ? ["ro"] : []))]
         case .v1(let controllers):
             var byRoot: [String: [String]] = [:]
@@ -215,14 +225,37 @@ public struct Cgroup: Sendable {
             var out = [OCISpec.Mount(destination: m.destination, type: "tmpfs", source: "tmpfs", options: base + ["mode=755", "size=64k"])]
             for (root, names) in byRoot.sorted(by: { $0.key < $1.key }) {
                 let dir = String(root.split(separator: "/").last ?? "")
-                out.append(OCISpec.Mount(destination: "\(m.destination)/\(dir)", type: "cgroup", source: "cgroup",
-                                         options: base + (ro ? ["ro"] : []) + names.sorted()))
+                if ownCgroup != nil, let path = names.sorted().lazy.compactMap(own).first {
+                    out.append(OCISpec.Mount(destination: "\(m.destination)/\(dir)", type: "bind", source: root + path,
+                                             options: ["rbind"] + base + (ro ? ["ro"] : [])))
+                } else {
+                    out.append(OCISpec.Mount(destination: "\(m.destination)/\(dir)", type: "cgroup", source: "cgroup",
+                                             options: base + (ro ? ["ro"] : []) + names.sorted()))
+                }
             }
             if ro {
                 out.append(OCISpec.Mount(destination: m.destination, type: "tmpfs", source: "tmpfs", options: ["remount", "ro"] + base))
             }
             return out
         }
+    }
+
+    /// The cgroup path of every controller (v1) and of "" (v2) of this
+    /// process, from /proc/self/cgroup.
+    public static func ownPaths(_ text: String? = nil) -> [String: String] {
+        let text = text ?? Cgroup.read("/proc/self/cgroup")
+        var out: [String: String] = [:]
+        for line in (text ?? "").split(separator: "\n") {
+            let f = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard f.count == 3 else { continue }
+            for c in f[1].split(separator: ",", omittingEmptySubsequences: false) { out[String(c)] = String(f[2]) }
+        }
+        return out
+    }
+
+    /// The same path for every controller: a container's own cgroup.
+    public static func samePath(_ path: String) -> [String: String] {
+        Dictionary(uniqueKeysWithValues: ([""] + v1Controllers).map { ($0, path) })
     }
 
     // MARK: observe

@@ -14,6 +14,8 @@ public enum EngineError: Error, CustomStringConvertible {
     case setup(stage: String, detail: String, Errno)
     case commandNotFound(String, Errno)
     case cannotInvoke(String, Errno)
+    /// A hook the child ran in the container's namespaces failed: which, and how.
+    case hook(String)
     /// Not an error: the child reached the start gate (create/start).
     case readyAtGate
     var isReadyAtGate: Bool { if case .readyAtGate = self { return true }; return false }
@@ -24,13 +26,20 @@ public enum EngineError: Error, CustomStringConvertible {
         case .cgroup(let m): return "\(m)"
         case .system(let what, let e): return "\(what): \(e)"
         case .setup(let stage, let detail, let e): return "container setup failed: \(stage) \(detail): \(e)"
+        // Lower-case errno words, as runc (Go) prints them: engines match on them.
         case .commandNotFound(let cmd, let e):
             return cmd.contains("/")
-                ? "exec: \"\(cmd)\": \(e): check the path inside the rootfs"
+                ? "exec: \"\(cmd)\": \(Self.goStyle(e)): check the path inside the rootfs"
                 : "exec: \"\(cmd)\": executable file not found in $PATH"
-        case .cannotInvoke(let cmd, let e): return "exec: \"\(cmd)\": \(e)"
+        case .cannotInvoke(let cmd, let e): return "exec: \"\(cmd)\": \(Self.goStyle(e))"
+        case .hook(let what): return "error running \(what)"
         case .readyAtGate: return "the container is created and waits to be started"
         }
+    }
+
+    static func goStyle(_ e: Errno) -> String {
+        let text = "\(e)"
+        return text.prefix(1).lowercased() + text.dropFirst()
     }
 
     public var exitCode: Int32 {
@@ -49,6 +58,17 @@ public struct SpawnIO: Sendable {
     public var stderr: Int32
     public init(stdin: Int32 = 0, stdout: Int32 = 1, stderr: Int32 = 2) {
         self.stdin = stdin; self.stdout = stdout; self.stderr = stderr
+    }
+}
+
+/// The state JSON the hooks that run inside the container are given
+/// (createContainer: status "creating", startContainer: "created"); runc gives
+/// them the pid as the container sees it.
+public struct ContainerHookStates: Sendable {
+    public var createContainer: [UInt8]
+    public var startContainer: [UInt8]
+    public init(createContainer: [UInt8] = [], startContainer: [UInt8] = []) {
+        self.createContainer = createContainer; self.startContainer = startContainer
     }
 }
 
@@ -73,7 +93,7 @@ public enum Engine {
                              seccompCache: String? = nil,
                              startGate: Int32 = -1,
                              preserveFds: Int = 0,
-                             beforeSetup: ((Int32) throws -> Void)? = nil,
+                             beforeSetup: ((Int32) throws -> ContainerHookStates)? = nil,
                              whileSettingUp: ((Int32) -> Void)? = nil) throws -> SpawnedProcess {
         guard let process = spec.process, !process.args.isEmpty else {
             throw EngineError.invalidSpec("process.args is empty: give a command")
@@ -88,9 +108,6 @@ public enum Engine {
             guard let flag = namespaceFlags[ns.type] else {
                 throw EngineError.invalidSpec("unknown namespace type \"\(ns.type)\"")
             }
-            if ns.type == "user" && ns.path == nil {
-                throw EngineError.invalidSpec("creating a user namespace is not supported yet")
-            }
             if let path = ns.path, !path.isEmpty { joins.append((flag, path)) } else { cloneFlags |= UInt(flag) }
         }
         let types = (spec.linux?.namespaces ?? []).map(\.type)
@@ -100,6 +117,8 @@ public enum Engine {
         guard joins.count <= Int(MINIRT_MAX_JOINS) else {
             throw EngineError.invalidSpec("linux.namespaces joins \(joins.count) namespaces: at most \(MINIRT_MAX_JOINS)")
         }
+
+        let userMaps = try UserNamespace.maps(spec.linux, creating: cloneFlags & UInt(MINIRT_CLONE_NEWUSER) != 0)
 
         let arena = CArena()
         var cfg = minirt_spawn_config()
@@ -116,7 +135,14 @@ public enum Engine {
 
         // The root overlay is mounted on the root path before everything else (above).
         let listed = (spec.mounts ?? []).filter { !($0.destination == "/" && $0.type == "overlay") }
-        let expanded = listed.flatMap { m in m.type == "cgroup" ? Cgroup.mounts(for: m) : [m] }
+        // Without a cgroup namespace of its own the container sees its cgroups by bind mounts.
+        let ownCgroupNamespace = (spec.linux?.namespaces ?? []).contains { $0.type == "cgroup" }
+        var cgroupPaths: [String: String]?
+        if !ownCgroupNamespace && listed.contains(where: { $0.type == "cgroup" }) {
+            // No cgroup of its own (no cgroupsPath): the one it stays in, minirt's.
+            cgroupPaths = spec.linux?.cgroupsPath.flatMap { $0.isEmpty ? nil : Cgroup.samePath($0) } ?? Cgroup.ownPaths()
+        }
+        let expanded = listed.flatMap { m in m.type == "cgroup" ? Cgroup.mounts(for: m, ownCgroup: cgroupPaths) : [m] }
         let mounts = expanded.map { m -> minirt_mount in
             let plan = MountPlan(m)
             var source = plan.source
@@ -166,6 +192,9 @@ public enum Engine {
             cfg.set_oom_score_adj = 1
             cfg.oom_score_adj = Int32(adj)
         }
+        guard process.cwd.isEmpty || process.cwd.hasPrefix("/") else {
+            throw EngineError.invalidSpec("process.cwd \"\(process.cwd)\" must be an absolute path inside the container")
+        }
         cfg.cwd = arena.string(process.cwd)
         let env = process.env ?? []
         cfg.argv = arena.stringArray(process.args, terminated: true)
@@ -178,6 +207,10 @@ public enum Engine {
         cfg.groups = arena.array(groups)
         cfg.ngroups = groups.count
         cfg.set_groups = 1
+        if let mask = process.user.umask, mask > 0o777 {
+            throw EngineError.invalidSpec("process.user.umask \(mask) is not a file mode mask: give 0 to 0777 (e.g. 18 for 022)")
+        }
+        cfg.umask = process.user.umask ?? 0o022
         cfg.no_new_privileges = process.noNewPrivileges == true ? 1 : 0
         let limits = try (process.rlimits ?? []).map { l -> minirt_rlimit in
             guard let resource = rlimitNumbers[l.type] else {
@@ -251,6 +284,16 @@ public enum Engine {
         var started = false
         defer { if !started { cgroup?.remove() } }
 
+        let inside = (create: try hooks(spec.hooks?.createContainer, "createContainer", arena),
+                      start: try hooks(spec.hooks?.startContainer, "startContainer", arena))
+        if !(inside.create.isEmpty && inside.start.isEmpty) && beforeSetup == nil {
+            throw EngineError.invalidSpec("hooks.createContainer/startContainer need the runtime's state: run the bundle with `minirt oci`")
+        }
+        cfg.create_container_hooks = arena.array(inside.create)
+        cfg.ncreate_container_hooks = inside.create.count
+        cfg.start_container_hooks = arena.array(inside.start)
+        cfg.nstart_container_hooks = inside.start.count
+
         cfg.stdio = (io.stdin, io.stdout, io.stderr)
         cfg.parent_death_signal = parentDeathSignal
         // With beforeSetup (runc's prestart and createRuntime hooks), the child
@@ -291,19 +334,50 @@ public enum Engine {
             if let size = consoleSize { cfg.console_rows = size.rows; cfg.console_cols = size.cols }
         }
 
-        let pid = withUnsafePointer(to: &cfg) { minirt_spawn($0) }
+        var usernsPair: [Int32] = [-1, -1]
+        if userMaps != nil {
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &usernsPair) == 0 else {
+                close(errPipe[1])
+                if consolePair[0] >= 0 { close(consolePair[0]); close(consolePair[1]) }
+                throw EngineError.system("socketpair", Errno(rawValue: errno))
+            }
+        }
+        cfg.userns_sock = usernsPair[1]
+
+        var pid = withUnsafePointer(to: &cfg) { minirt_spawn($0) }
         let spawnErrno = errno
         close(errPipe[1])
         if consolePair[1] >= 0 { close(consolePair[1]) }
+        if usernsPair[1] >= 0 { close(usernsPair[1]) }
         guard pid > 0 else {
             if consolePair[0] >= 0 { close(consolePair[0]) }
+            if usernsPair[0] >= 0 { close(usernsPair[0]) }
             throw EngineError.system("clone", Errno(rawValue: spawnErrno))
+        }
+        if let userMaps {
+            // The first child made the user namespace; the maps are written from
+            // here (root of the host's namespace), then it clones the init.
+            defer { close(usernsPair[0]) }
+            let result = UserNamespace.handshake(usernsPair[0], child: pid, maps: userMaps)
+            reap(pid)
+            switch result {
+            case .success(let initPid): pid = initPid
+            case .failure(let error):
+                if consolePair[0] >= 0 { close(consolePair[0]) }
+                throw readChildError(errPipe[0]) ?? error
+            }
         }
 
         if let beforeSetup {
             close(syncPipe[0])
             syncPipe[0] = -1
-            do { try beforeSetup(pid) } catch {
+            var states = ContainerHookStates()
+            do {
+                states = try beforeSetup(pid)
+                for s in [states.createContainer, states.startContainer] where s.count > Int(MINIRT_HOOK_STATE_MAX) {
+                    throw EngineError.invalidSpec("the state for the container's hooks is \(s.count) bytes: at most \(MINIRT_HOOK_STATE_MAX) (fewer annotations)")
+                }
+            } catch {
                 // EOF on its sync pipe ends the child too; SIGKILL does not wait for it to read.
                 close(syncPipe[1])
                 syncPipe[1] = -1
@@ -312,8 +386,22 @@ public enum Engine {
                 if consolePair[0] >= 0 { close(consolePair[0]) }
                 throw error
             }
-            var go: UInt8 = 1
-            _ = write(syncPipe[1], &go, 1)
+            var message: [UInt8] = [1]
+            if !(inside.create.isEmpty && inside.start.isEmpty) {
+                for s in [states.createContainer, states.startContainer] {
+                    withUnsafeBytes(of: UInt32(s.count)) { message += $0 }
+                    message += s
+                }
+            }
+            // The pipe is large enough for the go byte and both states (the child reads them at once).
+            if message.count > 65536 { _ = fcntl(syncPipe[1], Int32(MINIRT_F_SETPIPE_SZ), Int32(message.count)) }
+            var sent = 0
+            while sent < message.count {
+                let n = message[sent...].withUnsafeBytes { write(syncPipe[1], $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                sent += n
+            }
             close(syncPipe[1])
             syncPipe[1] = -1
         }
@@ -339,6 +427,16 @@ public enum Engine {
         return SpawnedProcess(pid: pid, consoleMaster: master)
     }
 
+    /// createContainer/startContainer hooks for the shim, which runs them itself.
+    static func hooks(_ list: [OCISpec.Hook]?, _ kind: String, _ arena: CArena) throws -> [minirt_hook] {
+        try (list ?? []).enumerated().map { i, h in
+            guard h.path.hasPrefix("/") else { throw EngineError.invalidSpec("hooks.\(kind)[\(i)].path \"\(h.path)\" is not absolute") }
+            if let t = h.timeout, t <= 0 { throw EngineError.invalidSpec("hooks.\(kind)[\(i)].timeout must be above 0") }
+            return minirt_hook(path: arena.string(h.path), argv: arena.stringArray(h.args ?? [h.path], terminated: true),
+                               envp: arena.stringArray(h.env ?? [], terminated: true), timeout: Int32(clamping: h.timeout ?? 0))
+        }
+    }
+
     /// Fields minirt does not carry out and whose absence would weaken or change
     /// the container: refused with the reason, never silently ignored.
     static func refuseUnsupported(_ spec: OCISpec) throws {
@@ -353,9 +451,6 @@ public enum Engine {
         }
         if spec.linux?.intelRdt != nil {
             throw EngineError.invalidSpec("linux.intelRdt is not supported: remove the field")
-        }
-        if !(spec.linux?.uidMappings ?? []).isEmpty || !(spec.linux?.gidMappings ?? []).isEmpty {
-            throw EngineError.invalidSpec("linux.uidMappings/gidMappings need a user namespace, which minirt does not create yet")
         }
     }
 
@@ -419,6 +514,9 @@ public enum Engine {
         Int32(MINIRT_STAGE_SYSCTL.rawValue): "writing sysctl",
         Int32(MINIRT_STAGE_RLIMIT.rawValue): "setting the rlimit (raising one above the hard limit minirt itself has needs CAP_SYS_RESOURCE)",
         Int32(MINIRT_STAGE_OOM_SCORE.rawValue): "setting oom_score_adj (lowering it needs CAP_SYS_RESOURCE) to",
+        Int32(MINIRT_STAGE_USERNS.rawValue): "creating the user namespace:",
+        Int32(MINIRT_STAGE_CLONE.rawValue): "cloning",
+        Int32(MINIRT_STAGE_HOOK.rawValue): "running",
     ]
 
     /// Reads the child's error report; nil on EOF (execve succeeded). A
@@ -441,6 +539,7 @@ public enum Engine {
         }
         let e = Errno(rawValue: report.err)
         if report.stage == Int32(MINIRT_STAGE_START_WAIT.rawValue) && report.err == 0 { return .readyAtGate }
+        if report.stage == Int32(MINIRT_STAGE_HOOK.rawValue) { return .hook(detail) }
         if report.stage == Int32(MINIRT_STAGE_EXEC.rawValue) {
             switch report.err {
             case ENOENT, ENOTDIR: return .commandNotFound(detail, e)

@@ -31,7 +31,9 @@ extension Engine {
         spec.process = process
         spec.root = OCISpec.Root(path: "")
         var linux = OCISpec.Linux()
-        linux.namespaces = ["ipc", "uts", "network", "cgroup", "mount"].map {
+        // A user namespace of the container's own is joined too (the shim enters it after the others).
+        let types = ["ipc", "uts", "network", "cgroup", "mount"] + (ownUserNamespace(pid) ? ["user"] : [])
+        linux.namespaces = types.map {
             OCISpec.Namespace(type: $0, path: "/proc/\(pid)/ns/\(["network": "net", "mount": "mnt"][$0] ?? $0)")
         }
         linux.cgroupsPath = cgroupsPath
@@ -39,5 +41,12 @@ extension Engine {
         spec.linux = linux
         return try spawn(spec, bundle: "/", io: io, consoleSize: consoleSize, parentDeathSignal: 0,
                          joinExistingCgroup: true, seccompCache: seccompCache, preserveFds: preserveFds)
+    }
+
+    /// Whether the process lives in a user namespace other than ours.
+    static func ownUserNamespace(_ pid: Int32) -> Bool {
+        var theirs = stat(), ours = stat()
+        guard stat("/proc/\(pid)/ns/user", &theirs) == 0, stat("/proc/self/ns/user", &ours) == 0 else { return false }
+        return theirs.st_ino != ours.st_ino || theirs.st_dev != ours.st_dev
     }
 }

@@ -67,6 +67,8 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var uid: UInt32 = 0
         public var gid: UInt32 = 0
         public var additionalGids: [UInt32]?
+        /// The process's umask (runc: 0022 when absent).
+        public var umask: UInt32?
         public init(uid: UInt32 = 0, gid: UInt32 = 0, additionalGids: [UInt32]? = nil) {
             self.uid = uid; self.gid = gid; self.additionalGids = additionalGids
         }
@@ -117,9 +119,19 @@ public struct OCISpec: Codable, Sendable, Equatable {
         /// Refused when set (see Engine): Intel RDT and SELinux mount labels are not implemented.
         public var intelRdt: Present?
         public var mountLabel: String?
-        public var uidMappings: [Present]?
-        public var gidMappings: [Present]?
+        /// A user namespace's maps (the namespace is created when linux.namespaces asks for one).
+        public var uidMappings: [IDMapping]?
+        public var gidMappings: [IDMapping]?
         public init() {}
+    }
+
+    public struct IDMapping: Codable, Sendable, Equatable {
+        public var containerID: UInt32
+        public var hostID: UInt32
+        public var size: UInt32
+        public init(containerID: UInt32, hostID: UInt32, size: UInt32) {
+            self.containerID = containerID; self.hostID = hostID; self.size = size
+        }
     }
 
     public struct Resources: Codable, Sendable, Equatable {

@@ -128,9 +128,11 @@ public struct OCIContainers: Sendable {
             throw OCIError("bundle \(o.bundle): \(String(cString: strerror(errno)))")
         }
         let bundle = String(decoding: resolved.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let spec = try Self.spec(bundle: bundle)
-        for (kind, hooks) in [("createContainer", spec.hooks?.createContainer), ("startContainer", spec.hooks?.startContainer)] where !(hooks ?? []).isEmpty {
-            throw OCIError("hooks.\(kind) is not supported yet (it runs inside the container's namespaces): remove it or use createRuntime/prestart")
+        var spec = try Self.spec(bundle: bundle)
+        if (spec.linux?.cgroupsPath ?? "").isEmpty {
+            // As runc's cgroupfs driver: a cgroup named after the container (pause, ps and kill --all need one).
+            if spec.linux == nil { spec.linux = OCISpec.Linux() }
+            spec.linux?.cgroupsPath = "/\(id)"
         }
         if spec.process?.terminal == true && o.consoleSocket == nil && !keepConsole {
             throw OCIError("cannot allocate tty if runc will detach without setting console socket")
@@ -149,14 +151,22 @@ public struct OCIContainers: Sendable {
             defer { close(gate) }
             // prestart and createRuntime: in the runtime's namespaces, once the
             // container's exist and before its root is set up (its pid in the state).
+            // createContainer and startContainer run in the container (the shim runs
+            // them), with the pid as it sees it, as runc gives it.
             let setupHooks = (spec.hooks?.prestart ?? []) + (spec.hooks?.createRuntime ?? [])
+            let insideHooks = !(spec.hooks?.createContainer ?? []).isEmpty || !(spec.hooks?.startContainer ?? []).isEmpty
             let spawned = try Engine.spawn(spec, bundle: bundle, io: SpawnIO(),
                                            consoleSize: spec.process?.consoleSize.map { (UInt16(clamping: $0.height), UInt16(clamping: $0.width)) },
                                            seccompCache: seccompCache, startGate: gate, preserveFds: o.preserveFds,
-                                           beforeSetup: setupHooks.isEmpty ? nil : { pid in
-                                               try Self.runHooks(setupHooks, kind: "createRuntime",
-                                                                 state: OCIState(ociVersion: "1.0.2", id: id, status: "creating", pid: pid, bundle: bundle,
-                                                                                 rootfs: "", created: "", annotations: spec.annotations, owner: ""))
+                                           beforeSetup: setupHooks.isEmpty && !insideHooks ? nil : { pid in
+                                               var state = OCIState(ociVersion: "1.0.2", id: id, status: "creating", pid: pid, bundle: bundle,
+                                                                    rootfs: "", created: "", annotations: spec.annotations, owner: "")
+                                               try Self.runHooks(setupHooks, kind: "createRuntime", state: state)
+                                               guard insideHooks else { return ContainerHookStates() }
+                                               state.pid = ProcessIdentity.pidInOwnNamespace(pid) ?? pid
+                                               let create = try Self.hookInput(state)
+                                               state.status = "created"
+                                               return ContainerHookStates(createContainer: create, startContainer: try Self.hookInput(state))
                                            })
             spawnedPid = spawned.pid
             let kept = try Self.handOver(spawned.consoleMaster, to: o.consoleSocket)
@@ -187,12 +197,16 @@ public struct OCIContainers: Sendable {
         }
     }
 
+    static func hookInput(_ state: OCIState) throws -> [UInt8] {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Array(try e.encode(state))
+    }
+
     /// Runs hooks in order with the state JSON on stdin; the first failure (exit
     /// status, or its timeout) is the error.
     static func runHooks(_ hooks: [OCISpec.Hook], kind: String, state: OCIState) throws {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let input = try e.encode(state)
+        let input = Data(try hookInput(state))
         for (i, hook) in hooks.enumerated() {
             guard hook.path.hasPrefix("/") else { throw OCIError("error running \(kind) hook #\(i): the path \(hook.path) is not absolute") }
             if let t = hook.timeout, t <= 0 { throw OCIError("error running \(kind) hook #\(i): timeout must be above 0") }
@@ -297,7 +311,7 @@ public struct OCIContainers: Sendable {
         let spec = try Self.spec(bundle: c.bundle)
         let size = o.process.consoleSize.map { (rows: UInt16(clamping: $0.height), cols: UInt16(clamping: $0.width)) }
         let spawned = try Engine.exec(into: c.pid, process: o.process, io: SpawnIO(), consoleSize: size,
-                                      cgroupsPath: spec.linux?.cgroupsPath, seccomp: spec.linux?.seccomp,
+                                      cgroupsPath: c.cgroupsPath, seccomp: spec.linux?.seccomp,
                                       seccompCache: seccompCache, preserveFds: o.preserveFds)
         let kept = try Self.handOver(spawned.consoleMaster, to: o.consoleSocket)
         if let pidFile = o.pidFile { try StateStore.writeAtomically(Data("\(spawned.pid)".utf8), to: pidFile) }

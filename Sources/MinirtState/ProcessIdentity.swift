@@ -28,6 +28,14 @@ public enum ProcessIdentity {
         return s.startTime == startTime && s.state != UInt8(ascii: "Z") && s.state != UInt8(ascii: "X")
     }
 
+    /// The pid as the process sees it in its own PID namespace (the last field
+    /// of NSpid in /proc/PID/status), e.g. 1 for a container's init.
+    public static func pidInOwnNamespace(_ pid: Int32) -> Int32? {
+        guard pid > 0, let data = FileManager.default.contents(atPath: "/proc/\(pid)/status") else { return nil }
+        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("NSpid:") }
+        return line?.split(whereSeparator: { $0 == " " || $0 == "\t" }).last.flatMap { Int32($0) }
+    }
+
     /// True when the process has exited but not been reaped (state Z).
     public static func isZombie(_ pid: Int32) -> Bool {
         stat(of: pid)?.state == UInt8(ascii: "Z")

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import MinirtKit
-import MinirtEngine
+@testable import MinirtEngine
 import MinirtState
 
 /// The pure side of confinement: flag parsing, capability sets, profile
@@ -217,5 +217,45 @@ import MinirtState
         let rw = Cgroup.mounts(for: OCISpec.Mount(destination: "/sys/fs/cgroup", type: "cgroup", options: []),
                                layout: .v1(["memory": "/sys/fs/cgroup/memory"]))
         #expect(rw.count == 2 && !(rw[1].options ?? []).contains("ro"))
+    }
+
+    /// Without a cgroup namespace of its own, the container's directories are
+    /// bound (runc's way): a cgroup mount would show the host's whole tree.
+    @Test func cgroupBindsWithoutACgroupNamespace() {
+        let m = OCISpec.Mount(destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["ro"])
+        let v1 = Cgroup.mounts(for: m, layout: .v1(["cpu": "/sys/fs/cgroup/cpu,cpuacct", "cpuacct": "/sys/fs/cgroup/cpu,cpuacct",
+                                                     "memory": "/sys/fs/cgroup/memory"]),
+                               ownCgroup: Cgroup.samePath("/minirt/abc"))
+        #expect(v1[1] == OCISpec.Mount(destination: "/sys/fs/cgroup/cpu,cpuacct", type: "bind", source: "/sys/fs/cgroup/cpu,cpuacct/minirt/abc",
+                                       options: ["rbind", "nosuid", "noexec", "nodev", "ro"]))
+        #expect(v1[2].source == "/sys/fs/cgroup/memory/minirt/abc")
+        let v2 = Cgroup.mounts(for: m, layout: .v2("/sys/fs/cgroup"), ownCgroup: ["": "/a/b"])
+        #expect(v2 == [OCISpec.Mount(destination: "/sys/fs/cgroup", type: "bind", source: "/sys/fs/cgroup/a/b", options: ["rbind", "nosuid", "noexec", "nodev", "ro"])])
+        // The caller's own cgroups, per controller, from /proc/self/cgroup.
+        let own = Cgroup.ownPaths("9:name=systemd:/\n4:memory:/process_api/x\n2:cpu,cpuacct:/\n0::/user.slice\n")
+        #expect(own["memory"] == "/process_api/x" && own["cpuacct"] == "/" && own[""] == "/user.slice")
+        let mine = Cgroup.mounts(for: m, layout: .v1(["memory": "/sys/fs/cgroup/memory", "cpu": "/sys/fs/cgroup/cpu"]), ownCgroup: own)
+        #expect(mine.compactMap(\.source) == ["tmpfs", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory/process_api/x", "tmpfs"])
+    }
+
+    /// User namespace maps are checked before anything is cloned.
+    @Test func userNamespaceMaps() throws {
+        var linux = OCISpec.Linux()
+        #expect(try UserNamespace.maps(linux, creating: false) == nil)
+        #expect(throws: EngineError.self) { try UserNamespace.maps(linux, creating: true) } // no maps
+        linux.uidMappings = [OCISpec.IDMapping(containerID: 0, hostID: 100000, size: 65536), OCISpec.IDMapping(containerID: 65536, hostID: 300000, size: 1)]
+        linux.gidMappings = [OCISpec.IDMapping(containerID: 0, hostID: 100000, size: 65536)]
+        let maps = try #require(try UserNamespace.maps(linux, creating: true))
+        #expect(maps.uid == "0 100000 65536\n65536 300000 1\n" && maps.gid == "0 100000 65536\n")
+        // Maps but no user namespace: refused (runc ignores them, which would run as the host's ids).
+        #expect(throws: EngineError.self) { try UserNamespace.maps(linux, creating: false) }
+        for bad in [[OCISpec.IDMapping(containerID: 0, hostID: 1, size: 0)],
+                    [OCISpec.IDMapping(containerID: 0, hostID: 4_294_967_295, size: 2)],
+                    [OCISpec.IDMapping(containerID: 0, hostID: 100, size: 10), OCISpec.IDMapping(containerID: 5, hostID: 500, size: 10)],
+                    [OCISpec.IDMapping(containerID: 0, hostID: 100, size: 10), OCISpec.IDMapping(containerID: 10, hostID: 105, size: 10)],
+                    Array(repeating: OCISpec.IDMapping(containerID: 0, hostID: 0, size: 1), count: 341)] {
+            linux.uidMappings = bad
+            #expect(throws: EngineError.self, "\(bad.prefix(2))") { try UserNamespace.maps(linux, creating: true) }
+        }
     }
 }

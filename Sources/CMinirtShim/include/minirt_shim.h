@@ -42,6 +42,8 @@ enum minirt_stage {
     MINIRT_STAGE_SYSCTL,
     MINIRT_STAGE_RLIMIT,
     MINIRT_STAGE_OOM_SCORE,
+    MINIRT_STAGE_USERNS,
+    MINIRT_STAGE_HOOK,
 };
 
 // Sent by the child over error_fd when it fails; EOF on error_fd (it is
@@ -80,6 +82,18 @@ struct minirt_device {
     uint32_t uid;
     uint32_t gid;
 };
+
+// An OCI hook that runs in the container's namespaces (createContainer,
+// startContainer): the child runs it itself, the state JSON on its stdin.
+struct minirt_hook {
+    const char *path;
+    const char *const *argv;     // NULL-terminated
+    const char *const *envp;     // NULL-terminated
+    int timeout;                 // seconds; 0: none
+};
+
+// The most state JSON an in-container hook is given (the engine checks).
+#define MINIRT_HOOK_STATE_MAX 65536
 
 struct minirt_namespace_join {
     int type;                    // CLONE_NEWNET, CLONE_NEWIPC, ...
@@ -125,6 +139,7 @@ struct minirt_spawn_config {
     const uint32_t *groups;
     size_t ngroups;
     int set_groups;              // call setgroups (not allowed in some user namespaces)
+    uint32_t umask;              // process.user.umask (0022 when the spec has none)
     int no_new_privileges;
 
     int terminal;                // create a pty inside the container's devpts
@@ -155,6 +170,25 @@ struct minirt_spawn_config {
     const void *seccomp_filter;  // struct sock_filter[seccomp_len], built by libseccomp in the parent
     uint16_t seccomp_len;
 
+    // A new user namespace (linux.uidMappings): the first child joins the
+    // namespaces given by path, unshares the user namespace and waits on
+    // userns_sock while the parent writes its uid/gid maps; it then becomes root
+    // there and clones the container's init with the other new namespaces
+    // (CLONE_PARENT: the caller stays its parent), sends that pid over
+    // userns_sock as an int32 and exits. -1: no user namespace of its own.
+    int userns_sock;
+
+    // createContainer hooks run after the mounts and before pivot_root (in the
+    // container's namespaces, with the runtime's paths), startContainer hooks
+    // after the start gate right before execve (inside, as the process's user).
+    // With either, sync_fd carries after the go byte the two state JSONs, each
+    // a uint32 length and the bytes. A failed startContainer hook is reported
+    // on stderr (the create has returned by then) and ends the init with 1, as runc.
+    const struct minirt_hook *create_container_hooks;
+    size_t ncreate_container_hooks;
+    const struct minirt_hook *start_container_hooks;
+    size_t nstart_container_hooks;
+
     int parent_death_signal;     // 0 for none
     int sync_fd;                 // >= 0: read one byte before setting up (parent's go)
     int start_fd;                // >= 0: read one byte right before execve (create/start split)
@@ -175,6 +209,8 @@ enum {
 
 // O_PATH, hidden from Swift behind _GNU_SOURCE.
 enum { MINIRT_O_PATH = 010000000 };
+// F_SETPIPE_SZ, hidden the same way.
+enum { MINIRT_F_SETPIPE_SZ = 1031 };
 
 // pipe2(2), unshare(2) and setns(2), also hidden behind _GNU_SOURCE; the
 // engine uses the last two to pin a new network namespace for CNI.
