@@ -299,9 +299,8 @@ static void make_dev_symlinks(const struct minirt_spawn_config *cfg) {
     }
 }
 
-static int send_fd(int sock, int fd) {
-    char byte = 'c';
-    struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+static int send_fd_with(int sock, int fd, const void *payload, size_t len) {
+    struct iovec iov = { .iov_base = (void *)payload, .iov_len = len };
     union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr align; } u;
     memset(&u, 0, sizeof u);
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
@@ -312,8 +311,16 @@ static int send_fd(int sock, int fd) {
     memcpy(CMSG_DATA(c), &fd, sizeof(int));
     ssize_t r;
     do { r = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
-    return r < 0 ? -1 : 0;
+    if (r < 0) return -1;
+    // A stream socket may take the payload in parts; the descriptor went with the first.
+    for (size_t sent = (size_t)r; sent < len; sent += (size_t)r) {
+        do { r = send(sock, (const char *)payload + sent, len - sent, MSG_NOSIGNAL); } while (r < 0 && errno == EINTR);
+        if (r <= 0) return -1;
+    }
+    return 0;
 }
+
+static int send_fd(int sock, int fd) { return send_fd_with(sock, fd, "c", 1); }
 
 // Opens a pty in the container's own devpts so ttyname() works inside, binds
 // the slave on /dev/console, sends the master to the parent. Returns the slave.
@@ -681,10 +688,17 @@ static void set_capabilities(const struct minirt_spawn_config *cfg) {
 }
 
 static void load_seccomp(const struct minirt_spawn_config *cfg) {
-    if (!cfg->seccomp_filter || cfg->seccomp_len == 0) return;
+    static int loaded;
+    if (loaded || !cfg->seccomp_filter || cfg->seccomp_len == 0) return;
+    loaded = 1;
     struct sock_fprog prog = { .len = cfg->seccomp_len, .filter = (struct sock_filter *)cfg->seccomp_filter };
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
-        fail(cfg, MINIRT_STAGE_SECCOMP, errno, "seccomp filter");
+    unsigned int flags = cfg->seccomp_flags | (cfg->seccomp_listener_sock >= 0 ? SECCOMP_FILTER_FLAG_NEW_LISTENER : 0);
+    long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+    if (r < 0) fail(cfg, MINIRT_STAGE_SECCOMP, errno, "seccomp filter");
+    if (cfg->seccomp_listener_sock >= 0) {
+        if (send_fd(cfg->seccomp_listener_sock, (int)r) < 0) fail(cfg, MINIRT_STAGE_SECCOMP, errno, "sending the seccomp listener");
+        close((int)r);
+    }
 }
 
 // Waits for the parent's go; EOF means the parent gave up (and reports why).
@@ -854,6 +868,9 @@ static void child_setup(const struct minirt_spawn_config *cfg) {
     }
     // Only the caller's descriptors it asked to pass (checked by the engine: open, not ours).
     for (int fd = 3; fd < 3 + cfg->preserve_fds; fd++) fcntl(fd, F_SETFD, 0);
+    // A listener must reach the agent before the container runs (runc loads such
+    // a filter before its start gate too): what follows must pass the filter.
+    if (cfg->seccomp_listener_sock >= 0) load_seccomp(cfg);
     if (cfg->start_fd >= 0) {
         find_executable(cfg);
         // create/start: tell the parent the container is set up, then block until started.
@@ -922,6 +939,7 @@ int minirt_unshare(int flags) { return unshare(flags); }
 int minirt_setns(int fd, int nstype) { return setns(fd, nstype); }
 int minirt_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 int minirt_send_fd(int sock, int fd) { return send_fd(sock, fd); }
+int minirt_send_fd_with(int sock, int fd, const void *payload, size_t len) { return send_fd_with(sock, fd, payload, len); }
 extern char **environ;
 char *const *minirt_environ(void) { return environ; }
 

@@ -14,4 +14,10 @@ public enum Descriptors {
     /// Sends fd over a unix socket with SCM_RIGHTS; false with errno set.
     @discardableResult
     public static func send(_ fd: Int32, over socket: Int32) -> Bool { minirt_send_fd(socket, fd) == 0 }
+
+    /// The same with a payload in the message that carries it.
+    @discardableResult
+    public static func send(_ fd: Int32, over socket: Int32, payload: [UInt8]) -> Bool {
+        payload.withUnsafeBytes { minirt_send_fd_with(socket, fd, $0.baseAddress, $0.count) == 0 }
+    }
 }

@@ -76,6 +76,9 @@ public struct SpawnedProcess: Sendable {
     public var pid: Int32
     /// The pty master when `process.terminal` is set; the caller owns it.
     public var consoleMaster: Int32?
+    /// The seccomp listener (SCMP_ACT_NOTIFY) for the agent at
+    /// `linux.seccomp.listenerPath`; the caller sends it there and closes it.
+    public var seccompListener: Int32? = nil
 }
 
 /// Executes an OCI runtime spec: one code path for `minirt run` and the
@@ -242,6 +245,10 @@ public enum Engine {
             guard program.count <= Int(UInt16.max) else { throw EngineError.invalidSpec("seccomp filter too long") }
             cfg.seccomp_filter = UnsafeRawPointer(arena.array(program))
             cfg.seccomp_len = UInt16(program.count)
+            do { cfg.seccomp_flags = try SeccompFilter.flags(profile.flags ?? []) } catch { throw EngineError.invalidSpec("\(error)") }
+            if SeccompFilter.notifies(profile) && (profile.listenerPath ?? "").isEmpty {
+                throw EngineError.invalidSpec("linux.seccomp uses SCMP_ACT_NOTIFY but sets no listenerPath: give the agent's unix socket")
+            }
         }
         if cloneFlags & UInt(MINIRT_CLONE_NEWCGROUP) != 0 {
             // Created after joining the cgroup, so that it becomes the namespace's root.
@@ -343,12 +350,23 @@ public enum Engine {
             }
         }
         cfg.userns_sock = usernsPair[1]
+        var listenerPair: [Int32] = [-1, -1]
+        if let profile = spec.linux?.seccomp, SeccompFilter.notifies(profile) {
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &listenerPair) == 0 else {
+                close(errPipe[1])
+                for fd in consolePair + usernsPair where fd >= 0 { close(fd) }
+                throw EngineError.system("socketpair", Errno(rawValue: errno))
+            }
+        }
+        cfg.seccomp_listener_sock = listenerPair[1]
+        defer { if listenerPair[0] >= 0 { close(listenerPair[0]) } }
 
         var pid = withUnsafePointer(to: &cfg) { minirt_spawn($0) }
         let spawnErrno = errno
         close(errPipe[1])
         if consolePair[1] >= 0 { close(consolePair[1]) }
         if usernsPair[1] >= 0 { close(usernsPair[1]) }
+        if listenerPair[1] >= 0 { close(listenerPair[1]) }
         guard pid > 0 else {
             if consolePair[0] >= 0 { close(consolePair[0]) }
             if usernsPair[0] >= 0 { close(usernsPair[0]) }
@@ -414,8 +432,15 @@ public enum Engine {
             if fd >= 0 { master = fd }
         }
 
+        // Sent before the gate or the execve: nothing (EOF) when the child failed first.
+        var listener: Int32?
+        if listenerPair[0] >= 0 {
+            let fd = minirt_recv_fd(listenerPair[0])
+            if fd >= 0 { listener = fd }
+        }
         if let failure = readChildError(errPipe[0]), !(startGate >= 0 && failure.isReadyAtGate) {
             if let m = master { close(m) }
+            if let l = listener { close(l) }
             reap(pid)
             throw failure
         }
@@ -423,8 +448,13 @@ public enum Engine {
             reap(pid)
             throw EngineError.setup(stage: "console", detail: "pty", .ioError)
         }
+        if listenerPair[0] >= 0 && listener == nil {
+            Glibc.kill(pid, SIGKILL)
+            reap(pid)
+            throw EngineError.setup(stage: "loading", detail: "seccomp filter with a listener", .ioError)
+        }
         started = true
-        return SpawnedProcess(pid: pid, consoleMaster: master)
+        return SpawnedProcess(pid: pid, consoleMaster: master, seccompListener: listener)
     }
 
     /// createContainer/startContainer hooks for the shim, which runs them itself.

@@ -179,6 +179,9 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var architectures: [String]?
         public var flags: [String]?
         public var syscalls: [Syscall]?
+        /// SCMP_ACT_NOTIFY: the unix socket of the agent that gets the listener, and what it is told.
+        public var listenerPath: String?
+        public var listenerMetadata: String?
         public init(defaultAction: String, defaultErrnoRet: UInt32? = nil, architectures: [String]? = nil, syscalls: [Syscall]? = nil) {
             self.defaultAction = defaultAction; self.defaultErrnoRet = defaultErrnoRet
             self.architectures = architectures; self.syscalls = syscalls

@@ -16,6 +16,25 @@ public enum SeccompFilter {
     static let actAllow: UInt32 = 0x7fff_0000
     static func actErrno(_ e: UInt32) -> UInt32 { 0x0005_0000 | (e & 0xffff) }
     static func actTrace(_ e: UInt32) -> UInt32 { 0x7ff0_0000 | (e & 0xffff) }
+    static let actNotify: UInt32 = 0x7fc0_0000
+
+    /// Whether the profile hands syscalls to an agent (SCMP_ACT_NOTIFY).
+    public static func notifies(_ profile: OCISpec.Seccomp) -> Bool {
+        profile.defaultAction == "SCMP_ACT_NOTIFY" || (profile.syscalls ?? []).contains { $0.action == "SCMP_ACT_NOTIFY" }
+    }
+
+    /// linux.seccomp.flags as SECCOMP_FILTER_FLAG_* bits (the ones runc accepts).
+    public static func flags(_ names: [String]) throws -> UInt32 {
+        try names.reduce(0) { bits, name in
+            switch name {
+            case "SECCOMP_FILTER_FLAG_TSYNC": return bits | 1
+            case "SECCOMP_FILTER_FLAG_LOG": return bits | 2
+            case "SECCOMP_FILTER_FLAG_SPEC_ALLOW": return bits | 4
+            default:
+                throw SeccompError.invalid("unknown flag \"\(name)\": use SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_LOG or SECCOMP_FILTER_FLAG_SPEC_ALLOW")
+            }
+        }
+    }
 
     /// The action's libseccomp value; `errno` is the rule's errnoRet or the default EPERM.
     public static func action(_ name: String, errno ret: UInt32?) throws -> UInt32 {
@@ -27,8 +46,9 @@ public enum SeccompFilter {
         case "SCMP_ACT_TRAP": return actTrap
         case "SCMP_ACT_TRACE": return actTrace(ret ?? UInt32(EPERM))
         case "SCMP_ACT_LOG": return actLog
+        case "SCMP_ACT_NOTIFY": return actNotify
         default:
-            throw SeccompError.invalid("unknown action \"\(name)\": use SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_TRAP, SCMP_ACT_TRACE or SCMP_ACT_LOG")
+            throw SeccompError.invalid("unknown action \"\(name)\": use SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_TRAP, SCMP_ACT_TRACE, SCMP_ACT_LOG or SCMP_ACT_NOTIFY")
         }
     }
 

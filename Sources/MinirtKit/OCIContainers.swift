@@ -169,6 +169,12 @@ public struct OCIContainers: Sendable {
                                                return ContainerHookStates(createContainer: create, startContainer: try Self.hookInput(state))
                                            })
             spawnedPid = spawned.pid
+            if let listener = spawned.seccompListener {
+                try Self.sendSeccompListener(listener, spec: spec, state: OCIState(
+                    ociVersion: "1.0.2", id: id, status: "creating", pid: spawned.pid, bundle: bundle,
+                    rootfs: spec.root.map { $0.path.hasPrefix("/") ? $0.path : "\(bundle)/\($0.path)" } ?? "",
+                    created: Timestamp.now().rfc3339, annotations: spec.annotations, owner: ""))
+            }
             let kept = try Self.handOver(spawned.consoleMaster, to: o.consoleSocket)
             let root = spec.root.map { $0.path.hasPrefix("/") ? $0.path : "\(bundle)/\($0.path)" } ?? ""
             let c = OCIContainer(id: id, bundle: bundle, rootfs: root, pid: spawned.pid,
@@ -233,13 +239,45 @@ public struct OCIContainers: Sendable {
     }
 
     static func sendConsole(_ master: Int32, to path: String) throws {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw OCIError("console socket: \(String(cString: strerror(errno)))") }
+        let fd = try connectUnix(path, what: "the console socket")
         defer { close(fd) }
+        guard Descriptors.send(master, over: fd) else { throw OCIError("send the pty master to \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    /// What a seccomp agent is sent with the listener (runc's ContainerProcessState).
+    struct SeccompAgentMessage: Encodable {
+        var ociVersion = "1.0.2"
+        var fds = ["seccompFd"]
+        var pid: Int32
+        var metadata: String
+        var state: OCIState
+    }
+
+    /// Hands the seccomp listener (SCMP_ACT_NOTIFY) to the agent at
+    /// linux.seccomp.listenerPath with the container's state, then closes it here.
+    public static func sendSeccompListener(_ listener: Int32, spec: OCISpec, state: OCIState) throws {
+        defer { close(listener) }
+        let path = spec.linux?.seccomp?.listenerPath ?? ""
+        let fd = try connectUnix(path, what: "the seccomp agent")
+        defer { close(fd) }
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let body = Array(try e.encode(SeccompAgentMessage(pid: state.pid, metadata: spec.linux?.seccomp?.listenerMetadata ?? "", state: state)))
+        guard Descriptors.send(listener, over: fd, payload: body) else {
+            throw OCIError("send the seccomp listener to \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func connectUnix(_ path: String, what: String) throws -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw OCIError("\(what): \(String(cString: strerror(errno)))") }
         var addr = sockaddr_un()
         addr.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw OCIError("console socket path too long: \(path)") }
+        guard !bytes.isEmpty, bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+            close(fd)
+            throw OCIError("\(what): the socket path \"\(path)\" is empty or too long")
+        }
         withUnsafeMutableBytes(of: &addr.sun_path) { raw in
             for (i, b) in bytes.enumerated() { raw[i] = b }
             raw[bytes.count] = 0
@@ -247,8 +285,12 @@ public struct OCIContainers: Sendable {
         let rc = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        guard rc == 0 else { throw OCIError("connect to the console socket \(path): \(String(cString: strerror(errno)))") }
-        guard Descriptors.send(master, over: fd) else { throw OCIError("send the pty master to \(path): \(String(cString: strerror(errno)))") }
+        guard rc == 0 else {
+            let e = errno
+            close(fd)
+            throw OCIError("connect to \(what) \(path): \(String(cString: strerror(e)))")
+        }
+        return fd
     }
 
     /// `start`: the blocked init goes on to execve.

@@ -52,6 +52,10 @@ public struct SeccompProfile: Decodable, Sendable {
             throw RunError.invalid("seccomp profile \(path): \(Self.describe(error))")
         }
         // Actions and operators are checked now, not at start.
+        let actions = [profile.defaultAction] + (profile.syscalls ?? []).map(\.action)
+        if actions.contains("SCMP_ACT_NOTIFY") {
+            throw RunError.invalid("seccomp profile \(path): SCMP_ACT_NOTIFY needs a seccomp agent, which `minirt run` does not start: run the bundle with `minirt oci` and linux.seccomp.listenerPath")
+        }
         do {
             _ = try SeccompFilter.action(profile.defaultAction, errno: profile.defaultErrnoRet)
             for (i, r) in (profile.syscalls ?? []).enumerated() {

@@ -21,6 +21,8 @@ import Glibc
         var differs: (why: String, output: String)? = nil
         /// A deliberate refusal of what runc runs: why.
         var refused: String? = nil
+        /// What runc 1.1.5 refuses and minirt runs: why, and what it prints.
+        var beyondRunc: (why: String, output: String)? = nil
         /// A lifecycle case: commands run against the runtime (`rt`, which
         /// returns the outcome), the transcript compared instead of a run.
         var steps: (@Sendable (_ rt: ([String]) throws -> Outcome, _ id: String, _ bundle: String) throws -> String)? = nil
@@ -249,6 +251,11 @@ import Glibc
         Case(name: "seccomp log", probe: "mkdir /tmp/log-d && rmdir /tmp/log-d && echo made") { seccomp(&$0, [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_LOG"]]) },
         Case(name: "seccomp kill process", probe: "mkdir /tmp/d; echo survived") { seccomp(&$0, [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"]]) },
         Case(name: "seccomp trace without a tracer", probe: "mkdir /tmp/d 2>&1; echo $?") { seccomp(&$0, [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_TRACE"]]) },
+        Case(name: "seccomp filter flags", probe: "mkdir /tmp/d 2>/dev/null; echo $?; grep Seccomp: /proc/self/status",
+             change: { c in
+                 seccomp(&c, [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 30]])
+                 set(&c, ["linux", "seccomp", "flags"], ["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"]) },
+             beyondRunc: ("runc 1.1.5 refuses every linux.seccomp.flags entry; minirt passes the three it knows to the kernel", "1\nSeccomp:\t2\n")),
         Case(name: "seccomp errno default", probe: "mkdir /tmp/d 2>&1; echo $?") { seccomp(&$0, [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"]]) },
         Case(name: "seccomp argument match", probe: "touch /tmp/f; chmod 777 /tmp/f 2>&1; echo $?; chmod 755 /tmp/f; echo $?") { c in
             seccomp(&c, [["names": ["fchmodat", "chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
@@ -413,6 +420,9 @@ import Glibc
         // Two failures that agree prove nothing unless the case is about a failure.
         let aboutFailure = ["refused", "failing", "not found", "not executable", "timeout", "hard limit", "negative", "unknown", "exit status"]
             .contains { c.name.contains($0) }
+        if let b = c.beyondRunc {
+            return r.status != 0 && m.status == 0 && m.stdout == b.output ? nil : "(\(b.why)) minirt \(m.status) \(m.stdout) runc \(r.status): \(m.stderr)"
+        }
         if !aboutFailure && c.steps == nil && r.status != 0 { return "runc failed where the case expects a run: \(r.stderr)" }
         if c.steps != nil && r.stdout.contains("create ") && !r.stdout.contains("create 0") { return "runc's create failed:\n\(r.stdout)" }
         if let why = c.refused {

@@ -300,3 +300,115 @@ import Glibc
         try s.finish()
     }
 }
+
+/// A seccomp agent as engines run one: it listens on a unix socket, gets the
+/// listener with the container's state, and answers each notified syscall by
+/// pretending it succeeded.
+final class SeccompAgent: @unchecked Sendable {
+    let listenFD: Int32
+    private let lock = NSLock()
+    private var _payload = ""
+    private var _handled = 0
+    private let done = DispatchSemaphore(value: 0)
+    var payload: String { lock.withLock { _payload } }
+    var handled: Int { lock.withLock { _handled } }
+
+    init(path: String) throws {
+        listenFD = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
+        }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listenFD, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(rc == 0 && listen(listenFD, 1) == 0, "agent socket \(path): \(String(cString: strerror(errno)))")
+        Thread { self.serve(); self.done.signal() }.start()
+    }
+
+    /// Waits (bounded) for the agent to finish; it ends when the listener hangs up.
+    func wait() { _ = done.wait(timeout: .now() + 20); close(listenFD) }
+
+    private func serve() {
+        var pfd = pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0)
+        guard poll(&pfd, 1, 15_000) == 1 else { return }
+        let conn = accept(listenFD, nil, nil)
+        guard conn >= 0 else { return }
+        defer { close(conn) }
+        var buf = [UInt8](repeating: 0, count: 16384)
+        var control = [UInt8](repeating: 0, count: 64)
+        var got = 0
+        let listener: Int32 = buf.withUnsafeMutableBytes { data in
+            control.withUnsafeMutableBytes { ctl in
+                var iov = iovec(iov_base: data.baseAddress, iov_len: data.count)
+                return withUnsafeMutablePointer(to: &iov) { iovp in
+                    var msg = msghdr(msg_name: nil, msg_namelen: 0, msg_iov: iovp, msg_iovlen: 1,
+                                     msg_control: ctl.baseAddress, msg_controllen: ctl.count, msg_flags: 0)
+                    got = recvmsg(conn, &msg, 0)
+                    // struct cmsghdr on x86-64: len (8 bytes), level (4), type (4), then the descriptor.
+                    guard got > 0, msg.msg_controllen >= 20, ctl.load(fromByteOffset: 12, as: Int32.self) == 1 /* SCM_RIGHTS */ else { return -1 }
+                    return ctl.load(fromByteOffset: 16, as: Int32.self)
+                }
+            }
+        }
+        // One message (the runtime may keep the connection open: no read to EOF).
+        let text = String(decoding: buf.prefix(max(0, got)), as: UTF8.self)
+        lock.withLock { _payload = text }
+        guard listener >= 0 else { return }
+        defer { close(listener) }
+        for _ in 0..<50 {
+            var p = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 10_000) == 1, p.revents & Int16(POLLIN) != 0 else { break }
+            var notif = [UInt8](repeating: 0, count: 80)        // struct seccomp_notif, zeroed as the kernel requires
+            guard ioctl(listener, UInt(0xC050_2100), &notif) == 0 else { break } // SECCOMP_IOCTL_NOTIF_RECV
+            var resp = [UInt8](repeating: 0, count: 24)         // struct seccomp_notif_resp: same id, val 0, error 0
+            resp.replaceSubrange(0..<8, with: notif[0..<8])
+            _ = ioctl(listener, UInt(0xC018_2101), &resp)       // SECCOMP_IOCTL_NOTIF_SEND
+            lock.withLock { _handled += 1 }
+        }
+    }
+}
+
+@Suite struct SeccompNotifyTests {
+    /// SCMP_ACT_NOTIFY with listenerPath: the agent gets the listener and the
+    /// state (runc's message), and its answer is what the process sees; runc
+    /// and minirt agree.
+    @Test func theAgentAnswersForTheKernel() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let probe = "mkdir /agent-made; echo $?; test -d /agent-made || echo not-made"
+        let dir = try OCITests.bundle(s, name: "notify", specBy: ["/usr/sbin/runc"], args: ["sh", "-c", probe])
+        let path = dir + "/config.json"
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        var linux = config["linux"] as? [String: Any] ?? [:]
+        linux["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                            "listenerPath": s.root + "/.agent.sock", "listenerMetadata": "lesson-agent",
+                            "syscalls": [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"]]]
+        config["linux"] = linux
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+        let runtimes = [("runc", ["/usr/sbin/runc", "--root", s.root + "/.runc"]), ("minirt", [s.binary, "oci", "--root", s.root + "/.oci"])]
+        var outputs: [String] = []
+        for (name, tool) in runtimes {
+            unlink(s.root + "/.agent.sock")
+            let agent = try SeccompAgent(path: s.root + "/.agent.sock")
+            let o = try Sandbox.exec(tool[0], Array(tool.dropFirst()) + ["run", "--bundle", dir, "notify"], env: s.environment)
+            agent.wait()
+            #expect(o.status == 0, "\(name): \(o.stderr)")
+            #expect(o.stdout == "0\nnot-made\n", "\(name): the agent's answer (success, nothing made) is what mkdir returned: \(o.stdout)")
+            #expect(agent.handled >= 1, "\(name): the agent handled no notification")
+            let p = agent.payload
+            #expect(p.contains("\"seccompFd\"") && p.contains("lesson-agent") && p.contains("\"notify\""), "\(name): the agent's message: \(p)")
+            outputs.append(o.stdout)
+        }
+        #expect(outputs.count == 2 && outputs[0] == outputs[1])
+        // Without a listenerPath the profile is refused before anything starts.
+        linux["seccomp"] = ["defaultAction": "SCMP_ACT_ALLOW", "syscalls": [["names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"]]]
+        config["linux"] = linux
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+        let bad = try Sandbox.exec(s.binary, ["oci", "--root", s.root + "/.oci", "run", "--bundle", dir, "notify2"], env: s.environment)
+        #expect(bad.status == 1 && bad.stderr.contains("listenerPath"), "\(bad.stderr)")
+        try s.finish()
+    }
+}

@@ -169,6 +169,10 @@ struct minirt_spawn_config {
     size_t nrlimits;
     const void *seccomp_filter;  // struct sock_filter[seccomp_len], built by libseccomp in the parent
     uint16_t seccomp_len;
+    unsigned int seccomp_flags;  // SECCOMP_FILTER_FLAG_* (linux.seccomp.flags)
+    // >= 0: the filter has SCMP_ACT_NOTIFY: it is loaded with a new listener,
+    // before the start gate, and the listener fd is sent here (SCM_RIGHTS).
+    int seccomp_listener_sock;
 
     // A new user namespace (linux.uidMappings): the first child joins the
     // namespaces given by path, unshares the user namespace and waits on
@@ -222,6 +226,8 @@ int minirt_setns(int fd, int nstype);
 // sending one descriptor with SCM_RIGHTS (published ports' sockets go to it).
 int minirt_set_child_subreaper(void);
 int minirt_send_fd(int sock, int fd);
+// The same with a payload (a seccomp agent gets the container's state with its fd).
+int minirt_send_fd_with(int sock, int fd, const void *payload, size_t len);
 
 // The process environment (Swift 6 cannot read the `environ` global safely).
 char *const *minirt_environ(void);
