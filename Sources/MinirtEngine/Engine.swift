@@ -81,7 +81,26 @@ public struct SpawnedProcess: Sendable {
     public var seccompListener: Int32? = nil
 }
 
-/// Executes an OCI runtime spec: one code path for `minirt run` and the
+/// How this runtime process hands a container over, beside its bundle (the
+/// bundle says everything about the container itself): the init's standard
+/// streams, a signal for it should this process die (a foreground run), the
+/// create/start gate, descriptors the caller passes on, a cache of compiled
+/// seccomp programs.
+public struct SpawnOptions: Sendable {
+    public var io = SpawnIO()
+    public var parentDeathSignal: Int32 = 0
+    public var startGate: Int32 = -1
+    public var preserveFds = 0
+    public var seccompCache: String?
+    /// Exec only: the process joins the container's existing cgroup.
+    var joinExistingCgroup = false
+    public init(io: SpawnIO = SpawnIO(), parentDeathSignal: Int32 = 0, startGate: Int32 = -1, preserveFds: Int = 0, seccompCache: String? = nil) {
+        self.io = io; self.parentDeathSignal = parentDeathSignal; self.startGate = startGate
+        self.preserveFds = preserveFds; self.seccompCache = seccompCache
+    }
+}
+
+/// Executes an OCI bundle: one code path for `minirt run` and the
 /// runc-compatible verbs.
 public enum Engine {
     /// Clones the container's init with its namespaces, sets it up and execs its
@@ -89,13 +108,7 @@ public enum Engine {
     /// when any step failed.
     /// `whileSettingUp` runs right after the clone, while the child mounts and
     /// execs on the other core: bookkeeping done there costs no start-up time.
-    public static func spawn(_ spec: OCISpec, bundle: String, io: SpawnIO = SpawnIO(),
-                             consoleSize: (rows: UInt16, cols: UInt16)? = nil,
-                             parentDeathSignal: Int32 = 0,
-                             joinExistingCgroup: Bool = false,
-                             seccompCache: String? = nil,
-                             startGate: Int32 = -1,
-                             preserveFds: Int = 0,
+    public static func spawn(_ spec: OCISpec, bundle: String, options: SpawnOptions = SpawnOptions(),
                              beforeSetup: ((Int32) throws -> ContainerHookStates)? = nil,
                              whileSettingUp: ((Int32) -> Void)? = nil) throws -> SpawnedProcess {
         guard let process = spec.process, !process.args.isEmpty else {
@@ -241,7 +254,7 @@ public enum Engine {
             }
         }
         if let profile = spec.linux?.seccomp {
-            let program = try filter(for: profile, cacheDirectory: seccompCache)
+            let program = try filter(for: profile, cacheDirectory: options.seccompCache)
             guard program.count <= Int(UInt16.max) else { throw EngineError.invalidSpec("seccomp filter too long") }
             cfg.seccomp_filter = UnsafeRawPointer(arena.array(program))
             cfg.seccomp_len = UInt16(program.count)
@@ -263,7 +276,7 @@ public enum Engine {
         cfg.cgroup_dir_fd = -1
         if let path = spec.linux?.cgroupsPath, !path.isEmpty {
             let cg = Cgroup(path: path)
-            if !joinExistingCgroup {
+            if !options.joinExistingCgroup {
                 // As runc: the default allowed devices follow the spec's own rules.
                 var resources = spec.linux?.resources
                 if let rules = resources?.devices {
@@ -301,8 +314,8 @@ public enum Engine {
         cfg.start_container_hooks = arena.array(inside.start)
         cfg.nstart_container_hooks = inside.start.count
 
-        cfg.stdio = (io.stdin, io.stdout, io.stderr)
-        cfg.parent_death_signal = parentDeathSignal
+        cfg.stdio = (options.io.stdin, options.io.stdout, options.io.stderr)
+        cfg.parent_death_signal = options.parentDeathSignal
         // With beforeSetup (runc's prestart and createRuntime hooks), the child
         // waits in its new namespaces, before any mount, until it returns.
         var syncPipe: [Int32] = [-1, -1]
@@ -313,9 +326,10 @@ public enum Engine {
         cfg.sync_fd = syncPipe[0]
         // With a gate (runc's create), the child stops right before execve until
         // a byte arrives on it, and reports that it got there.
-        cfg.start_fd = startGate
+        cfg.start_fd = options.startGate
         // Descriptors 3.. the caller passes on must be its own: open and inheritable
         // (every descriptor of minirt's is close-on-exec), never one of ours.
+        let preserveFds = options.preserveFds
         for fd in Int32(3)..<Int32(3 + max(0, preserveFds)) {
             let flags = fcntl(fd, F_GETFD)
             guard flags >= 0, flags & FD_CLOEXEC == 0 else {
@@ -338,7 +352,10 @@ public enum Engine {
             }
             cfg.terminal = 1
             cfg.console_socket = consolePair[1]
-            if let size = consoleSize { cfg.console_rows = size.rows; cfg.console_cols = size.cols }
+            if let size = process.consoleSize {
+                cfg.console_rows = UInt16(clamping: size.height)
+                cfg.console_cols = UInt16(clamping: size.width)
+            }
         }
 
         var usernsPair: [Int32] = [-1, -1]
@@ -438,7 +455,7 @@ public enum Engine {
             let fd = minirt_recv_fd(listenerPair[0])
             if fd >= 0 { listener = fd }
         }
-        if let failure = readChildError(errPipe[0]), !(startGate >= 0 && failure.isReadyAtGate) {
+        if let failure = readChildError(errPipe[0]), !(options.startGate >= 0 && failure.isReadyAtGate) {
             if let m = master { close(m) }
             if let l = listener { close(l) }
             reap(pid)

@@ -8,8 +8,8 @@ extension Engine {
     /// Starts a process inside a running container: it joins the init's IPC,
     /// UTS, network, cgroup, PID and mount namespaces (the PID namespace through
     /// this thread, for its children only) and gets the same confinement.
+    /// The process's terminal size is its `consoleSize`.
     public static func exec(into pid: Int32, process: OCISpec.Process, io: SpawnIO,
-                            consoleSize: (rows: UInt16, cols: UInt16)?,
                             cgroupsPath: String? = nil, seccomp: OCISpec.Seccomp? = nil,
                             seccompCache: String? = nil, preserveFds: Int = 0) throws -> SpawnedProcess {
         let ownPidNS = open("/proc/thread-self/ns/pid_for_children", O_RDONLY | O_CLOEXEC)
@@ -39,8 +39,9 @@ extension Engine {
         linux.cgroupsPath = cgroupsPath
         linux.seccomp = seccomp
         spec.linux = linux
-        return try spawn(spec, bundle: "/", io: io, consoleSize: consoleSize, parentDeathSignal: 0,
-                         joinExistingCgroup: true, seccompCache: seccompCache, preserveFds: preserveFds)
+        var options = SpawnOptions(io: io, preserveFds: preserveFds, seccompCache: seccompCache)
+        options.joinExistingCgroup = true
+        return try spawn(spec, bundle: "/", options: options)
     }
 
     /// Whether the process lives in a user namespace other than ours.

@@ -134,7 +134,7 @@ public struct Containers: Sendable {
     /// The host side and the process: network (ports already reserved), DNS
     /// files, then the container itself. The caller undoes on failure.
     func launch(_ record: inout ContainerRecord, spec: OCISpec, list: NetworkConfigList?, choice: NetworkChoice,
-                io: SpawnIO, consoleSize: (rows: UInt16, cols: UInt16)?, parentDeathSignal: Int32,
+                io: SpawnIO, parentDeathSignal: Int32,
                 whileSettingUp: ((Int32) -> Void)? = nil) throws -> SpawnedProcess {
         // A container started again may still hold an old attachment: DEL before ADD.
         if record.network != nil { try attacher.detach(&record) }
@@ -146,9 +146,9 @@ public struct Containers: Sendable {
                                 upstreamDNS: h.dns.isEmpty ? upstream : h.dns)
         }
         try writeDNSFiles(record, choice: choice, extraHosts: try extraHosts(record, list: list))
-        return try Engine.spawn(spec, bundle: store.directory(record.id), io: io,
-                                consoleSize: consoleSize, parentDeathSignal: parentDeathSignal,
-                                seccompCache: seccompCache, whileSettingUp: whileSettingUp)
+        return try Engine.spawn(spec, bundle: store.directory(record.id),
+                                options: SpawnOptions(io: io, parentDeathSignal: parentDeathSignal, seccompCache: seccompCache),
+                                whileSettingUp: whileSettingUp)
     }
 
     func markRunning(_ record: inout ContainerRecord, _ spawned: SpawnedProcess) {
@@ -192,10 +192,14 @@ public struct Containers: Sendable {
             defer { if devNull >= 0 { close(devNull) } }
             SignalForwarding.block()
             // SIGKILL when minirt dies: a foreground container never outlives its runner.
-            let spec = d.plan.spec
+            var spec = d.plan.spec
+            // The pty starts at the size of ours (config.json keeps it, as runc's consoleSize).
+            if o.tty, let size = ForegroundMonitor.terminalSize() {
+                spec.process?.consoleSize = OCISpec.ConsoleSize(height: UInt32(size.rows), width: UInt32(size.cols))
+            }
             spawned = try launch(&record, spec: spec, list: d.list, choice: d.choice,
                                  io: SpawnIO(stdin: o.interactive ? 0 : devNull, stdout: o.tty ? 1 : outPipe[1], stderr: o.tty ? 2 : errPipe[1]),
-                                 consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil, parentDeathSignal: SIGKILL,
+                                 parentDeathSignal: SIGKILL,
                                  whileSettingUp: { _ in
                                      // Written on this core while the child mounts and execs on the other.
                                      try? self.writeSpec(spec, id: id)

@@ -150,10 +150,12 @@ extension Containers {
             record.hostConfig.portBindings = reservation.bindings
             let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
             defer { close(devNull) }
-            let tty = spec.process?.terminal == true
+            // A detached pty has no terminal to follow: 24x80 unless config.json says otherwise.
+            if spec.process?.terminal == true && spec.process?.consoleSize == nil {
+                spec.process?.consoleSize = OCISpec.ConsoleSize(height: 24, width: 80)
+            }
             let spawned = try launch(&record, spec: spec, list: list, choice: choice,
-                                     io: SpawnIO(stdin: devNull, stdout: stdout, stderr: stderr),
-                                     consoleSize: tty ? (rows: 24, cols: 80) : nil, parentDeathSignal: 0)
+                                     io: SpawnIO(stdin: devNull, stdout: stdout, stderr: stderr), parentDeathSignal: 0)
             // The supervisor reaps this pid (it becomes the init's parent when we exit).
             try StateStore.writeAtomically(Data("\(spawned.pid)\n".utf8), to: store.directory(id) + "/init.pid")
             // With -t the pty master goes to the supervisor too (it tells it from the
@@ -385,8 +387,10 @@ extension Containers {
         SignalForwarding.block()
         // The same confinement as the init: capabilities and no_new_privs come with
         // the process, the seccomp filter and the cgroup from the container's spec.
+        if o.tty, let size = ForegroundMonitor.terminalSize() {
+            process.consoleSize = OCISpec.ConsoleSize(height: UInt32(size.rows), width: UInt32(size.cols))
+        }
         let spawned = try Engine.exec(into: r.state.pid, process: process, io: SpawnIO(stdin: o.interactive ? 0 : devNull),
-                                      consoleSize: o.tty ? ForegroundMonitor.terminalSize() : nil,
                                       cgroupsPath: spec.linux?.cgroupsPath, seccomp: spec.linux?.seccomp,
                                       seccompCache: seccompCache)
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster, forwardStdin: o.interactive)

@@ -155,9 +155,8 @@ public struct OCIContainers: Sendable {
             // them), with the pid as it sees it, as runc gives it.
             let setupHooks = (spec.hooks?.prestart ?? []) + (spec.hooks?.createRuntime ?? [])
             let insideHooks = !(spec.hooks?.createContainer ?? []).isEmpty || !(spec.hooks?.startContainer ?? []).isEmpty
-            let spawned = try Engine.spawn(spec, bundle: bundle, io: SpawnIO(),
-                                           consoleSize: spec.process?.consoleSize.map { (UInt16(clamping: $0.height), UInt16(clamping: $0.width)) },
-                                           seccompCache: seccompCache, startGate: gate, preserveFds: o.preserveFds,
+            let spawned = try Engine.spawn(spec, bundle: bundle,
+                                           options: SpawnOptions(startGate: gate, preserveFds: o.preserveFds, seccompCache: seccompCache),
                                            beforeSetup: setupHooks.isEmpty && !insideHooks ? nil : { pid in
                                                var state = OCIState(ociVersion: "1.0.2", id: id, status: "creating", pid: pid, bundle: bundle,
                                                                     rootfs: "", created: "", annotations: spec.annotations, owner: "")
@@ -351,8 +350,7 @@ public struct OCIContainers: Sendable {
             throw OCIError("cannot allocate tty if runc will detach without setting console socket")
         }
         let spec = try Self.spec(bundle: c.bundle)
-        let size = o.process.consoleSize.map { (rows: UInt16(clamping: $0.height), cols: UInt16(clamping: $0.width)) }
-        let spawned = try Engine.exec(into: c.pid, process: o.process, io: SpawnIO(), consoleSize: size,
+        let spawned = try Engine.exec(into: c.pid, process: o.process, io: SpawnIO(),
                                       cgroupsPath: c.cgroupsPath, seccomp: spec.linux?.seccomp,
                                       seccompCache: seccompCache, preserveFds: o.preserveFds)
         let kept = try Self.handOver(spawned.consoleMaster, to: o.consoleSocket)
