@@ -83,6 +83,41 @@ compare("oci lifecycle", {
     "runc run --bundle B": lambda: timed(["runc", "--root", f"{work}/runc", "run", "--bundle", f"{work}/bundle", "bench"]),
 }, n, "minirt <= 0.50x runc")
 
+# 1e. podman with minirt as its OCI runtime against podman with runc: a private
+# podman (own containers.conf, storage, run root), the busybox image imported.
+pm = os.path.join(work, "podman")
+os.makedirs(pm + "/cni", exist_ok=True)
+with open(pm + "/minirt-runc", "w") as f:
+    f.write(f"#!/bin/sh\nexec {minirt} oci --root {pm}/oci \"$@\"\n")
+os.chmod(pm + "/minirt-runc", 0o755)
+with open(pm + "/containers.conf", "w") as f:
+    f.write(f"""[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+runtime_supports_json = ["minirt", "runc"]
+[engine.runtimes]
+minirt = ["{pm}/minirt-runc"]
+runc = ["/usr/sbin/runc"]
+[network]
+network_backend = "cni"
+network_config_dir = "{pm}/cni"
+""")
+podman_env = dict(os.environ, CONTAINERS_CONF=pm + "/containers.conf")
+podman = ["podman", "--root", pm + "/storage", "--runroot", pm + "/run"]
+images = os.environ.get("MINIRT_IMAGES", "/var/lib/minirt/images")
+subprocess.run(["tar", "-C", images + "/busybox/rootfs", "-cf", pm + "/bb.tar", "."], check=True)
+subprocess.run(podman + ["import", pm + "/bb.tar", "localhost/bench-bb"], check=True, env=podman_env, stdout=subprocess.DEVNULL)
+try:
+    compare("podman", {
+        "podman --runtime minirt run --rm --network none IMAGE true": lambda: timed_env(podman + ["--runtime", "minirt", "run", "--rm", "--network", "none", "localhost/bench-bb", "true"], podman_env),
+        "podman --runtime runc run --rm --network none IMAGE true": lambda: timed_env(podman + ["--runtime", "runc", "run", "--rm", "--network", "none", "localhost/bench-bb", "true"], podman_env),
+    }, max(10, n // 2), "minirt <= 0.90x runc")
+finally:
+    subprocess.run(podman + ["rm", "-af"], env=podman_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(podman + ["system", "reset", "-f"], env=podman_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
 # 2. Bridge networking: minirt against the bare plugin chain of the same conflist.
 def chain():
     out = subprocess.run(inns + ["python3", "bench/cni-chain.py", conflist, "1"], check=True, capture_output=True, text=True)

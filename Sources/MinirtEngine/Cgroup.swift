@@ -23,7 +23,7 @@ public struct Cgroup: Sendable {
     }
 
     /// v1 controllers a container is placed in (each one mounted on this host).
-    static let v1Controllers = ["memory", "cpu", "cpuacct", "pids", "devices", "blkio", "freezer"]
+    static let v1Controllers = ["memory", "cpu", "cpuacct", "cpuset", "pids", "devices", "blkio", "freezer", "hugetlb", "net_cls", "net_prio"]
 
     /// `MINIRT_CGROUP_V2=DIR` forces the unified layout at DIR (tests use the
     /// hybrid host's /sys/fs/cgroup/unified to exercise the v2 device filter).
@@ -80,6 +80,7 @@ public struct Cgroup: Sendable {
                 let dir = root + path
                 if mkdir(dir, 0o755) != 0 && errno != EEXIST { throw CgroupError.io("mkdir \(dir)", errno) }
                 made.append(dir)
+                if case .v1(let mounts) = layout, root == mounts["cpuset"] { try inheritCpuset(root) }
             }
             if let r { try apply(r) }
         } catch {
@@ -88,61 +89,206 @@ public struct Cgroup: Sendable {
         }
     }
 
+    /// v1 cpuset: a new cgroup has no cpus or memory nodes, and no process can
+    /// join it until it gets them: each level takes its parent's (as runc does).
+    private func inheritCpuset(_ root: String) throws {
+        var parent = root
+        for component in path.split(separator: "/") {
+            let level = parent + "/\(component)"
+            for file in ["cpuset.cpus", "cpuset.mems"] {
+                func trimmed(_ text: String?) -> String? { text.map { String($0.filter { !$0.isWhitespace }) } }
+                let mine = trimmed(Self.read("\(level)/\(file)")) ?? ""
+                guard mine.isEmpty, let theirs = trimmed(Self.read("\(parent)/\(file)")), !theirs.isEmpty else { continue }
+                if !Self.write("\(level)/\(file)", theirs) { throw CgroupError.io("writing \(theirs) to \(level)/\(file)", errno) }
+            }
+            parent = level
+        }
+    }
+
     private func enableControllers(_ dir: String) {
         guard let available = Self.read("\(dir)/cgroup.controllers") else { return }
-        let wanted = available.split(whereSeparator: \.isWhitespace).filter { ["memory", "cpu", "pids", "io"].contains(String($0)) }
+        let wanted = available.split(whereSeparator: \.isWhitespace).filter { ["memory", "cpu", "cpuset", "pids", "io", "hugetlb"].contains(String($0)) }
         for c in wanted { _ = Self.write("\(dir)/cgroup.subtree_control", "+\(c)") }
     }
 
     /// Writes the limits. Values the kernel rejects are reported with the file's name.
     func apply(_ r: OCISpec.Resources) throws {
-        switch layout {
-        case .v1:
-            if let m = r.memory {
-                if let l = m.limit { try set("memory", "memory.limit_in_bytes", "\(l)") }
-                if let s = m.swap, directory("memory").map({ access("\($0)/memory.memsw.limit_in_bytes", F_OK) == 0 }) == true {
-                    try set("memory", "memory.memsw.limit_in_bytes", "\(s)")
-                }
-                if let res = m.reservation { try set("memory", "memory.soft_limit_in_bytes", "\(res)") }
-            }
-            if let c = r.cpu {
-                if let s = c.shares { try set("cpu", "cpu.shares", "\(s)") }
-                if let p = c.period { try set("cpu", "cpu.cfs_period_us", "\(p)") }
-                if let q = c.quota { try set("cpu", "cpu.cfs_quota_us", "\(q)") }
-            }
-            if let p = r.pids { try set("pids", "pids.max", p.limit > 0 ? "\(p.limit)" : "max") }
-            if let rules = r.devices, directory("devices") != nil {
-                for rule in rules {
-                    try set("devices", rule.allow ? "devices.allow" : "devices.deny", Self.deviceRule(rule))
-                }
-            }
-        case .v2:
-            if let m = r.memory {
-                if let l = m.limit { try set("memory", "memory.max", l < 0 ? "max" : "\(l)") }
-                if let s = m.swap {
-                    // v2 counts swap alone; the OCI value is memory plus swap.
-                    let swapOnly = s < 0 ? "max" : "\(max(0, s - (m.limit ?? 0)))"
-                    if directory("memory").map({ access("\($0)/memory.swap.max", F_OK) == 0 }) == true {
-                        try set("memory", "memory.swap.max", swapOnly)
-                    }
-                }
-                if let res = m.reservation { try set("memory", "memory.low", "\(res)") }
-            }
-            if let c = r.cpu {
-                if let s = c.shares, s > 0 {
-                    // The conversion runc and crun use from shares (2-262144) to weight (1-10000).
-                    try set("cpu", "cpu.weight", "\(1 + ((min(max(s, 2), 262_144) - 2) * 9999) / 262_142)")
-                }
-                if c.quota != nil || c.period != nil {
-                    let quota = c.quota.map { $0 > 0 ? "\($0)" : "max" } ?? "max"
-                    try set("cpu", "cpu.max", "\(quota) \(c.period ?? 100_000)")
-                }
-            }
-            if let p = r.pids { try set("pids", "pids.max", p.limit > 0 ? "\(p.limit)" : "max") }
-            if let rules = r.devices, !rules.isEmpty, let dir = directory("devices") {
-                try DeviceFilter.attach(rules, to: dir)
+        let plan = try Self.writes(r, layout: layout) { controller, file in
+            directory(controller).map { access("\($0)/\(file)", F_OK) == 0 } ?? false
+        }
+        for w in plan { try set(w.controller, w.file, w.value) }
+        if let rules = r.devices, let dir = directory("devices") {
+            switch layout {
+            case .v1: for rule in rules { try set("devices", rule.allow ? "devices.allow" : "devices.deny", Self.deviceRule(rule)) }
+            case .v2: if !rules.isEmpty { try DeviceFilter.attach(rules, to: dir) }
             }
         }
+    }
+
+    /// One limit as the kernel takes it: the controller whose directory holds
+    /// the file ("" for v2's own), the file, the value.
+    public struct Write: Equatable, Sendable, CustomStringConvertible {
+        public var controller: String, file: String, value: String
+        public init(_ controller: String, _ file: String, _ value: String) { self.controller = controller; self.file = file; self.value = value }
+        public var description: String { "\(file)=\(value)" }
+    }
+
+    /// The files that carry linux.resources (devices aside) on a layout, with
+    /// runc's conversions for v2; pure, so the conversions are unit-tested.
+    /// `has(controller, file)` tells the optional files this host has. What the
+    /// host cannot carry is refused with the reason, never skipped.
+    public static func writes(_ r: OCISpec.Resources, layout: Layout, has: (String, String) -> Bool) throws -> [Write] {
+        var out: [Write] = []
+        let v2: Bool
+        if case .v2 = layout { v2 = true } else { v2 = false }
+        func refuse(_ what: String, _ why: String) -> CgroupError { .unsupported("linux.resources.\(what): \(why)") }
+        func device(_ major: Int64, _ minor: Int64, _ what: String) throws -> String {
+            guard major >= 0, minor >= 0 else { throw refuse(what, "device numbers must not be negative") }
+            return "\(major):\(minor)"
+        }
+        if r.rdma != nil { throw refuse("rdma", "minirt writes no rdma limits; remove the field") }
+        if let m = r.memory {
+            // (memory.kernel: the kernel no longer enforces it; ignored, as runc 1.1 does.)
+            if v2 {
+                if let l = m.limit { out.append(Write("memory", "memory.max", l < 0 ? "max" : "\(l)")) }
+                if let s = m.swap, has("memory", "memory.swap.max") {
+                    // v2 counts swap alone; the OCI value is memory plus swap.
+                    out.append(Write("memory", "memory.swap.max", s < 0 ? "max" : "\(max(0, s - (m.limit ?? 0)))"))
+                }
+                if let res = m.reservation { out.append(Write("memory", "memory.low", "\(res)")) }
+                if m.swappiness != nil { throw refuse("memory.swappiness", "cgroup v2 has no swappiness file (it is a cgroup v1 setting)") }
+                if m.disableOOMKiller == true { throw refuse("memory.disableOOMKiller", "cgroup v2 cannot turn the OOM killer off (a cgroup v1 setting)") }
+                if m.kernelTCP != nil { throw refuse("memory.kernelTCP", "cgroup v2 has no TCP buffer limit") }
+            } else {
+                if let l = m.limit { out.append(Write("memory", "memory.limit_in_bytes", "\(l)")) }
+                if let s = m.swap, has("memory", "memory.memsw.limit_in_bytes") { out.append(Write("memory", "memory.memsw.limit_in_bytes", "\(s)")) }
+                if let res = m.reservation { out.append(Write("memory", "memory.soft_limit_in_bytes", "\(res)")) }
+                if let t = m.kernelTCP { out.append(Write("memory", "memory.kmem.tcp.limit_in_bytes", "\(t)")) }
+                if let sw = m.swappiness {
+                    guard sw <= 100 else { throw refuse("memory.swappiness", "\(sw) is above 100") }
+                    out.append(Write("memory", "memory.swappiness", "\(sw)"))
+                }
+                if m.disableOOMKiller == true { out.append(Write("memory", "memory.oom_control", "1")) }
+                if m.useHierarchy == true { out.append(Write("memory", "memory.use_hierarchy", "1")) }
+            }
+        }
+        if let c = r.cpu {
+            for (name, list) in [("cpus", c.cpus), ("mems", c.mems)] {
+                guard let list, !list.isEmpty else { continue }
+                guard list.allSatisfy({ $0.isNumber || $0 == "," || $0 == "-" }) else {
+                    throw refuse("cpu.\(name)", "\"\(list)\" is not a list like 0-3,5")
+                }
+                out.append(Write("cpuset", "cpuset.\(name)", list))
+            }
+            if v2 {
+                if let s = c.shares, s > 0 {
+                    // The conversion runc and crun use from shares (2-262144) to weight (1-10000).
+                    out.append(Write("cpu", "cpu.weight", "\(1 + ((min(max(s, 2), 262_144) - 2) * 9999) / 262_142)"))
+                }
+                if c.quota != nil || c.period != nil {
+                    out.append(Write("cpu", "cpu.max", "\(c.quota.map { $0 > 0 ? "\($0)" : "max" } ?? "max") \(c.period ?? 100_000)"))
+                }
+                if c.realtimeRuntime != nil || c.realtimePeriod != nil {
+                    throw refuse("cpu.realtimeRuntime", "cgroup v2 has no real-time group scheduling files")
+                }
+            } else {
+                if let s = c.shares { out.append(Write("cpu", "cpu.shares", "\(s)")) }
+                if let p = c.period { out.append(Write("cpu", "cpu.cfs_period_us", "\(p)")) }
+                if let q = c.quota { out.append(Write("cpu", "cpu.cfs_quota_us", "\(q)")) }
+                if c.realtimePeriod != nil || c.realtimeRuntime != nil {
+                    guard has("cpu", "cpu.rt_runtime_us") else {
+                        throw refuse("cpu.realtimeRuntime", "this kernel has no real-time group scheduling (CONFIG_RT_GROUP_SCHED)")
+                    }
+                    // The period first: a runtime is checked against it.
+                    if let p = c.realtimePeriod { out.append(Write("cpu", "cpu.rt_period_us", "\(p)")) }
+                    if let rt = c.realtimeRuntime { out.append(Write("cpu", "cpu.rt_runtime_us", "\(rt)")) }
+                }
+            }
+            if let idle = c.idle {
+                guard has("cpu", "cpu.idle") else { throw refuse("cpu.idle", "this kernel's cpu controller has no cpu.idle") }
+                out.append(Write("cpu", "cpu.idle", "\(idle)"))
+            }
+        }
+        if let p = r.pids { out.append(Write("pids", "pids.max", p.limit > 0 ? "\(p.limit)" : "max")) }
+        if let b = r.blockIO {
+            if v2 {
+                // io.bfq.weight takes blkio's 10-1000 as is; io.weight is 1-10000 (runc's conversion).
+                let bfq = has("io", "io.bfq.weight")
+                func weight(_ w: UInt16) -> String { bfq ? "\(w)" : "\(1 + (max(Int(w), 10) - 10) * 9999 / 990)" }
+                let file = bfq ? "io.bfq.weight" : "io.weight"
+                if (b.weight != nil || !(b.weightDevice ?? []).isEmpty) && !bfq && !has("io", "io.weight") {
+                    throw refuse("blockIO.weight", "this host's io controller has no io.weight or io.bfq.weight (no BFQ or io cost scheduler)")
+                }
+                if let w = b.weight, w > 0 { out.append(Write("io", file, bfq ? "\(w)" : "default \(weight(w))")) }
+                if b.leafWeight != nil { throw refuse("blockIO.leafWeight", "cgroup v2 has no leaf weight") }
+                for d in b.weightDevice ?? [] {
+                    if let w = d.weight { out.append(Write("io", file, "\(try device(d.major, d.minor, "blockIO.weightDevice")) \(weight(w))")) }
+                }
+                for (key, list) in [("rbps", b.throttleReadBpsDevice), ("wbps", b.throttleWriteBpsDevice),
+                                    ("riops", b.throttleReadIOPSDevice), ("wiops", b.throttleWriteIOPSDevice)] {
+                    for d in list ?? [] {
+                        out.append(Write("io", "io.max", "\(try device(d.major, d.minor, "blockIO")) \(key)=\(d.rate == 0 ? "max" : "\(d.rate)")"))
+                    }
+                }
+            } else {
+                let prefix = has("blkio", "blkio.weight") ? "blkio" : has("blkio", "blkio.bfq.weight") ? "blkio.bfq" : nil
+                if b.weight != nil || !(b.weightDevice ?? []).isEmpty {
+                    guard let prefix else {
+                        throw refuse("blockIO.weight", "this host has neither blkio.weight nor blkio.bfq.weight (the BFQ I/O scheduler is not in use)")
+                    }
+                    if let w = b.weight, w > 0 { out.append(Write("blkio", "\(prefix).weight", "\(w)")) }
+                    for d in b.weightDevice ?? [] {
+                        if let w = d.weight { out.append(Write("blkio", "\(prefix).weight_device", "\(try device(d.major, d.minor, "blockIO.weightDevice")) \(w)")) }
+                    }
+                }
+                if let lw = b.leafWeight {
+                    guard has("blkio", "blkio.leaf_weight") else { throw refuse("blockIO.leafWeight", "this host has no blkio.leaf_weight") }
+                    out.append(Write("blkio", "blkio.leaf_weight", "\(lw)"))
+                }
+                for (file, list) in [("read_bps_device", b.throttleReadBpsDevice), ("write_bps_device", b.throttleWriteBpsDevice),
+                                     ("read_iops_device", b.throttleReadIOPSDevice), ("write_iops_device", b.throttleWriteIOPSDevice)] {
+                    for d in list ?? [] {
+                        out.append(Write("blkio", "blkio.throttle.\(file)", "\(try device(d.major, d.minor, "blockIO")) \(d.rate)"))
+                    }
+                }
+            }
+        }
+        for h in r.hugepageLimits ?? [] {
+            let size = h.pageSize
+            guard size.count >= 3, size.hasSuffix("B"), size.dropLast(2).allSatisfy(\.isNumber), "KMG".contains(size.dropLast().last!) else {
+                throw refuse("hugepageLimits", "page size \"\(size)\" is not like 2MB or 1GB")
+            }
+            let file = v2 ? "hugetlb.\(size).max" : "hugetlb.\(size).limit_in_bytes"
+            guard has("hugetlb", file) else {
+                throw refuse("hugepageLimits", "this host has no \(file) (no \(size) huge pages, or no hugetlb controller on this cgroup layout)")
+            }
+            out.append(Write("hugetlb", file, "\(h.limit)"))
+        }
+        if let n = r.network {
+            guard !v2 else { throw refuse("network", "cgroup v2 has no net_cls/net_prio: filter by cgroup path instead") }
+            if let id = n.classID {
+                guard has("net_cls", "net_cls.classid") else { throw refuse("network.classID", "this host mounts no net_cls controller") }
+                out.append(Write("net_cls", "net_cls.classid", "\(id)"))
+            }
+            for p in n.priorities ?? [] {
+                guard has("net_prio", "net_prio.ifpriomap") else { throw refuse("network.priorities", "this host mounts no net_prio controller") }
+                guard !p.name.isEmpty, p.name.utf8.count < 16, p.name.allSatisfy({ $0.isLetter || $0.isNumber || "-_.@".contains($0) }) else {
+                    throw refuse("network.priorities", "\"\(p.name)\" is not an interface name")
+                }
+                out.append(Write("net_prio", "net_prio.ifpriomap", "\(p.name) \(p.priority)"))
+            }
+        }
+        if let files = r.unified, !files.isEmpty {
+            guard v2 else { throw refuse("unified", "it needs cgroup v2, and this host's controllers are on v1") }
+            for (file, value) in files.sorted(by: { $0.key < $1.key }) {
+                // A file of the cgroup's own directory, nothing else.
+                guard !file.isEmpty, !file.hasPrefix("."), file.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" }) else {
+                    throw refuse("unified", "\"\(file)\" is not a cgroup file name")
+                }
+                out.append(Write("", file, value))
+            }
+        }
+        return out
     }
 
     /// Changes the limits of a live cgroup (`update`); device rules stay as created.
@@ -168,7 +314,9 @@ public struct Cgroup: Sendable {
     }
 
     private func set(_ controller: String, _ file: String, _ value: String) throws {
-        guard let dir = directory(controller) else { return } // controller not on this host
+        guard let dir = directory(controller) else {
+            throw CgroupError.unsupported("\(file): this host mounts no \(controller) controller, so the limit cannot be set")
+        }
         if !Self.write("\(dir)/\(file)", value) {
             throw CgroupError.io("writing \(value) to \(file)", errno)
         }
@@ -420,8 +568,11 @@ extension String {
 
 public enum CgroupError: Error, CustomStringConvertible {
     case io(String, Int32)
+    /// A limit this host (or this cgroup layout) cannot carry: refused, never skipped.
+    case unsupported(String)
     public var description: String {
         switch self {
+        case .unsupported(let why): return why
         case .io(let what, let e): return "cgroup: \(what): \(String(cString: strerror(e)))"
         }
     }

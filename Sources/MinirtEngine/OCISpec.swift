@@ -139,7 +139,57 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var memory: Memory?
         public var cpu: CPU?
         public var pids: Pids?
+        public var blockIO: BlockIO?
+        public var hugepageLimits: [HugepageLimit]?
+        public var network: Network?
+        /// cgroup v2 files by name, written as given (v2 only).
+        public var unified: [String: String]?
+        /// Read so that it is refused: minirt writes no rdma limits.
+        public var rdma: Present?
         public init() {}
+    }
+
+    public struct BlockIO: Codable, Sendable, Equatable {
+        public var weight: UInt16?
+        public var leafWeight: UInt16?
+        public var weightDevice: [WeightDevice]?
+        public var throttleReadBpsDevice: [ThrottleDevice]?
+        public var throttleWriteBpsDevice: [ThrottleDevice]?
+        public var throttleReadIOPSDevice: [ThrottleDevice]?
+        public var throttleWriteIOPSDevice: [ThrottleDevice]?
+        public init() {}
+    }
+
+    public struct WeightDevice: Codable, Sendable, Equatable {
+        public var major: Int64
+        public var minor: Int64
+        public var weight: UInt16?
+        public var leafWeight: UInt16?
+        public init(major: Int64, minor: Int64, weight: UInt16?) { self.major = major; self.minor = minor; self.weight = weight }
+    }
+
+    public struct ThrottleDevice: Codable, Sendable, Equatable {
+        public var major: Int64
+        public var minor: Int64
+        public var rate: UInt64
+        public init(major: Int64, minor: Int64, rate: UInt64) { self.major = major; self.minor = minor; self.rate = rate }
+    }
+
+    public struct HugepageLimit: Codable, Sendable, Equatable {
+        public var pageSize: String
+        public var limit: UInt64
+        public init(pageSize: String, limit: UInt64) { self.pageSize = pageSize; self.limit = limit }
+    }
+
+    public struct Network: Codable, Sendable, Equatable {
+        public var classID: UInt32?
+        public var priorities: [InterfacePriority]?
+        public init() {}
+    }
+
+    public struct InterfacePriority: Codable, Sendable, Equatable {
+        public var name: String
+        public var priority: UInt32
     }
 
     public struct DeviceRule: Codable, Sendable, Equatable {
@@ -157,6 +207,12 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var limit: Int64?
         public var swap: Int64?       // memory plus swap, as in the OCI spec; -1 unlimited
         public var reservation: Int64?
+        public var kernel: Int64?     // deprecated by the kernel: refused
+        public var kernelTCP: Int64?
+        public var swappiness: UInt64?
+        public var disableOOMKiller: Bool?
+        public var useHierarchy: Bool?
+        public var checkBeforeUpdate: Bool?
         public init() {}
     }
 
@@ -164,6 +220,11 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var shares: UInt64?
         public var quota: Int64?
         public var period: UInt64?
+        public var realtimeRuntime: Int64?
+        public var realtimePeriod: UInt64?
+        public var cpus: String?
+        public var mems: String?
+        public var idle: Int64?
         public init() {}
     }
 

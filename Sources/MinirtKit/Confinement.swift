@@ -21,6 +21,22 @@ public struct ConfinementOptions: Sendable {
     public var cpus: String?
     public var cpuShares: Int64?
     public var pidsLimit: Int64?
+    public var cpusetCpus: String?
+    public var cpusetMems: String?
+    public var cpuPeriod: Int64?
+    public var cpuQuota: Int64?
+    public var cpuRtPeriod: Int64?
+    public var cpuRtRuntime: Int64?
+    public var blkioWeight: Int64?
+    public var blkioWeightDevice: [String] = []
+    public var deviceReadBps: [String] = []
+    public var deviceWriteBps: [String] = []
+    public var deviceReadIops: [String] = []
+    public var deviceWriteIops: [String] = []
+    public var memoryReservation: String?
+    public var memorySwappiness: Int64?
+    public var oomKillDisable = false
+    public var kernelMemory: String?
     public init() {}
 }
 
@@ -229,6 +245,120 @@ extension Confinement {
             r.pids = OCISpec.Pids(limit: p)
             security.pidsLimit = p
         }
+        try moreLimits(o, into: &r, security: &security)
+    }
+
+    /// --cpuset-*, --cpu-period/-quota/-rt-*, --blkio-*, --device-*-bps/-iops,
+    /// --memory-reservation, --memory-swappiness, --oom-kill-disable, checked as
+    /// docker checks them; whether the host can carry them is the engine's check
+    /// (Cgroup.writes), which refuses with the reason.
+    static func moreLimits(_ o: ConfinementOptions, into r: inout OCISpec.Resources, security: inout ContainerRecord.Security) throws {
+        if let k = o.kernelMemory {
+            throw RunError.invalid("--kernel-memory \(k): kernel memory limits are no longer supported by the kernel (docker ignores them too): remove the flag")
+        }
+        var l = security.limits ?? ContainerRecord.Limits()
+        var cpu = r.cpu ?? OCISpec.CPU()
+        for (flag, value) in [("--cpuset-cpus", o.cpusetCpus), ("--cpuset-mems", o.cpusetMems)] {
+            guard let value else { continue }
+            guard !value.isEmpty, value.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == "," || $0 == "-") }) else {
+                throw RunError.invalid("invalid \(flag) \(value): give a list such as 0-3 or 0,2")
+            }
+            if flag == "--cpuset-cpus" { cpu.cpus = value; l.cpusetCpus = value } else { cpu.mems = value; l.cpusetMems = value }
+        }
+        if let p = o.cpuPeriod {
+            guard p == 0 || (1000...1_000_000).contains(p) else { throw RunError.invalid("invalid --cpu-period \(p): give 1000 to 1000000 microseconds") }
+            if p > 0 {
+                if o.cpus != nil { throw RunError.invalid("--cpus and --cpu-period cannot both be set (as docker): give one of them") }
+                cpu.period = UInt64(p)
+                l.cpuPeriod = p
+            }
+        }
+        if let q = o.cpuQuota {
+            guard q == 0 || q == -1 || q >= 1000 else { throw RunError.invalid("invalid --cpu-quota \(q): give at least 1000 microseconds, or -1 for none") }
+            if q != 0 {
+                if o.cpus != nil { throw RunError.invalid("--cpus and --cpu-quota both set the CPU quota: give one of them") }
+                cpu.quota = q
+                if cpu.period == nil { cpu.period = 100_000 }
+                l.cpuQuota = q
+            }
+        }
+        if let p = o.cpuRtPeriod {
+            guard p > 0 else { throw RunError.invalid("invalid --cpu-rt-period \(p): give a positive number of microseconds") }
+            cpu.realtimePeriod = UInt64(p)
+            l.cpuRealtimePeriod = p
+        }
+        if let rt = o.cpuRtRuntime {
+            if let p = o.cpuRtPeriod, rt > p { throw RunError.invalid("--cpu-rt-runtime \(rt) is above --cpu-rt-period \(p): give at most the period") }
+            cpu.realtimeRuntime = rt
+            l.cpuRealtimeRuntime = rt
+        }
+        if cpu != OCISpec.CPU() { r.cpu = cpu }
+
+        var blkio = r.blockIO ?? OCISpec.BlockIO()
+        if let w = o.blkioWeight, w != 0 {
+            guard (10...1000).contains(w) else { throw RunError.invalid("invalid --blkio-weight \(w): give 10 to 1000 (or 0 for the default)") }
+            blkio.weight = UInt16(w)
+            l.blkioWeight = UInt16(w)
+        }
+        for entry in o.blkioWeightDevice {
+            let (path, dev, value) = try deviceEntry(entry, flag: "--blkio-weight-device", rate: false)
+            guard (10...1000).contains(value) else { throw RunError.invalid("invalid --blkio-weight-device \(entry): give a weight of 10 to 1000") }
+            blkio.weightDevice = (blkio.weightDevice ?? []) + [OCISpec.WeightDevice(major: dev.major, minor: dev.minor, weight: UInt16(value))]
+            l.blkioWeightDevice.append(ContainerRecord.DeviceRate(path: path, rate: value))
+        }
+        let throttles: [(String, [String], WritableKeyPath<OCISpec.BlockIO, [OCISpec.ThrottleDevice]?>, WritableKeyPath<ContainerRecord.Limits, [ContainerRecord.DeviceRate]>, Bool)] = [
+            ("--device-read-bps", o.deviceReadBps, \.throttleReadBpsDevice, \.blkioDeviceReadBps, true),
+            ("--device-write-bps", o.deviceWriteBps, \.throttleWriteBpsDevice, \.blkioDeviceWriteBps, true),
+            ("--device-read-iops", o.deviceReadIops, \.throttleReadIOPSDevice, \.blkioDeviceReadIOps, false),
+            ("--device-write-iops", o.deviceWriteIops, \.throttleWriteIOPSDevice, \.blkioDeviceWriteIOps, false),
+        ]
+        for (flag, entries, field, shown, bytes) in throttles {
+            for entry in entries {
+                let (path, dev, value) = try deviceEntry(entry, flag: flag, rate: bytes)
+                blkio[keyPath: field] = (blkio[keyPath: field] ?? []) + [OCISpec.ThrottleDevice(major: dev.major, minor: dev.minor, rate: value)]
+                l[keyPath: shown].append(ContainerRecord.DeviceRate(path: path, rate: value))
+            }
+        }
+        if blkio != OCISpec.BlockIO() { r.blockIO = blkio }
+
+        var mem = r.memory ?? OCISpec.Memory()
+        if let m = o.memoryReservation {
+            let res = try ByteSize.parse(m, flag: "--memory-reservation")
+            if let limit = mem.limit, res > limit { throw RunError.invalid("--memory-reservation \(m) is above --memory: give a smaller reservation") }
+            mem.reservation = res
+            l.memoryReservation = res
+        }
+        if let sw = o.memorySwappiness, sw != -1 {
+            guard (0...100).contains(sw) else { throw RunError.invalid("invalid --memory-swappiness \(sw): give 0 to 100 (or -1 for the host's)") }
+            mem.swappiness = UInt64(sw)
+            l.memorySwappiness = sw
+        }
+        if o.oomKillDisable {
+            mem.disableOOMKiller = true
+            l.oomKillDisable = true
+        }
+        if mem != OCISpec.Memory() { r.memory = mem }
+        if l != ContainerRecord.Limits() { security.limits = l }
+    }
+
+    /// "PATH:VALUE" of a --blkio-weight-device or --device-*-bps/-iops flag: the
+    /// host's block device (its major:minor) and the value (a size for bps).
+    static func deviceEntry(_ entry: String, flag: String, rate bytes: Bool) throws -> (String, (major: Int64, minor: Int64), UInt64) {
+        guard let colon = entry.lastIndex(of: ":"), colon != entry.startIndex else {
+            throw RunError.invalid("invalid \(flag) \(entry): give DEVICE:\(bytes ? "RATE such as /dev/sda:1mb" : "VALUE such as /dev/sda:100")")
+        }
+        let path = String(entry[..<colon]), text = String(entry[entry.index(after: colon)...])
+        let value: Int64
+        if bytes { value = try ByteSize.parse(text, flag: flag) } else {
+            guard let v = Int64(text), v >= 0 else { throw RunError.invalid("invalid \(flag) \(entry): give a whole number after the colon") }
+            value = v
+        }
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw RunError.invalid("invalid \(flag) \(entry): \(path): \(String(cString: strerror(errno)))") }
+        guard (st.st_mode & S_IFMT) == S_IFBLK else { throw RunError.invalid("invalid \(flag) \(entry): \(path) is not a block device") }
+        let major = Int64((st.st_rdev >> 8) & 0xfff) | Int64((st.st_rdev >> 32) & ~0xfff)
+        let minor = Int64(st.st_rdev & 0xff) | Int64((st.st_rdev >> 12) & ~0xff)
+        return (path, (major, minor), UInt64(value))
     }
 }
 

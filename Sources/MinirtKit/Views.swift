@@ -55,6 +55,15 @@ public struct InspectView: Encodable {
         var NanoCpus: Int64 = 0
         var CpuShares: Int64 = 0
         var PidsLimit: Int64?
+        var CpusetCpus = "", CpusetMems = ""
+        var CpuPeriod: Int64 = 0, CpuQuota: Int64 = 0, CpuRealtimePeriod: Int64 = 0, CpuRealtimeRuntime: Int64 = 0
+        var BlkioWeight: UInt16 = 0
+        var BlkioWeightDevice: [DeviceRateView] = []
+        var BlkioDeviceReadBps: [DeviceRateView] = [], BlkioDeviceWriteBps: [DeviceRateView] = []
+        var BlkioDeviceReadIOps: [DeviceRateView] = [], BlkioDeviceWriteIOps: [DeviceRateView] = []
+        var MemoryReservation: Int64 = 0
+        var MemorySwappiness: Int64?
+        var OomKillDisable = false
         var CgroupParent = ""
         var PortBindings: [String: [HostPort]]
         var Dns: [String]
@@ -62,6 +71,11 @@ public struct InspectView: Encodable {
         var DnsOptions: [String]
         var ExtraHosts: [String]
         var RestartPolicy: RestartPolicyView
+    }
+
+    struct DeviceRateView: Encodable {
+        var Path: String
+        var Rate: UInt64
     }
 
     struct MountView: Encodable {
@@ -171,6 +185,24 @@ public struct InspectView: Encodable {
             HostConfig.NanoCpus = sec.nanoCpus
             HostConfig.CpuShares = sec.cpuShares
             HostConfig.PidsLimit = sec.pidsLimit > 0 ? sec.pidsLimit : nil
+            if let l = sec.limits {
+                func rates(_ list: [ContainerRecord.DeviceRate]) -> [DeviceRateView] { list.map { DeviceRateView(Path: $0.path, Rate: $0.rate) } }
+                HostConfig.CpusetCpus = l.cpusetCpus
+                HostConfig.CpusetMems = l.cpusetMems
+                HostConfig.CpuPeriod = l.cpuPeriod
+                HostConfig.CpuQuota = l.cpuQuota
+                HostConfig.CpuRealtimePeriod = l.cpuRealtimePeriod
+                HostConfig.CpuRealtimeRuntime = l.cpuRealtimeRuntime
+                HostConfig.BlkioWeight = l.blkioWeight
+                HostConfig.BlkioWeightDevice = rates(l.blkioWeightDevice)
+                HostConfig.BlkioDeviceReadBps = rates(l.blkioDeviceReadBps)
+                HostConfig.BlkioDeviceWriteBps = rates(l.blkioDeviceWriteBps)
+                HostConfig.BlkioDeviceReadIOps = rates(l.blkioDeviceReadIOps)
+                HostConfig.BlkioDeviceWriteIOps = rates(l.blkioDeviceWriteIOps)
+                HostConfig.MemoryReservation = l.memoryReservation
+                HostConfig.MemorySwappiness = l.memorySwappiness
+                HostConfig.OomKillDisable = l.oomKillDisable
+            }
             Mounts = sec.mounts.map {
                 MountView(Type: $0.type, Source: $0.source, Destination: $0.destination, Mode: $0.mode, RW: $0.rw, Propagation: $0.propagation)
             }

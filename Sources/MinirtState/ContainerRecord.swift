@@ -83,7 +83,30 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var pidsLimit: Int64 = 0
         /// The container's cgroup, relative to each hierarchy's root.
         public var cgroupsPath = ""
+        /// The other resource flags, as `inspect` shows them (absent in older records).
+        public var limits: Limits?
         public init() {}
+    }
+
+    /// docker's resource flags beyond memory, cpus, shares and pids.
+    public struct Limits: Codable, Sendable, Equatable {
+        public var cpusetCpus = "", cpusetMems = ""
+        public var cpuPeriod: Int64 = 0, cpuQuota: Int64 = 0, cpuRealtimePeriod: Int64 = 0, cpuRealtimeRuntime: Int64 = 0
+        public var blkioWeight: UInt16 = 0
+        public var blkioWeightDevice: [DeviceRate] = []
+        public var blkioDeviceReadBps: [DeviceRate] = [], blkioDeviceWriteBps: [DeviceRate] = []
+        public var blkioDeviceReadIOps: [DeviceRate] = [], blkioDeviceWriteIOps: [DeviceRate] = []
+        public var memoryReservation: Int64 = 0
+        public var memorySwappiness: Int64?
+        public var oomKillDisable = false
+        public init() {}
+    }
+
+    /// A device path and its rate or weight (`--device-read-bps /dev/sda:1mb`).
+    public struct DeviceRate: Codable, Sendable, Equatable {
+        public var path: String
+        public var rate: UInt64
+        public init(path: String, rate: UInt64) { self.path = path; self.rate = rate }
     }
 
     /// A volume or tmpfs as `inspect` shows it under `Mounts`.

@@ -258,4 +258,67 @@ import MinirtState
             #expect(throws: EngineError.self, "\(bad.prefix(2))") { try UserNamespace.maps(linux, creating: true) }
         }
     }
+
+    /// linux.resources as cgroup files, with runc's v2 conversions (runc cannot be
+    /// put on v2 on these hosts: the values are checked here, the v1 files live).
+    @Test func resourcesAsCgroupFiles() throws {
+        let all: (String, String) -> Bool = { _, _ in true }
+        var r = OCISpec.Resources()
+        r.cpu = OCISpec.CPU()
+        r.cpu?.shares = 1024
+        r.cpu?.quota = 50_000
+        r.cpu?.period = 100_000
+        r.cpu?.cpus = "0-1"
+        r.memory = OCISpec.Memory()
+        r.memory?.limit = 100 << 20
+        r.memory?.swap = 300 << 20
+        r.blockIO = OCISpec.BlockIO()
+        r.blockIO?.weight = 500
+        r.blockIO?.throttleReadBpsDevice = [OCISpec.ThrottleDevice(major: 8, minor: 0, rate: 1_048_576)]
+        r.blockIO?.throttleWriteIOPSDevice = [OCISpec.ThrottleDevice(major: 8, minor: 0, rate: 100)]
+        r.hugepageLimits = [OCISpec.HugepageLimit(pageSize: "2MB", limit: 4 << 20)]
+        let v2 = try Cgroup.writes(r, layout: .v2("/sys/fs/cgroup")) { _, file in file != "io.bfq.weight" }
+        #expect(v2.map(\.description) == [
+            "memory.max=104857600", "memory.swap.max=209715200",          // swap alone on v2
+            "cpuset.cpus=0-1", "cpu.weight=39", "cpu.max=50000 100000",  // shares 1024 -> weight 39, as runc
+            "io.weight=default 4950",                                    // blkio 500 -> io.weight 4950, as runc
+            "io.max=8:0 rbps=1048576", "io.max=8:0 wiops=100", "hugetlb.2MB.max=4194304"])
+        // With BFQ the weight goes as is.
+        let bfq = try Cgroup.writes(r, layout: .v2("/sys/fs/cgroup"), has: all)
+        #expect(bfq.contains(Cgroup.Write("io", "io.bfq.weight", "500")))
+        let v1 = try Cgroup.writes(r, layout: .v1([:])) { _, file in file != "blkio.bfq.weight" }
+        #expect(v1.map(\.description) == [
+            "memory.limit_in_bytes=104857600", "memory.memsw.limit_in_bytes=314572800",
+            "cpuset.cpus=0-1", "cpu.shares=1024", "cpu.cfs_period_us=100000", "cpu.cfs_quota_us=50000",
+            "blkio.weight=500", "blkio.throttle.read_bps_device=8:0 1048576", "blkio.throttle.write_iops_device=8:0 100",
+            "hugetlb.2MB.limit_in_bytes=4194304"])
+        #expect(try Cgroup.writes(OCISpec.Resources.with { $0.cpu = OCISpec.CPU.with { $0.quota = -1 } }, layout: .v2("/x"), has: all)
+                    .map(\.description) == ["cpu.max=max 100000"])
+
+        // What the host or the layout cannot carry is refused, never skipped.
+        let none: (String, String) -> Bool = { _, _ in false }
+        let refused: [(OCISpec.Resources, Cgroup.Layout, (String, String) -> Bool)] = [
+            (OCISpec.Resources.with { $0.blockIO = OCISpec.BlockIO.with { $0.weight = 300 } }, .v1([:]), none),   // no BFQ
+            (OCISpec.Resources.with { $0.memory = OCISpec.Memory.with { $0.swappiness = 10 } }, .v2("/x"), all),
+            (OCISpec.Resources.with { $0.memory = OCISpec.Memory.with { $0.swappiness = 101 } }, .v1([:]), all),
+            (OCISpec.Resources.with { $0.memory = OCISpec.Memory.with { $0.disableOOMKiller = true } }, .v2("/x"), all),
+            (OCISpec.Resources.with { $0.cpu = OCISpec.CPU.with { $0.realtimeRuntime = 950_000 } }, .v1([:]), none),
+            (OCISpec.Resources.with { $0.cpu = OCISpec.CPU.with { $0.cpus = "0-1\n2" } }, .v1([:]), all),
+            (OCISpec.Resources.with { $0.hugepageLimits = [OCISpec.HugepageLimit(pageSize: "2MB", limit: 1)] }, .v1([:]), none),
+            (OCISpec.Resources.with { $0.hugepageLimits = [OCISpec.HugepageLimit(pageSize: "../x", limit: 1)] }, .v2("/x"), all),
+            (OCISpec.Resources.with { $0.unified = ["memory.high": "1G"] }, .v1([:]), all),
+            (OCISpec.Resources.with { $0.unified = ["../../etc/passwd": "x"] }, .v2("/x"), all),
+            (OCISpec.Resources.with { $0.blockIO = OCISpec.BlockIO.with { $0.throttleReadBpsDevice = [OCISpec.ThrottleDevice(major: -1, minor: 0, rate: 1)] } }, .v1([:]), all),
+        ]
+        for (res, layout, has) in refused {
+            #expect(throws: CgroupError.self, "\(res)") { try Cgroup.writes(res, layout: layout, has: has) }
+        }
+        #expect(try Cgroup.writes(OCISpec.Resources.with { $0.unified = ["memory.high": "1073741824"] }, layout: .v2("/x"), has: all)
+                    == [Cgroup.Write("", "memory.high", "1073741824")])
+    }
 }
+
+extension OCISpec.Resources { static func with(_ f: (inout Self) -> Void) -> Self { var v = Self(); f(&v); return v } }
+extension OCISpec.Memory { static func with(_ f: (inout Self) -> Void) -> Self { var v = Self(); f(&v); return v } }
+extension OCISpec.CPU { static func with(_ f: (inout Self) -> Void) -> Self { var v = Self(); f(&v); return v } }
+extension OCISpec.BlockIO { static func with(_ f: (inout Self) -> Void) -> Self { var v = Self(); f(&v); return v } }
