@@ -37,6 +37,14 @@ struct Minirt: ParsableCommand {
                 try run.run()
                 return
             }
+            // Engines call the runc verbs many times a container (podman: create,
+            // start, state, delete...): each is parsed alone too.
+            if args.first == "oci", args.count > 1, !args.contains("--help"), !args.contains("-h"),
+               let verb = OCI.configuration.subcommands.first(where: { $0._commandName == args[1] }) {
+                var command = try verb.parseAsRoot(Array(args.dropFirst(2)))
+                try command.run()
+                return
+            }
             try checkVerbs(args)
             var command = try parseAsRoot(args)
             try command.run()

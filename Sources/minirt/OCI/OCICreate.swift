@@ -21,7 +21,7 @@ struct OCICreateFlags: ParsableArguments {
 }
 
 struct OCICreate: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a container from a bundle; its process waits for start.")
+    static let configuration = CommandConfiguration(commandName: "create", _superCommandName: "oci", abstract: "Create a container from a bundle; its process waits for start.")
     @OptionGroup var global: OCIGlobalOptions
     @OptionGroup var flags: OCICreateFlags
     @Argument var id: String

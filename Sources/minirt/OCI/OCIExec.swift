@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 struct OCIExec: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "exec", abstract: "Run a process in a running container.")
+    static let configuration = CommandConfiguration(commandName: "exec", _superCommandName: "oci", abstract: "Run a process in a running container.")
     @OptionGroup var global: OCIGlobalOptions
     @Option(name: [.short, .long], help: ArgumentHelp("An OCI process JSON file (- for stdin) instead of ARGS.", valueName: "file")) var process: String?
     @Flag(name: [.short, .long], help: "Allocate a pseudo-terminal.") var tty = false

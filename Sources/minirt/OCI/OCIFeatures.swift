@@ -5,7 +5,7 @@ import MinirtKit
 
 /// `features`: what this runtime implements, in the runtime-spec's features format.
 struct OCIFeatures: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "features", abstract: "Print what this runtime supports (runtime-spec features JSON).")
+    static let configuration = CommandConfiguration(commandName: "features", _superCommandName: "oci", abstract: "Print what this runtime supports (runtime-spec features JSON).")
     @OptionGroup var global: OCIGlobalOptions
 
     struct Features: Encodable {

@@ -2,7 +2,7 @@ import ArgumentParser
 import MinirtKit
 
 struct OCIKill: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "kill", abstract: "Send a signal (default SIGTERM) to a container's init.")
+    static let configuration = CommandConfiguration(commandName: "kill", _superCommandName: "oci", abstract: "Send a signal (default SIGTERM) to a container's init.")
     @OptionGroup var global: OCIGlobalOptions
     @Flag(name: [.short, .long], help: "Signal every process of the container.") var all = false
     @Argument var id: String

@@ -3,7 +3,7 @@ import FoundationEssentials
 import MinirtKit
 
 struct OCIList: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List the containers of this state root.")
+    static let configuration = CommandConfiguration(commandName: "list", _superCommandName: "oci", abstract: "List the containers of this state root.")
     @OptionGroup var global: OCIGlobalOptions
     @Option(name: [.short, .long], help: ArgumentHelp("table or json.", valueName: "format")) var format = "table"
     @Flag(name: [.short, .long], help: "Only ids.") var quiet = false
@@ -25,7 +25,7 @@ struct OCIList: ParsableCommand {
 }
 
 struct OCIPs: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "ps", abstract: "The processes of a container (json: their host pids).")
+    static let configuration = CommandConfiguration(commandName: "ps", _superCommandName: "oci", abstract: "The processes of a container (json: their host pids).")
     @OptionGroup var global: OCIGlobalOptions
     @Option(name: [.short, .long], help: ArgumentHelp("table or json.", valueName: "format")) var format = "table"
     @Argument var id: String

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 struct OCIRun: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "Create and start a container; wait for it unless --detach.")
+    static let configuration = CommandConfiguration(commandName: "run", _superCommandName: "oci", abstract: "Create and start a container; wait for it unless --detach.")
     @OptionGroup var global: OCIGlobalOptions
     @OptionGroup var flags: OCICreateFlags
     @Flag(name: [.short, .long], help: "Return once it started.") var detach = false

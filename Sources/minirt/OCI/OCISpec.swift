@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 struct OCISpecCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "spec", abstract: "Write runc's default config.json into a bundle folder.")
+    static let configuration = CommandConfiguration(commandName: "spec", _superCommandName: "oci", abstract: "Write runc's default config.json into a bundle folder.")
     @OptionGroup var global: OCIGlobalOptions
     @Option(name: [.short, .long], help: ArgumentHelp("The bundle folder.", valueName: "dir")) var bundle = "."
     func run() throws {

@@ -3,7 +3,7 @@ import FoundationEssentials
 import MinirtKit
 
 struct OCIState: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "state", abstract: "Print a container's runtime-spec state as JSON.")
+    static let configuration = CommandConfiguration(commandName: "state", _superCommandName: "oci", abstract: "Print a container's runtime-spec state as JSON.")
     @OptionGroup var global: OCIGlobalOptions
     @Argument var id: String
     func run() throws {

@@ -4,7 +4,7 @@ import MinirtEngine
 import MinirtKit
 
 struct OCIUpdate: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "update", abstract: "Change a running container's resource limits.")
+    static let configuration = CommandConfiguration(commandName: "update", _superCommandName: "oci", abstract: "Change a running container's resource limits.")
     @OptionGroup var global: OCIGlobalOptions
     @Option(name: [.short, .long], help: ArgumentHelp("LinuxResources JSON file (- for stdin).", valueName: "file")) var resources: String?
     @Option(help: ArgumentHelp("Memory limit in bytes.", valueName: "bytes")) var memory: Int64?
