@@ -88,6 +88,19 @@ extension Containers {
         return record.id
     }
 
+    /// `create`: the container made as `run -d` makes it (its folder, spec,
+    /// name), not started: `minirt start` runs it under a supervisor.
+    public func create(_ o: RunOptions, restart: ContainerRecord.RestartPolicy) throws -> String {
+        var d = try decide(o)
+        if restart.name != "no" && o.autoRemove {
+            throw RunError.invalid("conflicting options: --restart \(restart.name) and --rm: a removed container cannot restart")
+        }
+        d.plan.record.state.detached = true
+        d.plan.record.state.keptWhenStartFails = true
+        d.plan.record.hostConfig.restartPolicy = restart
+        return try materialize(d, generatedName: o.name == nil, cidfile: o.cidfile).id
+    }
+
     /// `minirt start`: a stopped container runs again, under a new supervisor.
     public func start(_ ref: String, minirt: String, supervisor: String) throws -> ContainerRecord {
         let r = try get(ref)
@@ -171,7 +184,10 @@ extension Containers {
             // A stop that came while this start was under way wins.
             if (try? store.load(id))?.state.stoppedByUser == true { Glibc.kill(spawned.pid, SIGKILL) }
         } catch {
-            _ = try? release(record, ending: initial ? .remove : .failed("\(error)"), force: initial)
+            let remove = initial && record.state.keptWhenStartFails != true
+            _ = try? release(record, ending: remove ? .remove : .failed("\(error)"), force: remove)
+            // docker's exit code for a start that failed: 127 not found, 126 not invocable, 125 the rest.
+            if !remove { _ = try? store.update(id) { $0.state.exitCode = (error as? EngineError)?.exitCode ?? 125 } }
             throw error
         }
     }

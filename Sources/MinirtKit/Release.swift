@@ -9,7 +9,8 @@ enum Ending {
     /// The record stays, exited with this status; `decide` runs under the
     /// container's lock on the record about to be saved (the restart policy).
     case exited(code: Int32, decide: (@Sendable (inout ContainerRecord) -> Void)? = nil)
-    /// A later start failed: the record stays, exited, with the error.
+    /// A later start failed (or a created container's first): the record stays,
+    /// with the error (exited; Created if it never ran).
     case failed(String)
     /// The record is already final (gc of an exited container): only the host is released.
     case keep
@@ -127,9 +128,11 @@ struct StoreRelease: ReleaseHost {
         case .failed(let message):
             return try store.update(r.id) { c in
                 c.network = r.network
-                c.state.status = .exited
+                // Never started (a created container): it stays Created, with the error, as in docker.
+                c.state.status = c.state.startedAt.isZero ? .created : .exited
                 c.state.error = message
                 c.state.pid = 0
+                if !c.state.startedAt.isZero { c.state.finishedAt = .now() }
             }
         }
     }

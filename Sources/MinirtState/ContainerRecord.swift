@@ -156,6 +156,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         /// records the exit itself while it lives.
         public var supervisorPid: Int32 = 0
         public var supervisorStartTime: UInt64 = 0
+        /// Made by `create`: a first start that fails leaves it (with the error), as docker does.
+        public var keptWhenStartFails: Bool?
         public init() {}
     }
 }

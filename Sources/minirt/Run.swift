@@ -165,6 +165,27 @@ struct Run: ParsableCommand {
     var command: [String] = []
 
     func run() throws {
+        let o = options()
+        let code: Int32
+        do {
+            let policy = try RestartPolicyParser.parse(restart)
+            if detach {
+                let tools = try Executables.locate()
+                print(try global.containers().runDetached(o, restart: policy, minirt: tools.minirt, supervisor: tools.supervisor))
+                return
+            }
+            if policy.name != "no" {
+                throw RunError.invalid("--restart \(restart) needs -d: a supervisor carries out restart policies")
+            }
+            code = try global.containers().run(o)
+        } catch {
+            throw fail(error, defaultCode: 125)
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    /// The flags as RunOptions (`create` takes the same ones).
+    func options() -> RunOptions {
         var o = RunOptions(image: image)
         o.command = command.first == "--" ? Array(command.dropFirst()) : command
         o.name = name
@@ -213,21 +234,23 @@ struct Run: ParsableCommand {
         o.ipc = ipc
         o.cgroupns = cgroupns
         o.cidfile = cidfile
-        let code: Int32
+        return o
+    }
+}
+
+/// `minirt create`: docker's create, with run's flags: the container is made
+/// (folder, spec, name, `ls -a` shows it Created) and `minirt start` runs it.
+struct Create: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a container without starting it (minirt start runs it).")
+    @OptionGroup var flags: Run
+
+    func run() throws {
         do {
-            let policy = try RestartPolicyParser.parse(restart)
-            if detach {
-                let tools = try Executables.locate()
-                print(try global.containers().runDetached(o, restart: policy, minirt: tools.minirt, supervisor: tools.supervisor))
-                return
-            }
-            if policy.name != "no" {
-                throw RunError.invalid("--restart \(restart) needs -d: a supervisor carries out restart policies")
-            }
-            code = try global.containers().run(o)
+            guard !flags.detach else { throw RunError.invalid("create takes no -d: the container starts detached with minirt start") }
+            let policy = try RestartPolicyParser.parse(flags.restart)
+            print(try flags.global.containers().create(flags.options(), restart: policy))
         } catch {
             throw fail(error, defaultCode: 125)
         }
-        if code != 0 { throw ExitCode(code) }
     }
 }

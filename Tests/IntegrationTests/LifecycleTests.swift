@@ -252,3 +252,46 @@ extension LifecycleTests {
         try s.finish()
     }
 }
+
+/// docker's `create`: the container exists (Created) until `start` runs it.
+@Suite struct CreateTests {
+    @Test func createThenStart() throws {
+        let s = try Sandbox()
+        let id = try s.minirt("create", "--name", "made", "--network", "none", "-e", "WHO=created", "busybox", "sh", "-c", "echo $WHO; sleep 60")
+        #expect(id.status == 0 && id.stdout.trimmingCharacters(in: .whitespacesAndNewlines).count == 64, "\(id.stderr)")
+        #expect(try s.minirt("ls", "-a", "--format", "{{.Names}} {{.Status}}").stdout == "made Created\n")
+        #expect(try s.minirt("ls", "-q").stdout.isEmpty, "a created container is not running")
+        #expect(try s.minirt("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", "made").stdout == "created 0\n")
+        let started = try s.minirt("start", "made")
+        #expect(started.status == 0 && started.stdout == "made\n", "\(started.stderr)")
+        _ = try s.waitForPid("made")
+        #expect(try s.minirt("inspect", "-f", "{{.State.Status}}", "made").stdout == "running\n")
+        var log = ""
+        for _ in 0..<100 where !log.contains("created") { log = try s.minirt("logs", "made").stdout; usleep(20_000) }
+        #expect(log == "created\n")
+        try s.minirt("rm", "-f", "made")
+        try s.finish()
+    }
+
+    /// A start that fails leaves the created container, with docker's exit code
+    /// and the error; rm removes it; a refused create leaves nothing at all.
+    @Test func failedStartKeepsIt() throws {
+        let s = try Sandbox()
+        try s.minirt("create", "--name", "broken", "--network", "none", "busybox", "no-such-command")
+        let start = try s.minirt("start", "broken")
+        #expect(start.status != 0 && start.stderr.contains("executable file not found"), "\(start.stderr)")
+        #expect(try s.minirt("inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "broken").stdout == "created 127\n")
+        try s.minirt("rm", "broken")
+        let refused = try s.minirt("create", "--network", "none", "--cpus", "nonsense", "busybox", "true")
+        #expect(refused.status == 125 && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        #expect(try s.minirt("create", "-d", "busybox", "true").status == 125)
+        #expect(s.containerFolders().isEmpty)
+        // --rm: gone once it has run.
+        try s.minirt("create", "--rm", "--name", "once", "--network", "none", "busybox", "true")
+        #expect(try s.minirt("start", "once").status == 0)
+        var left = "once"
+        for _ in 0..<100 where !left.isEmpty { left = try s.minirt("ls", "-aq").stdout; usleep(30_000) }
+        #expect(left.isEmpty, "--rm removed it after it ran")
+        try s.finish()
+    }
+}
