@@ -37,4 +37,14 @@ public enum InRoot {
             }
         }
     }
+
+    /// Whether something (any kind, a dangling symlink too) is at path inside root.
+    public static func exists(_ path: String, root: String) -> Bool {
+        let rootFD = open(root, Int32(MINIRT_O_PATH) | O_DIRECTORY | O_CLOEXEC)
+        guard rootFD >= 0 else { return false }
+        defer { close(rootFD) }
+        let fd = minirt_open_in_root(rootFD, path, Int32(MINIRT_O_PATH) | O_NOFOLLOW, 0)
+        if fd >= 0 { close(fd) }
+        return fd >= 0
+    }
 }

@@ -295,3 +295,38 @@ extension LifecycleTests {
         try s.finish()
     }
 }
+
+/// docker's `diff` and `export`: the container's own files, read without
+/// following anything it planted.
+@Suite struct FilesystemTests {
+    @Test func diffAndExport() throws {
+        let s = try Sandbox()
+        try s.minirt("run", "--name", "changed", "--network", "none", "busybox", "sh", "-c",
+                     "echo x > /newfile; rm /bin/vi; mkdir /tmp/sub; echo y > /tmp/sub/f; ln -s /etc/shadow /tmp/link; ln -s / /tmp/root")
+        let diff = try s.minirt("diff", "changed")
+        #expect(diff.status == 0 && diff.lines == ["C /bin", "D /bin/vi", "C /etc", "A /newfile", "C /tmp", "A /tmp/link", "A /tmp/root", "A /tmp/sub", "A /tmp/sub/f"],
+                "\(diff.stdout) \(diff.stderr)")
+        // A stopped container: its overlay is mounted for the copy in a namespace of
+        // the copy's own; nothing stays mounted on the host.
+        let tarPath = s.root + "/.changed.tar"
+        #expect(try s.minirt("export", "-o", tarPath, "changed").status == 0)
+        let listing = try Sandbox.exec("/bin/tar", ["-tvf", tarPath]).stdout
+        #expect(listing.contains("./newfile") && listing.contains("./tmp/sub/f") && !listing.contains("./bin/vi\n"), "\(listing.prefix(400))")
+        // The symlinks are archived as links, not followed to the host's files.
+        #expect(listing.contains("./tmp/link -> /etc/shadow") && !listing.contains("root:"), "links stay links")
+        #expect(s.hostMounts().isEmpty)
+        // A running one: its root through /proc/PID/root, without /proc's contents.
+        try s.minirt("run", "-d", "--name", "live", "--network", "none", "busybox", "sh", "-c", "echo z > /live; sleep 60")
+        _ = try s.waitForPid("live")
+        var live = ""
+        for _ in 0..<50 where !live.contains("./live\n") {
+            #expect(try s.minirt("export", "-o", tarPath, "live").status == 0)
+            live = try Sandbox.exec("/bin/tar", ["-tf", tarPath]).stdout
+            usleep(20_000)
+        }
+        #expect(live.contains("./live\n") && live.contains("./proc/\n") && !live.contains("./proc/1/"), "\(live.prefix(300))")
+        #expect(try s.minirt("export", "nope").status == 1)
+        try s.minirt("rm", "-f", "changed", "live")
+        try s.finish()
+    }
+}
