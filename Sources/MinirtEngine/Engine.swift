@@ -496,6 +496,13 @@ public enum Engine {
         if let l = spec.linux?.mountLabel, !l.isEmpty {
             throw EngineError.invalidSpec("linux.mountLabel is not supported: minirt applies no SELinux label; remove the field")
         }
+        for (i, m) in (spec.mounts ?? []).enumerated() {
+            let idmap = (m.options ?? []).contains { $0 == "idmap" || $0 == "ridmap" } || !(m.uidMappings ?? []).isEmpty || !(m.gidMappings ?? []).isEmpty
+            if idmap {
+                // runc 1.1.5 ignores them and mounts with the host's ids: that would hand the container files it should not own.
+                throw EngineError.invalidSpec("mounts[\(i)] (\(m.destination)): idmapped mounts are not supported: drop idmap and the mount's uid/gid mappings")
+            }
+        }
         if spec.linux?.intelRdt != nil {
             throw EngineError.invalidSpec("linux.intelRdt is not supported: remove the field")
         }

@@ -101,6 +101,9 @@ public struct OCISpec: Codable, Sendable, Equatable {
         public var type: String?
         public var source: String?
         public var options: [String]?
+        /// An idmapped mount's maps: read so that they are refused (see Engine).
+        public var uidMappings: [IDMapping]?
+        public var gidMappings: [IDMapping]?
         public init(destination: String, type: String? = nil, source: String? = nil, options: [String]? = nil) {
             self.destination = destination; self.type = type; self.source = source; self.options = options
         }
