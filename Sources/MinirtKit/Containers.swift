@@ -74,6 +74,9 @@ public struct Containers: Sendable {
                                     directory: store.directory(id), network: choice, ports: requested,
                                     hostEnv: ProcessInfo.processInfo.environment, hostHostname: Self.hostHostname())
         plan.record.hostConfig.networkAliases = o.networkAliases
+        try Networks.checkStatic(ip: o.ip, mac: o.macAddress, list: list, mode: choice.modeName)
+        plan.record.hostConfig.staticIP = o.ip
+        plan.record.hostConfig.macAddress = o.macAddress
         _ = try extraHosts(plan.record, list: list)
         return Decision(plan: plan, list: list, choice: choice, requestedPorts: requested)
     }
@@ -143,7 +146,7 @@ public struct Containers: Sendable {
             let upstream = DNSFiles.upstreamServers(host: Self.read("/etc/resolv.conf") ?? "",
                                                     upstream: Self.read("/run/systemd/resolve/resolv.conf"))
             try attacher.attach(&record, list: list, ports: h.portBindings, aliases: h.networkAliases,
-                                upstreamDNS: h.dns.isEmpty ? upstream : h.dns)
+                                upstreamDNS: h.dns.isEmpty ? upstream : h.dns, ip: h.staticIP, mac: h.macAddress)
         }
         try writeDNSFiles(record, choice: choice, extraHosts: try extraHosts(record, list: list))
         return try Engine.spawn(spec, bundle: store.directory(record.id),

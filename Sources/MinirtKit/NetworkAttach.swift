@@ -41,8 +41,13 @@ struct NetworkAttacher {
     }
 
     static func attachment(_ r: ContainerRecord, _ net: NetworkState, ifName: String? = nil) -> Attachment {
-        Attachment(containerID: r.id, netns: net.netnsPath, ifName: ifName ?? net.ifName,
-                   capabilityArgs: net.ports.isEmpty ? [:] : ["portMappings": portMappings(net.ports)])
+        var args: [String: JSONValue] = net.ports.isEmpty ? [:] : ["portMappings": portMappings(net.ports)]
+        if let ip = net.requestedIP {
+            let prefix = (try? NetworkConfigList(data: Data(net.config.utf8), source: "")).flatMap(Networks.subnet(of:))?.prefix ?? 32
+            args["ips"] = .array([.string("\(ip)/\(prefix)")])
+        }
+        if let mac = net.requestedMAC { args["mac"] = .string(mac) }
+        return Attachment(containerID: r.id, netns: net.netnsPath, ifName: ifName ?? net.ifName, capabilityArgs: args)
     }
 
     /// Appends every plugin invocation to `<dir>/cni.log` (JSON lines): what minirt
@@ -67,9 +72,11 @@ struct NetworkAttacher {
 
     /// Pins a new network namespace, brings up lo and ADDs the network.
     func attach(_ r: inout ContainerRecord, list: NetworkConfigList, ports: [PortBinding], aliases: [String] = [],
-                upstreamDNS: [String] = []) throws {
+                upstreamDNS: [String] = [], ip: String? = nil, mac: String? = nil) throws {
         var net = NetworkState(network: list.name, netnsPath: NetworkNamespace.pinPath(for: r.id), config: list.raw.text())
         net.ports = ports
+        net.requestedIP = ip
+        net.requestedMAC = mac
         net.aliases = aliases
         // One record for the three steps: undoing one that was never made is harmless
         // (a missing pin, a DEL of what was never added), forgetting one is a leak.

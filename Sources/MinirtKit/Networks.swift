@@ -153,6 +153,8 @@ public struct Networks: Sendable {
                 .object([
                     "type": .string("bridge"), "bridge": .string(bridge), "isGateway": .bool(true),
                     "ipMasq": .bool(ipMasq && !isInternal), "hairpinMode": .bool(true), "ipam": ipam,
+                    // --ip (host-local reads runtimeConfig.ips) and --mac-address.
+                    "capabilities": .object(["ips": .bool(true), "mac": .bool(true)]),
                 ]),
                 .object(["type": .string("portmap"), "capabilities": .object(["portMappings": .bool(true)])]),
                 .object(["type": .string("firewall")]),
@@ -169,6 +171,7 @@ public struct Networks: Sendable {
             "name": .string(name),
             "plugins": .array([.object([
                 "type": .string(driver), "master": .string(parent),
+                "capabilities": .object(["ips": .bool(true)]),
                 "ipam": .object([
                     "type": .string("host-local"), "ranges": .array([.array([ipamRanges])]),
                     "routes": .array(isInternal ? [] : [.object(["dst": .string("0.0.0.0/0")])]),
@@ -251,6 +254,50 @@ public struct Networks: Sendable {
         var dirs = [own]
         for (list, _) in all() { if let d = Self.owningStateDir(of: list), !dirs.contains(d) { dirs.append(d) } }
         return dirs
+    }
+
+    /// --ip and --mac-address against the network, before anything is made
+    /// (docker's rules): a static address only on a network of the user's own,
+    /// inside its subnet, not its network, broadcast or gateway address, not
+    /// leased; a MAC unicast and not zero; both only where the network's first
+    /// plugin declares the capability (networks made before minirt did cannot).
+    public static func checkStatic(ip: String?, mac: String?, list: NetworkConfigList?, mode: String) throws {
+        if let mac {
+            let octets = mac.split(separator: ":", omittingEmptySubsequences: false)
+            guard octets.count == 6, octets.allSatisfy({ $0.count == 2 && UInt8($0, radix: 16) != nil }),
+                  let first = UInt8(octets[0], radix: 16), first & 1 == 0, octets.contains(where: { $0 != "00" }) else {
+                throw RunError.invalid("invalid --mac-address \(mac): give a unicast address such as 02:42:ac:11:00:02")
+            }
+        }
+        guard ip != nil || mac != nil else { return }
+        guard let list else {
+            throw RunError.invalid("--ip and --mac-address need a network of minirt's: the network mode \(mode) has no interface of the container's own")
+        }
+        let caps = list.plugins.first?["capabilities"]?.objectValue ?? [:]
+        if let mac, caps["mac"]?.boolValue != true {
+            throw RunError.invalid("--mac-address \(mac): network \(list.name) does not take a MAC address (its plugin declares no mac capability; networks made before minirt 0.2 need to be created again)")
+        }
+        guard let ip else { return }
+        guard list.name != defaultName else {
+            throw RunError.invalid("--ip \(ip): user specified IP addresses are supported on user defined networks only (minirt network create), as in docker")
+        }
+        guard caps["ips"]?.boolValue == true else {
+            throw RunError.invalid("--ip \(ip): network \(list.name) does not take static addresses (created before minirt could): create it again")
+        }
+        guard let address = IPv4Subnet.parse(ip) else { throw RunError.invalid("invalid --ip \(ip): give an IPv4 address such as 10.42.0.10") }
+        guard let subnet = subnet(of: list), subnet.contains(address) else {
+            throw RunError.invalid("--ip \(ip) is outside network \(list.name)'s subnet \(subnet(of: list)?.description ?? "?"): give an address inside it")
+        }
+        let broadcast = subnet.network | ~subnet.mask
+        guard address != subnet.network, address != broadcast, IPv4Subnet.format(address) != gateway(of: list) else {
+            throw RunError.invalid("--ip \(ip) is network \(list.name)'s network, broadcast or gateway address: give a host address")
+        }
+        // host-local's lease files are named by address: a taken one is refused now,
+        // clearly (host-local would refuse it at ADD too, in its words).
+        let dataDir = list.plugins.first?["ipam"]?["dataDir"]?.stringValue ?? ""
+        if !dataDir.isEmpty, access("\(dataDir)/\(list.name)/\(IPv4Subnet.format(address))", F_OK) == 0 {
+            throw RunError.invalid("--ip \(ip) is already in use on network \(list.name): choose another address")
+        }
     }
 
     public static func subnet(of list: NetworkConfigList) -> IPv4Subnet? {

@@ -21,6 +21,9 @@ public struct RunOptions: Sendable {
     public var dnsOptions: [String] = []
     public var addHosts: [String] = []
     public var networkAliases: [String] = []
+    /// --ip and --mac-address.
+    public var ip: String?
+    public var macAddress: String?
     public var autoRemove = false
     public var interactive = false
     public var tty = false

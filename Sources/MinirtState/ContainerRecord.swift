@@ -59,6 +59,9 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var dnsOptions: [String] = []
         public var extraHosts: [String] = []
         public var networkAliases: [String] = []
+        /// --ip and --mac-address (absent in older records): the same on every start.
+        public var staticIP: String?
+        public var macAddress: String?
         public var restartPolicy = RestartPolicy()
         /// Confinement and resources (absent in records written before they existed).
         public var security: Security?

@@ -36,6 +36,10 @@ public struct NetworkState: Codable, Sendable, Equatable {
     /// An endpoint of the services that select it: set when recorded running,
     /// cleared before it is signalled to stop (optional: older records lack it).
     public var serving: Bool?
+    /// The address and MAC asked for (--ip, --mac-address), passed to the
+    /// plugins as the `ips` and `mac` capabilities on ADD.
+    public var requestedIP: String?
+    public var requestedMAC: String?
 
     public var ipAddress = ""
     public var prefixLength = 0

@@ -59,6 +59,12 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("network-alias"), help: ArgumentHelp("Another name the container answers to on its network.", valueName: "alias"))
     var networkAlias: [String] = []
 
+    @Option(help: ArgumentHelp("The container's IPv4 address on a network of your own.", valueName: "address"))
+    var ip: String?
+
+    @Option(name: .customLong("mac-address"), help: ArgumentHelp("The container's MAC address (02:42:ac:11:00:02).", valueName: "address"))
+    var macAddress: String?
+
     @Option(name: .customLong("add-host"), help: ArgumentHelp("Add NAME:IP (or NAME:host-gateway) to /etc/hosts.", valueName: "host:ip"))
     var addHost: [String] = []
 
@@ -202,6 +208,8 @@ struct Run: ParsableCommand {
         o.dnsOptions = dnsOption
         o.addHosts = addHost
         o.networkAliases = networkAlias
+        o.ip = ip
+        o.macAddress = macAddress
         o.autoRemove = rm
         o.interactive = interactive
         o.tty = tty

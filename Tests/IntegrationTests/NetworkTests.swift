@@ -415,3 +415,41 @@ import Glibc
         try s.finish()
     }
 }
+
+/// --ip and --mac-address (issue 14): host-local's `ips` and bridge's `mac`
+/// capabilities, checked before anything is made.
+@Suite struct StaticAddressTests {
+    @Test func addressAndMACAsAskedForAndRefusedClearly() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("network", "create", "--subnet", "10.77.9.0/24", "fixed").status == 0)
+        let o = try s.minirt("run", "-d", "--name", "pinned", "--network", "fixed", "--ip", "10.77.9.50", "--mac-address", "02:42:ac:11:00:99",
+                             "busybox", "sleep", "60")
+        #expect(o.status == 0, "\(o.stderr)")
+        _ = try s.waitForPid("pinned")
+        let inside = try s.minirt("exec", "pinned", "sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}'; cat /sys/class/net/eth0/address")
+        #expect(inside.lines == ["10.77.9.50/24", "02:42:ac:11:00:99"], "\(inside.stdout) \(inside.stderr)")
+        let view = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.MacAddress}}", "pinned")
+        #expect(view.stdout == "10.77.9.50 02:42:ac:11:00:99\n", "\(view.stdout)")
+        // The same address again is refused at once, and leaves nothing.
+        func refused(_ args: [String], _ mentions: String) throws {
+            let r = try s.minirt(["run", "--rm"] + args + ["busybox", "true"])
+            #expect(r.status == 125 && r.stderr.contains(mentions) && r.stderr.split(separator: "\n").count == 1, "\(args): \(r.stderr)")
+        }
+        try refused(["--network", "fixed", "--ip", "10.77.9.50"], "already in use")
+        try refused(["--network", "fixed", "--ip", "10.77.10.5"], "outside network fixed's subnet")
+        try refused(["--network", "fixed", "--ip", "10.77.9.1"], "gateway")
+        try refused(["--network", "fixed", "--ip", "10.77.9.x"], "invalid --ip")
+        try refused(["--ip", "10.99.0.77"], "user defined networks only")
+        try refused(["--network", "none", "--ip", "10.77.9.51"], "network mode none")
+        try refused(["--network", "fixed", "--mac-address", "01:00:5e:00:00:01"], "unicast")
+        #expect(s.containerFolders().count == 1)
+        // Started again, it keeps its address.
+        try s.minirt("stop", "-t", "1", "pinned")
+        try s.minirt("start", "pinned")
+        _ = try s.waitForPid("pinned")
+        #expect(try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "pinned").stdout == "10.77.9.50\n")
+        try s.minirt("rm", "-f", "pinned")
+        try s.minirt("network", "rm", "fixed")
+        try s.finish()
+    }
+}
