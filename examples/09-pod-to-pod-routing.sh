@@ -7,9 +7,9 @@ need_image busybox
 later minirt network rm lesson9-a lesson9-b
 later minirt rm -f lesson9-server lesson9-client
 
-step "Two networks, outbound NAT off (-o ip-masq=false)"
-show minirt network create --subnet 10.127.1.0/24 -o ip-masq=false lesson9-a
-show minirt network create --subnet 10.127.2.0/24 -o ip-masq=false lesson9-b
+step "Two networks, outbound NAT off (-o ip-masq=false) and not isolated from each other (-o isolate=false: by default, as in docker, containers of different bridge networks cannot reach each other)"
+show minirt network create --subnet 10.127.1.0/24 -o ip-masq=false -o isolate=false lesson9-a
+show minirt network create --subnet 10.127.2.0/24 -o ip-masq=false -o isolate=false lesson9-b
 
 step "A server on lesson9-a that answers with its table of connections"
 show minirt run -d --name lesson9-server --network lesson9-a busybox nc -ll -p 9000 -e netstat -tn

@@ -559,6 +559,11 @@ extension Containers {
             fixed.append("released what container \(owner.prefix(12)) left (leases \(left.leases.map(\.address).joined(separator: ", ")))"
                          + warnings.map { "; \($0)" }.joined())
         }
+        // The isolation plugin's rules of bridges that are gone (a network removed by hand).
+        for bridge in Networks.staleIsolationBridges() {
+            Networks.dropIsolationRules(bridge: bridge)
+            fixed.append("dropped the isolation rules of the removed bridge \(bridge)")
+        }
         let dnsRoots = networks.stateDirs(own: store.root).map { NetworkDNS(root: $0 + "/.dns") }
         for dns in dnsRoots {
             for net in (try? fm.contentsOfDirectory(atPath: dns.root)) ?? [] {

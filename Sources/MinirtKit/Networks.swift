@@ -139,7 +139,7 @@ public struct Networks: Sendable {
     }
 
     public static func bridgeConfig(name: String, bridge: String, subnet: IPv4Subnet, gateway: String,
-                                    isInternal: Bool, ipamDir: String, ipMasq: Bool = true) -> JSONValue {
+                                    isInternal: Bool, ipamDir: String, ipMasq: Bool = true, isolated: Bool = true) -> JSONValue {
         let ipam: JSONValue = .object([
             "type": .string("host-local"),
             "ranges": .array([.array([.object(["subnet": .string(subnet.description), "gateway": .string(gateway)])])]),
@@ -157,7 +157,9 @@ public struct Networks: Sendable {
                     "capabilities": .object(["ips": .bool(true), "mac": .bool(true)]),
                 ]),
                 .object(["type": .string("portmap"), "capabilities": .object(["portMappings": .bool(true)])]),
-                .object(["type": .string("firewall")]),
+                // Docker's default: no traffic between different bridge networks (the
+                // plugin's CNI-ISOLATION-STAGE-1/2 chains); -o isolate=false opts out.
+                .object(isolated ? ["type": .string("firewall"), "ingressPolicy": .string("same-bridge")] : ["type": .string("firewall")]),
             ]),
         ])
     }
@@ -183,7 +185,7 @@ public struct Networks: Sendable {
 
     /// `minirt network create`: writes a conflist after checking the subnet is free.
     public func create(name: String, subnet cidr: String, gateway: String?, driver: String,
-                       isInternal: Bool, parent: String?, ipMasq: Bool = true) throws -> NetworkConfigList {
+                       isInternal: Bool, parent: String?, ipMasq: Bool = true, isolated: Bool = true) throws -> NetworkConfigList {
         guard StateStore.isValidName(name) else { throw NetworkError.invalidName(name) }
         guard !["none", "host", "default", "container"].contains(name) else { throw NetworkError.builtin(name) }
         if access(file(for: name), F_OK) == 0 || all().contains(where: { $0.0.name == name }) {
@@ -206,7 +208,7 @@ public struct Networks: Sendable {
         switch driver {
         case "bridge":
             doc = Self.bridgeConfig(name: name, bridge: Self.bridgeName(for: name), subnet: subnet, gateway: gw,
-                                    isInternal: isInternal, ipamDir: ipamDir, ipMasq: ipMasq)
+                                    isInternal: isInternal, ipamDir: ipamDir, ipMasq: ipMasq, isolated: isolated)
         case "macvlan", "ipvlan":
             guard let parent = parent ?? Self.defaultRouteInterface() else {
                 throw NetworkError.badSubnet(cidr, "no parent interface: give --opt parent=IFACE")
@@ -233,9 +235,40 @@ public struct Networks: Sendable {
         unlink(path)
         if let bridge = list.plugins.first?["bridge"]?.stringValue, list.types.first == "bridge" {
             _ = try? Command.run("/usr/sbin/ip", ["link", "delete", bridge, "type", "bridge"]) // absent is fine
+            Self.dropIsolationRules(bridge: bridge)
         }
         let ipam = list.plugins.first?["ipam"]?["dataDir"]?.stringValue ?? ipamDir
         try? FileManager.default.removeItem(atPath: "\(ipam)/\(name)")
+    }
+
+    /// The firewall plugin's ingressPolicy leaves its per-bridge rules on DEL (it
+    /// cannot know whether the bridge is still in use); the network's owner
+    /// removes them with the network, and gc those of bridges that are gone.
+    static func dropIsolationRules(bridge: String) {
+        // By number, highest first: the plugin's rules carry a comment an exact -D would have to repeat.
+        for (chain, column) in [("CNI-ISOLATION-STAGE-1", 6), ("CNI-ISOLATION-STAGE-2", 7)] {
+            guard let text = try? Command.run("/usr/sbin/iptables", ["-w", "-t", "filter", "-v", "-n", "-L", chain, "--line-numbers"]) else { continue }
+            let numbers = text.split(separator: "\n").compactMap { line -> Int? in
+                let f = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard f.count > column, let n = Int(f[0]), f[column] == bridge else { return nil }
+                return n
+            }
+            for n in numbers.sorted(by: >) { _ = try? Command.run("/usr/sbin/iptables", ["-w", "-t", "filter", "-D", chain, "\(n)"]) }
+        }
+    }
+
+    /// Isolation rules naming minirt bridges (minirt0, mr-*) that no longer exist: what gc drops.
+    static func staleIsolationBridges() -> [String] {
+        guard let text = try? Command.run("/usr/sbin/iptables", ["-w", "-t", "filter", "-S", "CNI-ISOLATION-STAGE-2"]) else { return [] }
+        var stale: [String] = []
+        for line in text.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard let o = f.firstIndex(of: "-o"), o + 1 < f.count else { continue }
+            let bridge = String(f[o + 1])
+            guard bridge == defaultBridge || bridge.hasPrefix("mr-"), access("/sys/class/net/\(bridge)", F_OK) != 0, !stale.contains(bridge) else { continue }
+            stale.append(bridge)
+        }
+        return stale
     }
 
     // MARK: facts

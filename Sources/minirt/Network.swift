@@ -35,7 +35,7 @@ struct NetworkCreate: ParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("bridge, macvlan or ipvlan.", valueName: "driver")) var driver = "bridge"
     @Flag(help: "No outbound NAT and no default route.") var `internal` = false
     @Option(name: [.short, .customLong("opt")],
-            help: ArgumentHelp("parent=IFACE (macvlan/ipvlan); ip-masq=false (bridge: no outbound NAT, as Docker's com.docker.network.bridge.enable_ip_masquerade).",
+            help: ArgumentHelp("parent=IFACE (macvlan/ipvlan); ip-masq=false (bridge: no outbound NAT, as Docker's com.docker.network.bridge.enable_ip_masquerade); isolate=false (bridge: reachable from other networks).",
                                valueName: "key=value")) var opt: [String] = []
     @Option(name: .customLong("service-range"), help: ArgumentHelp("Where its services' virtual IPs come from (default: a free /24 of 10.96.0.0/16).", valueName: "cidr"))
     var serviceRange: String?
@@ -47,13 +47,16 @@ struct NetworkCreate: ParsableCommand {
         do {
             var parent: String?
             var ipMasq = true
+            var isolated = true
             for o in opt {
                 let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
                 switch (kv[0], kv.count > 1 ? kv[1] : "") {
                 case ("parent", let v): parent = v
                 case ("ip-masq", "false"), ("com.docker.network.bridge.enable_ip_masquerade", "false"): ipMasq = false
                 case ("ip-masq", "true"), ("com.docker.network.bridge.enable_ip_masquerade", "true"): ipMasq = true
-                default: throw RunError.invalid("unknown network option \"\(o)\": use parent=IFACE or ip-masq=true|false")
+                case ("isolate", "false"): isolated = false
+                case ("isolate", "true"): isolated = true
+                default: throw RunError.invalid("unknown network option \"\(o)\": use parent=IFACE, ip-masq=true|false or isolate=true|false")
                 }
             }
             let c = global.containers()
@@ -61,7 +64,7 @@ struct NetworkCreate: ParsableCommand {
                 throw RunError.invalid("--service-range and --cluster-domain are for bridge networks: services need the host's netfilter")
             }
             let list = try c.networks.create(name: name, subnet: subnet, gateway: gateway,
-                                             driver: driver, isInternal: `internal`, parent: parent, ipMasq: ipMasq)
+                                             driver: driver, isInternal: `internal`, parent: parent, ipMasq: ipMasq, isolated: isolated)
             if serviceRange != nil || clusterDomain != nil {
                 do { try c.services.setNetworkOptions(list.name, range: serviceRange, clusterDomain: clusterDomain) } catch {
                     try? c.networks.remove(list.name)

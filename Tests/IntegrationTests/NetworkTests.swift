@@ -453,3 +453,40 @@ import Glibc
         try s.finish()
     }
 }
+
+/// Isolation between bridge networks (issue 14), docker's default: the
+/// firewall plugin's ingressPolicy same-bridge; -o isolate=false opts out.
+@Suite struct IsolationTests {
+    @Test func networksAreIsolatedUnlessTheyOptOut() throws {
+        let s = try Sandbox()
+        for (name, subnet, opts) in [("iso-a", "10.77.21.0/24", [String]()), ("iso-b", "10.77.22.0/24", []),
+                                     ("open-a", "10.77.23.0/24", ["-o", "isolate=false"]), ("open-b", "10.77.24.0/24", ["-o", "isolate=false"])] {
+            #expect(try s.minirt(["network", "create", "--subnet", subnet] + opts + [name]).status == 0)
+        }
+        for n in ["iso-a", "iso-b", "open-a", "open-b"] {
+            try s.minirt("run", "-d", "--name", n, "--network", n, "busybox", "sleep", "120")
+            _ = try s.waitForPid(n)
+        }
+        func address(_ n: String) throws -> String {
+            try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", n).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func reaches(_ from: String, _ to: String) throws -> Bool {
+            try s.minirt("exec", from, "ping", "-c", "1", "-W", "1", try address(to)).status == 0
+        }
+        let ab = try reaches("iso-a", "iso-b"), ba = try reaches("iso-b", "iso-a")
+        #expect(!ab && !ba, "isolated networks reach each other")
+        let open1 = try reaches("open-a", "open-b"), open2 = try reaches("open-b", "open-a")
+        #expect(open1 && open2, "networks with isolate=false do not reach each other")
+        // Within one network, and to the host, traffic flows as before.
+        try s.minirt("run", "-d", "--name", "iso-a2", "--network", "iso-a", "busybox", "sleep", "120")
+        _ = try s.waitForPid("iso-a2")
+        let same = try reaches("iso-a2", "iso-a")
+        #expect(same)
+        try s.minirt("rm", "-f", "iso-a", "iso-a2", "iso-b", "open-a", "open-b")
+        // The plugin leaves its per-bridge rules behind; network rm takes them.
+        try s.minirt("network", "rm", "iso-a", "iso-b", "open-a", "open-b")
+        let rules = try s.host("iptables", "-S", "CNI-ISOLATION-STAGE-2").stdout
+        #expect(!rules.contains("mr-iso-a") && !rules.contains("mr-iso-b"), "\(rules)")
+        try s.finish()
+    }
+}
