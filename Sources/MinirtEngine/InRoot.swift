@@ -47,4 +47,13 @@ public enum InRoot {
         if fd >= 0 { close(fd) }
         return fd >= 0
     }
+
+    /// A descriptor of path inside the root open at rootFD (openat2
+    /// RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), or -1 with errno set.
+    public static func openAt(_ path: String, inRootFD rootFD: Int32, flags: Int32, mode: mode_t = 0) -> Int32 {
+        minirt_open_in_root(rootFD, path, flags | O_CLOEXEC, Int32(mode))
+    }
+
+    /// O_PATH, which Swift's Glibc hides.
+    public static let pathOnly = Int32(MINIRT_O_PATH)
 }

@@ -330,3 +330,60 @@ extension LifecycleTests {
         try s.finish()
     }
 }
+
+/// docker's `cp`, both ways, and the attacks on it: symlinks the container
+/// planted (absolute, relative, as the last component) never lead onto the host.
+@Suite struct CopyTests {
+    @Test func copiesBothWaysAndStaysInside() throws {
+        let s = try Sandbox()
+        let host = s.root + "/.cp"
+        try FileManager.default.createDirectory(atPath: host + "/out", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: host + "/decoy-dir", withIntermediateDirectories: true)
+        try "host's secret\n".write(toFile: host + "/decoy", atomically: true, encoding: .utf8)
+        try "from the host\n".write(toFile: host + "/in.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: host + "/tree/sub", withIntermediateDirectories: true)
+        try "leaf\n".write(toFile: host + "/tree/sub/leaf", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: host + "/tree/link", withDestinationPath: "sub/leaf")
+        // The container plants: / as a directory link, links to host paths, a file link to the decoy.
+        try s.minirt("run", "-d", "--name", "cp", "--network", "none", "busybox", "sh", "-c",
+                     "mkdir -p /data; echo inside > /data/file; ln -s / /data/root; ln -s \(host) /data/hostdir; "
+                     + "ln -s \(host)/decoy /data/decoy; ln -s ../../../../../../\(host)/decoy /data/updecoy; touch /ready; sleep 120")
+        _ = try s.waitForPid("cp")
+        for _ in 0..<100 where try s.minirt("exec", "cp", "test", "-e", "/ready").status != 0 { usleep(20_000) }
+
+        // Out: a file, a directory, through a planted "/" link (inside the container's root).
+        #expect(try s.minirt("cp", "cp:/data/file", host + "/out/").status == 0)
+        #expect(try String(contentsOfFile: host + "/out/file", encoding: .utf8) == "inside\n")
+        #expect(try s.minirt("cp", "cp:/data/root/data/file", host + "/out/via-root").status == 0)
+        #expect(try String(contentsOfFile: host + "/out/via-root", encoding: .utf8) == "inside\n")
+        // A link to a host path resolves inside the container, where nothing is there.
+        let through = try s.minirt("cp", "cp:/data/hostdir/decoy", host + "/out/stolen")
+        #expect(through.status == 1 && !FileManager.default.fileExists(atPath: host + "/out/stolen"), "\(through.stderr)")
+        // The link itself is copied as a link (-L follows it, inside the root: nothing there).
+        #expect(try s.minirt("cp", "cp:/data/decoy", host + "/out/decoy-link").status == 0)
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: host + "/out/decoy-link")) == host + "/decoy")
+        #expect(try s.minirt("cp", "-L", "cp:/data/updecoy", host + "/out/followed").status == 1)
+
+        // In: a file, a tree with its link; onto planted links, which are replaced, never followed.
+        #expect(try s.minirt("cp", host + "/in.txt", "cp:/data/").status == 0)
+        #expect(try s.minirt("cp", host + "/tree", "cp:/data/tree").status == 0)
+        let seen = try s.minirt("exec", "cp", "sh", "-c", "cat /data/in.txt /data/tree/sub/leaf; readlink /data/tree/link")
+        #expect(seen.lines == ["from the host", "leaf", "sub/leaf"], "\(seen.stdout) \(seen.stderr)")
+        #expect(try s.minirt("cp", host + "/in.txt", "cp:/data/decoy").status == 0)
+        // The link to the host's folder resolves inside the container, where that folder does not exist.
+        #expect(try s.minirt("cp", host + "/in.txt", "cp:/data/hostdir/planted").status == 1)
+        #expect(try String(contentsOfFile: host + "/decoy", encoding: .utf8) == "host's secret\n", "the host's file behind the link is untouched")
+        #expect(!FileManager.default.fileExists(atPath: host + "/planted"), "nothing was written through the link to the host's folder")
+        #expect(try s.minirt("exec", "cp", "sh", "-c", "test -f /data/decoy && ! test -L /data/decoy && cat /data/decoy").stdout == "from the host\n")
+
+        // Bad input: one line, exit 1.
+        #expect(try s.minirt("cp", host + "/in.txt", host + "/x").status == 1)
+        #expect(try s.minirt("cp", "cp:/no/such", host + "/x").status == 1)
+        #expect(try s.minirt("cp", "-", "cp:/data").status == 1)
+        try s.minirt("stop", "-t", "1", "cp")
+        let stopped = try s.minirt("cp", "cp:/data/file", host + "/out/again")
+        #expect(stopped.status == 1 && stopped.stderr.contains("not running"), "\(stopped.stderr)")
+        try s.minirt("rm", "-f", "cp")
+        try s.finish()
+    }
+}
