@@ -339,7 +339,7 @@ extension Containers {
     }
 
     /// Whether the container's processes are frozen (for ls and inspect).
-    static func isPaused(_ r: ContainerRecord) -> Bool {
+    public static func isPaused(_ r: ContainerRecord) -> Bool {
         r.state.status == .running && (cgroup(of: r)?.isFrozen() ?? false)
     }
 
@@ -371,6 +371,12 @@ public struct ExecOptions: Sendable {
     public var env: [String] = []
     public var workdir: String?
     public var user: String?
+    /// --env-file: KEY=VALUE lines, before -e.
+    public var envFiles: [String] = []
+    /// --privileged: every capability minirt holds, for this process only.
+    public var privileged = false
+    /// -d: started and left running; exec returns at once.
+    public var detach = false
     public init(command: [String]) { self.command = command }
 }
 
@@ -388,7 +394,14 @@ extension Containers {
             throw StateError.noSuchContainer(r.name)
         }
         var extra: [String] = []
+        for file in o.envFiles {
+            guard let text = Self.read(file) else { throw RunError.unreadableEnvFile(file) }
+            extra += try EnvParser.parseFile(text, host: ProcessInfo.processInfo.environment)
+        }
         for item in o.env { if let v = try EnvParser.parse(item, host: ProcessInfo.processInfo.environment) { extra.append(v) } }
+        if o.detach && (o.tty || o.interactive) {
+            throw RunError.invalid("exec -d takes no -i or -t: a detached process has no terminal or stdin here")
+        }
         process.env = EnvParser.merge(process.env ?? [], o.tty ? ["TERM=xterm"] : [], extra)
         process.args = o.command
         process.terminal = o.tty
@@ -397,6 +410,15 @@ extension Containers {
             process.cwd = w
         }
         if let u = o.user { process.user = try UserLookup.resolve(u, root: "/proc/\(r.state.pid)/root") }
+        if o.privileged {
+            // docker's exec --privileged: every capability (of those minirt holds) for this process;
+            // the container's seccomp filter and cgroup still apply.
+            var caps = OCISpec.Capabilities()
+            let all = Capabilities.held()
+            caps.bounding = all; caps.effective = all; caps.permitted = all; caps.inheritable = all
+            process.capabilities = caps
+            process.noNewPrivileges = false
+        }
 
         let devNull = o.interactive ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
         defer { if devNull >= 0 { close(devNull) } }
@@ -406,9 +428,12 @@ extension Containers {
         if o.tty, let size = ForegroundMonitor.terminalSize() {
             process.consoleSize = OCISpec.ConsoleSize(height: UInt32(size.rows), width: UInt32(size.cols))
         }
-        let spawned = try Engine.exec(into: r.state.pid, process: process, io: SpawnIO(stdin: o.interactive ? 0 : devNull),
+        // -d: nothing of ours for its stdio; it lives on in the container when exec returns.
+        let io = o.detach ? SpawnIO(stdin: devNull, stdout: devNull, stderr: devNull) : SpawnIO(stdin: o.interactive ? 0 : devNull)
+        let spawned = try Engine.exec(into: r.state.pid, process: process, io: io,
                                       cgroupsPath: spec.linux?.cgroupsPath, seccomp: spec.linux?.seccomp,
                                       seccompCache: seccompCache)
+        if o.detach { return 0 }
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster, forwardStdin: o.interactive)
         return exitCode(fromWaitStatus: monitor.run())
     }

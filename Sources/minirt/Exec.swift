@@ -12,6 +12,9 @@ struct Exec: ParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("Set an environment variable.", valueName: "env")) var env: [String] = []
     @Option(name: [.short, .long], help: ArgumentHelp("Working directory inside the container.", valueName: "dir")) var workdir: String?
     @Option(name: [.short, .long], parsing: .unconditional, help: ArgumentHelp("USER[:GROUP], names or numbers.", valueName: "user")) var user: String?
+    @Option(name: .customLong("env-file"), help: ArgumentHelp("Read environment variables from a file.", valueName: "file")) var envFile: [String] = []
+    @Flag(help: "Give this process every capability (the container's seccomp filter still applies).") var privileged = false
+    @Flag(name: [.short, .long], help: "Start the command and return; it runs on in the container.") var detach = false
     @Argument(help: ArgumentHelp("Container name or id.", valueName: "container")) var container: String
     @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("Command and arguments.", valueName: "command")) var command: [String] = []
 
@@ -22,6 +25,9 @@ struct Exec: ParsableCommand {
         o.env = env
         o.workdir = workdir
         o.user = user
+        o.envFiles = envFile
+        o.privileged = privileged
+        o.detach = detach
         let code: Int32
         do { code = try global.containers().exec(container, o) } catch { throw fail(error, defaultCode: 1) }
         if code != 0 { throw ExitCode(code) }
