@@ -46,3 +46,42 @@ import Glibc
         try s.finish()
     }
 }
+
+/// exec -d, --env-file, --privileged; the container group, version and info.
+@Suite struct DockerVerbsTests {
+    @Test func execFlags() throws {
+        let s = try Sandbox()
+        try s.minirt("run", "-d", "--name", "box", "--network", "none", "busybox", "sleep", "120")
+        _ = try s.waitForPid("box")
+        let envFile = s.root + "/.env"
+        try "# comment\nFROM_FILE=yes\nBOTH=file\n".write(toFile: envFile, atomically: true, encoding: .utf8)
+        let env = try s.minirt("exec", "--env-file", envFile, "-e", "BOTH=flag", "box", "sh", "-c", "echo $FROM_FILE $BOTH")
+        #expect(env.stdout == "yes flag\n", "\(env.stdout) \(env.stderr)")
+        // --privileged: this process gets every capability the container's init lacks.
+        let plain = try s.minirt("exec", "box", "grep", "CapEff", "/proc/self/status").stdout
+        let privileged = try s.minirt("exec", "--privileged", "box", "grep", "CapEff", "/proc/self/status").stdout
+        // Every capability minirt holds: the effective set is our own bounding set.
+        let ours = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8))?.split(separator: "\n")
+            .first { $0.hasPrefix("CapBnd:") }.map { $0.dropFirst(7).trimmingCharacters(in: .whitespaces) } ?? "?"
+        #expect(plain != privileged && privileged == "CapEff:\t\(ours)\n", "\(plain) \(privileged) vs \(ours)")
+        #expect(try s.minirt("exec", "box", "grep", "CapEff", "/proc/1/status").stdout == plain, "the init keeps its own set")
+        // -d: returns at once; the process runs on in the container.
+        let detached = try s.minirt("exec", "-d", "box", "sh", "-c", "echo ran > /tmp/detached; sleep 30")
+        #expect(detached.status == 0 && detached.stdout.isEmpty, "\(detached.stderr)")
+        var seen = ""
+        for _ in 0..<100 where seen.isEmpty { seen = try s.minirt("exec", "box", "cat", "/tmp/detached").stdout; usleep(20_000) }
+        #expect(seen == "ran\n")
+        #expect(try s.minirt("exec", "-d", "-t", "box", "true").status == 1)
+        #expect(try s.minirt("exec", "--env-file", s.root + "/.missing", "box", "true").status == 1)
+        // The container group runs the same verbs; prune removes the stopped ones.
+        #expect(try s.minirt("container", "ls", "--format", "{{.Names}}").stdout == "box\n")
+        try s.minirt("container", "run", "--name", "done", "--network", "none", "busybox", "true")
+        let pruned = try s.minirt("container", "prune", "-f")
+        #expect(pruned.stdout.contains("Total reclaimed containers: 1"), "\(pruned.stdout)")
+        #expect(try s.minirt("version").stdout.contains("Version:"))
+        let info = try s.minirt("info").stdout
+        #expect(info.contains("Containers: 1\n Running: 1\n Paused: 0\n Stopped: 0\n"), "\(info)")
+        try s.minirt("rm", "-f", "box")
+        try s.finish()
+    }
+}
