@@ -37,6 +37,8 @@ public struct ConfinementOptions: Sendable {
     public var memorySwappiness: Int64?
     public var oomKillDisable = false
     public var kernelMemory: String?
+    /// Where named volumes live (set by the container store, not a flag).
+    public var volumesRoot = VolumeStore.defaultRoot
     public init() {}
 }
 
@@ -153,14 +155,14 @@ public enum Confinement {
             points.append(.init(type: "tmpfs", source: "", destination: m.destination, mode: "", rw: !(m.options ?? []).contains("ro"), propagation: ""))
         }
         for v in o.volumes {
-            let (m, p) = try MountSpec.volume(v, fileExists: fileExists)
+            let (m, p) = try MountSpec.volume(v, fileExists: fileExists, volumes: o.volumesRoot)
             mounts.removeAll { $0.destination == m.destination }
             mounts.append(m)
             points.append(p)
             security.binds.append(v)
         }
         for v in o.mounts {
-            let (m, p) = try MountSpec.mount(v, fileExists: fileExists)
+            let (m, p) = try MountSpec.mount(v, fileExists: fileExists, volumes: o.volumesRoot)
             mounts.removeAll { $0.destination == m.destination }
             mounts.append(m)
             points.append(p)
@@ -427,8 +429,22 @@ public enum MountSpec {
                                            mode: readonly ? "ro" : "", rw: !readonly, propagation: propagation))
     }
 
-    /// `-v /host/path:/container/path[:ro|rw][,propagation]`.
-    public static func volume(_ v: String, fileExists: (String) -> Bool) throws -> (OCISpec.Mount, ContainerRecord.MountPoint) {
+    /// A named volume: its folder bound at the target (created, and filled from
+    /// the image, when the container is made).
+    static func named(_ name: String, target: String, readonly: Bool, volumes: String) throws -> (OCISpec.Mount, ContainerRecord.MountPoint) {
+        guard VolumeStore.isValidName(name) else {
+            throw RunError.invalid("invalid volume name \"\(name)\": use letters, digits, _ . - (or an absolute host path to bind)")
+        }
+        let source = VolumeStore(root: volumes).data(name)
+        var options = ["rbind", "rprivate"]
+        if readonly { options.append("ro") }
+        return (OCISpec.Mount(destination: target, type: "bind", source: source, options: options),
+                ContainerRecord.MountPoint(type: "volume", source: source, destination: target,
+                                           mode: readonly ? "ro" : "z", rw: !readonly, propagation: ""))
+    }
+
+    /// `-v /host/path:/container/path[:ro|rw][,propagation]`, or `-v NAME:/path` (a named volume).
+    public static func volume(_ v: String, fileExists: (String) -> Bool, volumes: String = VolumeStore.defaultRoot) throws -> (OCISpec.Mount, ContainerRecord.MountPoint) {
         let parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 2 || parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
             throw RunError.invalid("invalid volume \"\(v)\": write -v /host/path:/container/path[:ro]")
@@ -445,12 +461,15 @@ public enum MountSpec {
             default: throw RunError.invalid("invalid volume option \"\(opt)\" in \(v): use ro, rw or a propagation such as rprivate")
             }
         }
+        if !parts[0].hasPrefix("/") && !parts[0].hasPrefix(".") {
+            return try named(parts[0], target: target, readonly: readonly, volumes: volumes)
+        }
         return try bind(source: parts[0], target: target, readonly: readonly, propagation: propagation(prop),
                         fileExists: fileExists, flag: "-v")
     }
 
     /// `--mount type=bind,source=...,target=...[,readonly]` or `type=tmpfs,target=...[,tmpfs-size=...]`.
-    public static func mount(_ v: String, fileExists: (String) -> Bool) throws -> (OCISpec.Mount, ContainerRecord.MountPoint) {
+    public static func mount(_ v: String, fileExists: (String) -> Bool, volumes: String = VolumeStore.defaultRoot) throws -> (OCISpec.Mount, ContainerRecord.MountPoint) {
         var fields: [String: String] = [:]
         for item in v.split(separator: ",").map(String.init) {
             let kv = item.split(separator: "=", maxSplits: 1).map(String.init)
@@ -480,6 +499,9 @@ public enum MountSpec {
             guard let s = fields["source"] else { throw RunError.invalid("--mount type=bind needs source=/host/path") }
             return try bind(source: s, target: target, readonly: readonly, propagation: propagation(fields["bind-propagation"]),
                             fileExists: fileExists, flag: "--mount")
+        case "volume":
+            // An anonymous volume (no source) is not kept apart from a named one here: a fresh name, as docker's.
+            return try named(fields["source"] ?? StateStore.newID(), target: target, readonly: readonly, volumes: volumes)
         case "tmpfs":
             var opts = ["nosuid", "nodev"]
             if readonly { opts.insert("ro", at: 0) }
@@ -491,7 +513,7 @@ public enum MountSpec {
             return (OCISpec.Mount(destination: target, type: "tmpfs", source: "tmpfs", options: opts),
                     .init(type: "tmpfs", source: "", destination: target, mode: "", rw: !readonly, propagation: ""))
         case let other:
-            throw RunError.invalid("--mount type=\(other) is not supported: use type=bind or type=tmpfs")
+            throw RunError.invalid("--mount type=\(other) is not supported: use type=bind, type=volume or type=tmpfs")
         }
     }
 

@@ -27,11 +27,13 @@ public struct Containers: Sendable {
     public let store: StateStore
     public let images: ImageStore
     public let networks: Networks
+    public let volumes: VolumeStore
 
-    public init(store: StateStore, images: ImageStore, networks: Networks) {
+    public init(store: StateStore, images: ImageStore, networks: Networks, volumes: VolumeStore = .fromEnvironment) {
         self.store = store
         self.images = images
         self.networks = networks
+        self.volumes = volumes
     }
 
     var attacher: NetworkAttacher { NetworkAttacher(networks: networks, store: store) }
@@ -70,6 +72,8 @@ public struct Containers: Sendable {
         if !requested.isEmpty && list == nil {
             throw RunError.invalid("port publishing needs a bridge network: drop -p/-P or use --network bridge (it is \(choice.modeName))")
         }
+        var o = o
+        o.confinement.volumesRoot = volumes.root
         var plan = try RunPlan.make(o, image: image, id: id, name: o.name ?? NameGenerator.make(),
                                     directory: store.directory(id), network: choice, ports: requested,
                                     hostEnv: ProcessInfo.processInfo.environment, hostHostname: Self.hostHostname())
@@ -111,6 +115,7 @@ public struct Containers: Sendable {
         let directory = store.directory(record.id)
         do {
             for sub in ["upper", "work", "rootfs"] { try StateStore.makeDirectory("\(directory)/\(sub)") }
+            try prepareVolumes(record)
             if writeSpecNow { try writeSpec(d.plan.spec, id: record.id) }
             if let f = cidfile {
                 let fd = open(f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)

@@ -80,6 +80,9 @@ public struct InspectView: Encodable {
 
     struct MountView: Encodable {
         var `Type`: String
+        /// Named volumes: their name and driver, as docker shows them.
+        var Name: String?
+        var Driver: String?
         var Source: String
         var Destination: String
         var Mode: String
@@ -204,7 +207,9 @@ public struct InspectView: Encodable {
                 HostConfig.OomKillDisable = l.oomKillDisable
             }
             Mounts = sec.mounts.map {
-                MountView(Type: $0.type, Source: $0.source, Destination: $0.destination, Mode: $0.mode, RW: $0.rw, Propagation: $0.propagation)
+                MountView(Type: $0.type, Name: $0.type == "volume" ? URL(fileURLWithPath: $0.source).deletingLastPathComponent().lastPathComponent : nil,
+                          Driver: $0.type == "volume" ? "local" : nil,
+                          Source: $0.source, Destination: $0.destination, Mode: $0.mode, RW: $0.rw, Propagation: $0.propagation)
             }
         }
         ResolvConfPath = r.resolvConfPath

@@ -387,3 +387,35 @@ extension LifecycleTests {
         try s.finish()
     }
 }
+
+/// docker's named volumes: created on first use, filled from the image, shared,
+/// kept after rm, refused rm while in use, pruned.
+@Suite struct VolumeTests {
+    @Test func namedVolumes() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("volume", "create", "data").stdout == "data\n")
+        try s.minirt("run", "--name", "writer", "--network", "none", "-v", "data:/data", "busybox", "sh", "-c", "echo kept > /data/file")
+        let read = try s.minirt("run", "--rm", "--network", "none", "--mount", "type=volume,source=data,target=/mnt,readonly", "busybox",
+                                "sh", "-c", "cat /mnt/file; touch /mnt/x 2>/dev/null || echo read-only")
+        #expect(read.lines == ["kept", "read-only"], "\(read.stdout) \(read.stderr)")
+        // A new volume takes the image's content at its target (busybox's /etc here), links kept as links.
+        try s.minirt("run", "--rm", "--network", "none", "-v", "etc:/etc", "busybox", "true")
+        let etc = s.root + "/.volumes/etc/_data"
+        #expect(FileManager.default.fileExists(atPath: etc + "/passwd"), "the image's /etc was copied in")
+        #expect(try s.minirt("volume", "ls", "-q").stdout == "data\netc\n")
+        let view = try s.minirt("volume", "inspect", "-f", "{{.Name}} {{.Driver}} {{.Mountpoint}}", "data")
+        #expect(view.stdout == "data local \(s.root)/.volumes/data/_data\n", "\(view.stdout)")
+        let mounts = try s.minirt("inspect", "-f", "{{json .Mounts}}", "writer").stdout
+        #expect(mounts.contains("\"Name\":\"data\"") && mounts.contains("\"Type\":\"volume\"") && mounts.contains("\"Destination\":\"/data\""), "\(mounts)")
+        // In use by a (stopped) container: refused; after rm, removed.
+        let busy = try s.minirt("volume", "rm", "data")
+        #expect(busy.status == 1 && busy.stderr.contains("volume is in use"), "\(busy.stderr)")
+        try s.minirt("rm", "writer")
+        #expect(try s.minirt("volume", "rm", "data").status == 0)
+        #expect(try s.minirt("volume", "prune", "-f").stdout.contains("Total reclaimed volumes: 1"))
+        #expect(try s.minirt("volume", "ls", "-q").stdout.isEmpty)
+        #expect(try s.minirt("volume", "create", "../bad").status == 1)
+        #expect(try s.minirt("run", "--rm", "-v", "bad name:/x", "busybox", "true").status == 125)
+        try s.finish()
+    }
+}

@@ -112,6 +112,7 @@ final class Sandbox: @unchecked Sendable {
         env["MINIRT_ROOT"] = root
         env["MINIRT_IMAGES"] = Self.images
         env["MINIRT_CNI_CONFIG"] = root + "/.cni-config"
+        env["MINIRT_VOLUMES"] = root + "/.volumes"
         return env
     }
 

@@ -1,0 +1,129 @@
+import Foundation
+import MinirtEngine
+import MinirtState
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// docker's named volumes (driver "local"): `<root>/NAME/_data`, kept until
+/// `volume rm`. A volume is created on first use by `-v NAME:/path` and filled
+/// then from the image's content at that path, as docker does.
+public struct VolumeStore: Sendable {
+    public let root: String
+    public static let defaultRoot = "/var/lib/minirt/volumes"
+    public init(root: String) { self.root = root }
+
+    /// MINIRT_VOLUMES, else /var/lib/minirt/volumes.
+    public static var fromEnvironment: VolumeStore {
+        VolumeStore(root: ProcessInfo.processInfo.environment["MINIRT_VOLUMES"].flatMap { $0.isEmpty ? nil : $0 } ?? defaultRoot)
+    }
+
+    /// docker's rule for names: [a-zA-Z0-9][a-zA-Z0-9_.-]*.
+    public static func isValidName(_ n: String) -> Bool {
+        guard let first = n.unicodeScalars.first, n.utf8.count <= 255 else { return false }
+        let alnum = { (c: Unicode.Scalar) in (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") }
+        return alnum(first) && n.unicodeScalars.allSatisfy { alnum($0) || $0 == "_" || $0 == "." || $0 == "-" }
+    }
+
+    public func data(_ name: String) -> String { "\(root)/\(name)/_data" }
+
+    public func exists(_ name: String) -> Bool { access(data(name), F_OK) == 0 }
+
+    /// Creates the volume (a random 64-hex name when none is given); an existing one is fine, as in docker.
+    @discardableResult
+    public func create(_ name: String? = nil) throws -> (name: String, created: Bool) {
+        let n = name ?? StateStore.newID()
+        guard Self.isValidName(n) else {
+            throw RunError.invalid("invalid volume name \"\(n)\": use letters, digits, _ . - (starting with a letter or digit)")
+        }
+        if exists(n) { return (n, false) }
+        try StateStore.makeDirectory(root, mode: 0o701)
+        try StateStore.makeDirectory("\(root)/\(n)", mode: 0o701)
+        if mkdir(data(n), 0o755) != 0 && errno != EEXIST {
+            throw RunError.invalid("cannot create volume \(n): \(String(cString: strerror(errno)))")
+        }
+        return (n, true)
+    }
+
+    public func names() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { exists($0) }.sorted()
+    }
+
+    public struct View: Encodable {
+        var CreatedAt: String
+        var Driver = "local"
+        var Labels: [String: String] = [:]
+        var Mountpoint: String
+        var Name: String
+        var Options: [String: String] = [:]
+        var Scope = "local"
+    }
+
+    public func view(_ name: String) throws -> View {
+        guard exists(name) else { throw RunError.invalid("get \(name): no such volume") }
+        var st = stat()
+        stat("\(root)/\(name)", &st)
+        let created = Timestamp(nanoseconds: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)).rfc3339
+        return View(CreatedAt: created, Mountpoint: data(name), Name: name)
+    }
+
+    func remove(_ name: String) throws {
+        try FileManager.default.removeItem(atPath: "\(root)/\(name)")
+    }
+}
+
+extension Containers {
+    /// The containers (any state) whose mounts name the volume.
+    func users(ofVolume name: String) -> [ContainerRecord] {
+        let source = volumes.data(name)
+        return store.all().filter { r in (r.hostConfig.security?.mounts ?? []).contains { $0.type == "volume" && $0.source == source } }
+    }
+
+    /// `volume rm`: refused while a container uses it, as docker does (with -f too).
+    public func removeVolume(_ name: String) throws {
+        guard volumes.exists(name) else { throw RunError.invalid("no such volume: \(name)") }
+        let users = users(ofVolume: name)
+        guard users.isEmpty else {
+            throw RunError.invalid("remove \(name): volume is in use - [\(users.map(\.id).joined(separator: ", "))]")
+        }
+        try volumes.remove(name)
+    }
+
+    /// `volume prune`: every volume no container uses.
+    public func pruneVolumes() -> [String] {
+        volumes.names().filter { users(ofVolume: $0).isEmpty && (try? volumes.remove($0)) != nil }
+    }
+
+    /// Named volumes of a new container: created if missing, and a new (empty)
+    /// one filled from the image's content at its target, copied without
+    /// following any link the image holds (the image is read inside its root).
+    func prepareVolumes(_ r: ContainerRecord) throws {
+        for m in r.hostConfig.security?.mounts ?? [] where m.type == "volume" {
+            let name = URL(fileURLWithPath: m.source).deletingLastPathComponent().lastPathComponent
+            let (_, created) = try volumes.create(name)
+            let dataFD = open(volumes.data(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard dataFD >= 0 else { throw RunError.invalid("volume \(name): \(String(cString: strerror(errno)))") }
+            defer { close(dataFD) }
+            let empty = ((try? FileManager.default.contentsOfDirectory(atPath: volumes.data(name))) ?? []).isEmpty
+            guard created || empty else { continue }
+            let imageRoot = open(r.rootfs, InRoot.pathOnly | O_DIRECTORY | O_CLOEXEC)
+            guard imageRoot >= 0 else { continue }
+            defer { close(imageRoot) }
+            let src = InRoot.openAt(m.destination, inRootFD: imageRoot, flags: O_RDONLY | O_DIRECTORY)
+            guard src >= 0, let dir = fdopendir(src) else { if src >= 0 { close(src) }; continue }
+            defer { closedir(dir) }
+            var options = CopyOptions()
+            options.archive = true
+            while let e = readdir(dir) {
+                let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+                guard n != ".", n != ".." else { continue }
+                let child = openat(dirfd(dir), n, InRoot.pathOnly | O_NOFOLLOW | O_CLOEXEC)
+                guard child >= 0 else { continue }
+                defer { close(child) }
+                var st = stat()
+                guard fstat(child, &st) == 0 else { continue }
+                try Self.copy(from: child, stat: st, into: dataFD, name: n, options)
+            }
+        }
+    }
+}
