@@ -1,4 +1,7 @@
 import CMinirtShim
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The few descriptor calls Kit needs that Swift cannot make directly
 /// (pipe2 is hidden behind _GNU_SOURCE, SCM_RIGHTS needs the CMSG macros): so
@@ -19,5 +22,19 @@ public enum Descriptors {
     @discardableResult
     public static func send(_ fd: Int32, over socket: Int32, payload: [UInt8]) -> Bool {
         payload.withUnsafeBytes { minirt_send_fd_with(socket, fd, $0.baseAddress, $0.count) == 0 }
+    }
+
+    /// Reads exactly size bytes into value; false on EOF or error first.
+    static func readFully<T>(_ fd: Int32, _ value: inout T, _ size: Int) -> Bool {
+        var got = 0
+        withUnsafeMutableBytes(of: &value) { buf in
+            while got < size {
+                let n = read(fd, buf.baseAddress! + got, size - got)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                got += n
+            }
+        }
+        return got == size
     }
 }

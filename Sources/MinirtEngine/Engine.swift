@@ -577,17 +577,7 @@ public enum Engine {
     /// report of stage START_WAIT with no error means "set up, waiting at the gate".
     static func readChildError(_ fd: Int32) -> EngineError? {
         var report = minirt_child_error()
-        let size = MemoryLayout<minirt_child_error>.size
-        var got = 0
-        withUnsafeMutableBytes(of: &report) { buf in
-            while got < size {
-                let n = read(fd, buf.baseAddress! + got, size - got)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                got += n
-            }
-        }
-        guard got == size else { return nil }
+        guard Descriptors.readFully(fd, &report, MemoryLayout<minirt_child_error>.size) else { return nil }
         let detail = withUnsafeBytes(of: report.detail) { raw in
             String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
         }

@@ -60,7 +60,7 @@ enum UserNamespace {
             return .failure(e)
         }
         var byte: UInt8 = 0
-        guard readFully(sock, &byte, 1) else {
+        guard Descriptors.readFully(sock, &byte, 1) else {
             return fail(.setup(stage: "creating the user namespace:", detail: "unshare", .noSuchProcess))
         }
         for (file, text) in [("uid_map", maps.uid), ("gid_map", maps.gid)] {
@@ -79,22 +79,9 @@ enum UserNamespace {
         var go: UInt8 = 1
         guard write(sock, &go, 1) == 1 else { return fail(.system("user namespace handshake", Errno(rawValue: errno))) }
         var pid: Int32 = 0
-        guard readFully(sock, &pid, MemoryLayout<Int32>.size), pid > 0 else {
+        guard Descriptors.readFully(sock, &pid, MemoryLayout<Int32>.size), pid > 0 else {
             return fail(.setup(stage: "creating the user namespace:", detail: "clone of the init", .noSuchProcess))
         }
         return .success(pid)
-    }
-
-    static func readFully<T>(_ fd: Int32, _ value: inout T, _ size: Int) -> Bool {
-        var got = 0
-        withUnsafeMutableBytes(of: &value) { buf in
-            while got < size {
-                let n = read(fd, buf.baseAddress! + got, size - got)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { break }
-                got += n
-            }
-        }
-        return got == size
     }
 }

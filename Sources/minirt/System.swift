@@ -18,20 +18,7 @@ struct ContainerGroup: ParsableCommand {
         commandName: "container", abstract: "Manage containers (the same verbs as at top level).",
         subcommands: [Run.self, Create.self, Start.self, Stop.self, Restart.self, Kill.self, Wait.self, Remove.self, List.self,
                       Inspect.self, Logs.self, Exec.self, Port.self, Stats.self, Pause.self, Unpause.self, Rename.self, Top.self,
-                      Diff.self, Export.self, Copy.self, Update.self, ContainerPrune.self])
-}
-
-struct ContainerPrune: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove all stopped containers.")
-    @OptionGroup var global: GlobalOptions
-    @Flag(name: [.short, .long], help: "Do not ask (minirt never asks; accepted for docker's sake).") var force = false
-
-    func run() throws {
-        let removed = global.containers().prune()
-        print("Deleted Containers:")
-        removed.forEach { print($0) }
-        print("\nTotal reclaimed containers: \(removed.count)")
-    }
+                      Diff.self, Export.self, Copy.self, Update.self, SystemPrune.self])
 }
 
 /// `version`: what this minirt is, in docker's words where they apply.

@@ -52,7 +52,13 @@ import MinirtState
         let (t, _) = try MountSpec.mount("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770", fileExists: exists)
         #expect(t.type == "tmpfs" && t.options == ["nosuid", "nodev", "size=1048576", "mode=1770"])
         #expect(throws: RunError.self) { try MountSpec.mount("type=bind,src=/srv/a,target=/b,colour=red", fileExists: self.exists) }
-        #expect(throws: RunError.self) { try MountSpec.mount("type=volume,target=/b", fileExists: self.exists) }
+        // Named volumes: the volume's folder, bound; a name that could leave the volumes' folder is refused.
+        let (v, vp) = try MountSpec.mount("type=volume,source=data,target=/b", fileExists: exists, volumes: "/vols")
+        #expect(v.source == "/vols/data/_data" && vp.type == "volume" && v.options == ["rbind", "rprivate"])
+        let (nv, _) = try MountSpec.volume("data:/c:ro", fileExists: exists, volumes: "/vols")
+        #expect(nv.source == "/vols/data/_data" && nv.options == ["rbind", "rprivate", "ro"])
+        #expect(throws: RunError.self) { try MountSpec.mount("type=volume,source=../etc,target=/b", fileExists: self.exists) }
+        #expect(throws: RunError.self) { try MountSpec.volume("a/b:/c", fileExists: self.exists) }
 
         let tmp = try MountSpec.tmpfs("/run:size=64m,exec")
         #expect(tmp.options == ["noexec", "nosuid", "nodev", "size=67108864", "exec"])
