@@ -759,16 +759,18 @@ static void child_main(const struct minirt_spawn_config *cfg) {
 }
 
 static void make_user_namespace(const struct minirt_spawn_config *cfg) {
-    if (unshare(CLONE_NEWUSER) < 0) fail(cfg, MINIRT_STAGE_USERNS, errno, "unshare");
-    char c = 'u';
     ssize_t r;
-    do { r = write(cfg->userns_sock, &c, 1); } while (r < 0 && errno == EINTR);
-    if (r != 1) _exit(1);
-    do { r = read(cfg->userns_sock, &c, 1); } while (r < 0 && errno == EINTR);
-    if (r != 1) _exit(1); // the parent gave up (and reports why)
-    // Root of the new namespace: what the maps give container id 0.
-    if (syscall(SYS_setresgid, 0, 0, 0) < 0) fail(cfg, MINIRT_STAGE_USERNS, errno, "setgid 0 (gidMappings must map container id 0)");
-    if (syscall(SYS_setresuid, 0, 0, 0) < 0) fail(cfg, MINIRT_STAGE_USERNS, errno, "setuid 0 (uidMappings must map container id 0)");
+    if (cfg->create_userns) {
+        if (unshare(CLONE_NEWUSER) < 0) fail(cfg, MINIRT_STAGE_USERNS, errno, "unshare");
+        char c = 'u';
+        do { r = write(cfg->userns_sock, &c, 1); } while (r < 0 && errno == EINTR);
+        if (r != 1) _exit(1);
+        do { r = read(cfg->userns_sock, &c, 1); } while (r < 0 && errno == EINTR);
+        if (r != 1) _exit(1); // the parent gave up (and reports why)
+        // Root of the new namespace: what the maps give container id 0.
+        if (syscall(SYS_setresgid, 0, 0, 0) < 0) fail(cfg, MINIRT_STAGE_USERNS, errno, "setgid 0 (gidMappings must map container id 0)");
+        if (syscall(SYS_setresuid, 0, 0, 0) < 0) fail(cfg, MINIRT_STAGE_USERNS, errno, "setuid 0 (uidMappings must map container id 0)");
+    }
     long pid = syscall(SYS_clone, (unsigned long)((cfg->clone_flags & ~(unsigned long)CLONE_NEWUSER) | CLONE_PARENT | SIGCHLD),
                        NULL, NULL, NULL, NULL);
     if (pid < 0) fail(cfg, MINIRT_STAGE_CLONE, errno, "the container's init");

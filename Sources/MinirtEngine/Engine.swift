@@ -359,7 +359,10 @@ public enum Engine {
         }
 
         var usernsPair: [Int32] = [-1, -1]
-        if userMaps != nil {
+        // A PID namespace joined by path holds only the joiner's children: the init
+        // comes from a second clone, as with a user namespace of its own.
+        let joinsPid = joins.contains { $0.0 == Int32(MINIRT_CLONE_NEWPID) }
+        if userMaps != nil || joinsPid {
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &usernsPair) == 0 else {
                 close(errPipe[1])
                 if consolePair[0] >= 0 { close(consolePair[0]); close(consolePair[1]) }
@@ -367,6 +370,7 @@ public enum Engine {
             }
         }
         cfg.userns_sock = usernsPair[1]
+        cfg.create_userns = userMaps != nil ? 1 : 0
         var listenerPair: [Int32] = [-1, -1]
         if let profile = spec.linux?.seccomp, SeccompFilter.notifies(profile) {
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &listenerPair) == 0 else {
@@ -389,7 +393,7 @@ public enum Engine {
             if usernsPair[0] >= 0 { close(usernsPair[0]) }
             throw EngineError.system("clone", Errno(rawValue: spawnErrno))
         }
-        if let userMaps {
+        if usernsPair[0] >= 0 {
             // The first child made the user namespace; the maps are written from
             // here (root of the host's namespace), then it clones the init.
             defer { close(usernsPair[0]) }

@@ -54,34 +54,44 @@ enum UserNamespace {
     /// Waits until the first child has unshared its user namespace, writes the
     /// maps, lets it go on and returns the init's pid it sends back. On failure
     /// the socket is shut down, so the child ends (the caller reaps it).
-    static func handshake(_ sock: Int32, child: Int32, maps: (uid: String, gid: String)) -> Result<Int32, EngineError> {
+    /// Without maps (a PID namespace joined by path only) it just takes the pid.
+    static func handshake(_ sock: Int32, child: Int32, maps: (uid: String, gid: String)?) -> Result<Int32, EngineError> {
         func fail(_ e: EngineError) -> Result<Int32, EngineError> {
             shutdown(sock, Int32(SHUT_RDWR))
             return .failure(e)
         }
-        var byte: UInt8 = 0
-        guard Descriptors.readFully(sock, &byte, 1) else {
-            return fail(.setup(stage: "creating the user namespace:", detail: "unshare", .noSuchProcess))
+        if let maps {
+            if let failure = writeMaps(sock, child: child, maps: maps) { return fail(failure) }
         }
-        for (file, text) in [("uid_map", maps.uid), ("gid_map", maps.gid)] {
-            let path = "/proc/\(child)/\(file)"
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { return fail(.system("open \(path)", Errno(rawValue: errno))) }
-            // The kernel takes a map in one write only.
-            let bytes = Array(text.utf8)
-            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            let e = errno
-            close(fd)
-            guard n == bytes.count else {
-                return fail(.system("write \(path) (\(text.split(separator: "\n").joined(separator: ", ")))", Errno(rawValue: e)))
-            }
-        }
-        var go: UInt8 = 1
-        guard write(sock, &go, 1) == 1 else { return fail(.system("user namespace handshake", Errno(rawValue: errno))) }
         var pid: Int32 = 0
         guard Descriptors.readFully(sock, &pid, MemoryLayout<Int32>.size), pid > 0 else {
             return fail(.setup(stage: "creating the user namespace:", detail: "clone of the init", .noSuchProcess))
         }
         return .success(pid)
     }
+
+    /// Waits for the child's unshare, writes both maps, lets it go on; the error if any.
+    static func writeMaps(_ sock: Int32, child: Int32, maps: (uid: String, gid: String)) -> EngineError? {
+        var byte: UInt8 = 0
+        guard Descriptors.readFully(sock, &byte, 1) else {
+            return .setup(stage: "creating the user namespace:", detail: "unshare", .noSuchProcess)
+        }
+        for (file, text) in [("uid_map", maps.uid), ("gid_map", maps.gid)] {
+            let path = "/proc/\(child)/\(file)"
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { return .system("open \(path)", Errno(rawValue: errno)) }
+            // The kernel takes a map in one write only.
+            let bytes = Array(text.utf8)
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            let e = errno
+            close(fd)
+            guard n == bytes.count else {
+                return .system("write \(path) (\(text.split(separator: "\n").joined(separator: ", ")))", Errno(rawValue: e))
+            }
+        }
+        var go: UInt8 = 1
+        guard write(sock, &go, 1) == 1 else { return .system("user namespace handshake", Errno(rawValue: errno)) }
+        return nil
+    }
 }
+

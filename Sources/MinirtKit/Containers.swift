@@ -74,6 +74,15 @@ public struct Containers: Sendable {
         }
         var o = o
         o.confinement.volumesRoot = volumes.root
+        // --pid/--ipc container:NAME: that container's namespace, by path (it must run).
+        for (kind, value) in [("pid", o.pid), ("ipc", o.ipc)] {
+            guard let value, value.hasPrefix("container:") else { continue }
+            let target = refreshed(try get(String(value.dropFirst(10))))
+            guard target.state.status == .running, target.state.pid > 0 else {
+                throw RunError.invalid("cannot join the \(kind) namespace of container \"\(target.name)\": it is not running")
+            }
+            o.joinedNamespaces[kind] = "/proc/\(target.state.pid)/ns/\(kind)"
+        }
         var plan = try RunPlan.make(o, image: image, id: id, name: o.name ?? NameGenerator.make(),
                                     directory: store.directory(id), network: choice, ports: requested,
                                     hostEnv: ProcessInfo.processInfo.environment, hostHostname: Self.hostHostname())

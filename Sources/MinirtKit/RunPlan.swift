@@ -45,6 +45,10 @@ public struct RunOptions: Sendable {
     /// docker's --uts host, --ipc host|private, --cgroupns host|private (nil: private).
     public var uts: String?
     public var ipc: String?
+    /// --pid host|container:NAME (nil: private).
+    public var pid: String?
+    /// container:NAME of --pid and --ipc, resolved to the namespace's path (by the container store).
+    public var joinedNamespaces: [String: String] = [:]
     public var cgroupns: String?
     /// docker's --cidfile: the id is written there once the container exists.
     public var cidfile: String?
@@ -318,8 +322,9 @@ public struct RunPlan: Sendable {
         // the container's cgroup as the root, never the host's tree.
         var shared: Set<String> = []
         for (flag, value, kind, allowed) in [("--uts", o.uts, "uts", ["host"]), ("--ipc", o.ipc, "ipc", ["host", "private", "shareable"]),
-                                             ("--cgroupns", o.cgroupns, "cgroup", ["host", "private"])] {
+                                             ("--cgroupns", o.cgroupns, "cgroup", ["host", "private"]), ("--pid", o.pid, "pid", ["host"])] {
             guard let value else { continue }
+            if value.hasPrefix("container:") && o.joinedNamespaces[kind] != nil { continue }
             guard allowed.contains(value) else {
                 throw RunError.invalid("invalid \(flag) \"\(Validate.printable(value))\": use \(allowed.joined(separator: " or "))")
             }
@@ -328,7 +333,8 @@ public struct RunPlan: Sendable {
         if shared.contains("uts") && o.hostname != nil {
             throw RunError.invalid("conflicting options: --hostname and --uts host: the host's name is the container's")
         }
-        var namespaces = ["pid", "ipc", "uts", "mount", "cgroup"].filter { !shared.contains($0) }.map { OCISpec.Namespace(type: $0) }
+        var namespaces = ["pid", "ipc", "uts", "mount", "cgroup"].filter { !shared.contains($0) }
+            .map { OCISpec.Namespace(type: $0, path: o.joinedNamespaces[$0]) }
         switch network {
         case .none: namespaces.append(OCISpec.Namespace(type: "network"))
         case .host: break

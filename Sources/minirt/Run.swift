@@ -158,8 +158,11 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("host: the host's UTS namespace (its hostname).", valueName: "mode"))
     var uts: String?
 
-    @Option(help: ArgumentHelp("host, private or shareable: the IPC namespace.", valueName: "mode"))
+    @Option(help: ArgumentHelp("host, private, shareable or container:NAME: the IPC namespace.", valueName: "mode"))
     var ipc: String?
+
+    @Option(help: ArgumentHelp("host or container:NAME: the PID namespace (default: its own).", valueName: "mode"))
+    var pid: String?
 
     @Option(help: ArgumentHelp("host or private (default): the cgroup namespace.", valueName: "mode"))
     var cgroupns: String?
@@ -240,6 +243,7 @@ struct Run: ParsableCommand {
         o.labelFiles = labelFile
         o.uts = uts
         o.ipc = ipc
+        o.pid = pid
         o.cgroupns = cgroupns
         o.cidfile = cidfile
         return o

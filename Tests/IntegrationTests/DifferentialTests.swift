@@ -372,6 +372,27 @@ import Glibc
             _ = try rt(["delete", "--force", id])
             return t
         }),
+        Case(name: "joining another container's pid and ipc namespaces by path", probe: "sleep 30", steps: { rt, id, bundle in
+            var t = "create \(try rt(["create", "--bundle", bundle, id]).status) start \(try rt(["start", id]).status)\n"
+            let pid = DifferentialTests.field(try rt(["state", id]).stdout, "pid") ?? "0"
+            let path = bundle + "/config.json"
+            let original = try Data(contentsOf: URL(fileURLWithPath: path))
+            defer { try? original.write(to: URL(fileURLWithPath: path)) } // the other runtime starts from the same bundle
+            var c = try #require(try JSONSerialization.jsonObject(with: original) as? [String: Any])
+            var linux = c["linux"] as? [String: Any] ?? [:]
+            linux["namespaces"] = (linux["namespaces"] as? [[String: Any]] ?? []).map { ns in
+                ["pid", "ipc"].contains(ns["type"] as? String ?? "") ? ["type": ns["type"]!, "path": "/proc/\(pid)/ns/\(ns["type"]!)"] : ns
+            }
+            c["linux"] = linux
+            var process = c["process"] as? [String: Any] ?? [:]
+            process["args"] = ["sh", "-c", "tr '\\0' ' ' < /proc/1/cmdline; echo; test $$ -ne 1 && echo not-the-init"]
+            c["process"] = process
+            try JSONSerialization.data(withJSONObject: c).write(to: URL(fileURLWithPath: path))
+            let joined = try rt(["run", "--bundle", bundle, id + "-b"])
+            t += "joined \(joined.status) \(joined.stdout)"
+            _ = try rt(["delete", "--force", id])
+            return t
+        }),
         Case(name: "state of a missing container", probe: "true", steps: { rt, id, _ in
             let o = try rt(["state", id])
             return "state \(o.status) \(o.stderr.contains("container does not exist"))\n"

@@ -89,3 +89,23 @@ import Testing
         try s.finish()
     }
 }
+
+/// --pid host|container:NAME and --ipc container:NAME: the namespaces shared.
+@Suite struct SharedNamespaceFlagsTests {
+    @Test func pidAndIpcOfAnotherContainer() throws {
+        let s = try Sandbox()
+        try s.minirt("run", "-d", "--name", "first", "--network", "none", "--ipc", "shareable", "busybox", "sleep", "120")
+        let pid = try s.waitForPid("first")
+        let o = try s.minirt("run", "--rm", "--network", "none", "--pid", "container:first", "--ipc", "container:first", "busybox", "sh", "-c",
+                             "tr '\\0' ' ' < /proc/1/cmdline; echo; readlink /proc/self/ns/ipc")
+        let ipc = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/ipc")) ?? "?"
+        #expect(o.status == 0 && o.lines == ["sleep 120 ", ipc], "\(o.stdout) \(o.stderr)")
+        let host = try s.minirt("run", "--rm", "--network", "none", "--pid", "host", "busybox", "sh", "-c", "test -d /proc/\(pid) && echo sees-host")
+        #expect(host.stdout == "sees-host\n", "\(host.stdout) \(host.stderr)")
+        let missing = try s.minirt("run", "--rm", "--pid", "container:nope", "busybox", "true")
+        #expect(missing.status == 125 && missing.stderr.split(separator: "\n").count == 1, "\(missing.stderr)")
+        #expect(try s.minirt("run", "--rm", "--pid", "shared", "busybox", "true").status == 125)
+        try s.minirt("rm", "-f", "first")
+        try s.finish()
+    }
+}

@@ -174,13 +174,18 @@ struct minirt_spawn_config {
     // before the start gate, and the listener fd is sent here (SCM_RIGHTS).
     int seccomp_listener_sock;
 
-    // A new user namespace (linux.uidMappings): the first child joins the
+    // A new user namespace (linux.uidMappings), or a PID namespace joined by path: the first child joins the
     // namespaces given by path, unshares the user namespace and waits on
     // userns_sock while the parent writes its uid/gid maps; it then becomes root
     // there and clones the container's init with the other new namespaces
     // (CLONE_PARENT: the caller stays its parent), sends that pid over
     // userns_sock as an int32 and exits. -1: no user namespace of its own.
     int userns_sock;
+    // With userns_sock set: 1 to create the user namespace (the handshake
+    // above), 0 when only the second clone is wanted: a PID namespace joined by
+    // path applies to the caller's children only, so the init must be a child
+    // of the process that joined it (as runc's stage-2 child).
+    int create_userns;
 
     // createContainer hooks run after the mounts and before pivot_root (in the
     // container's namespaces, with the runtime's paths), startContainer hooks
