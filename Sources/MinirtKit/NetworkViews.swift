@@ -69,6 +69,12 @@ extension Containers {
         return r.network?.network ?? ""
     }
 
+    /// `network prune`: every network of this config folder that no container
+    /// (of any state) and no service uses; the default network stays.
+    public func pruneNetworks() -> [String] {
+        networks.all().map(\.0.name).filter { $0 != Networks.defaultName }.sorted().filter { (try? removeNetwork($0)) != nil }
+    }
+
     /// `minirt network rm`: refused while any container is attached.
     public func removeNetwork(_ name: String) throws {
         let users = store.all().filter { $0.network?.network == name || $0.hostConfig.networkMode == name }.map(\.name)

@@ -139,7 +139,7 @@ public struct Networks: Sendable {
     }
 
     public static func bridgeConfig(name: String, bridge: String, subnet: IPv4Subnet, gateway: String,
-                                    isInternal: Bool, ipamDir: String, ipMasq: Bool = true, isolated: Bool = true) -> JSONValue {
+                                    isInternal: Bool, ipamDir: String, ipMasq: Bool = true, isolated: Bool = true, mtu: Int? = nil) -> JSONValue {
         let ipam: JSONValue = .object([
             "type": .string("host-local"),
             "ranges": .array([.array([.object(["subnet": .string(subnet.description), "gateway": .string(gateway)])])]),
@@ -155,7 +155,7 @@ public struct Networks: Sendable {
                     "ipMasq": .bool(ipMasq && !isInternal), "hairpinMode": .bool(true), "ipam": ipam,
                     // --ip (host-local reads runtimeConfig.ips) and --mac-address.
                     "capabilities": .object(["ips": .bool(true), "mac": .bool(true)]),
-                ]),
+                ].merging(mtu.map { ["mtu": .int(Int64($0))] } ?? [:]) { a, _ in a }),
                 .object(["type": .string("portmap"), "capabilities": .object(["portMappings": .bool(true)])]),
                 // Docker's default: no traffic between different bridge networks (the
                 // plugin's CNI-ISOLATION-STAGE-1/2 chains); -o isolate=false opts out.
@@ -185,7 +185,8 @@ public struct Networks: Sendable {
 
     /// `minirt network create`: writes a conflist after checking the subnet is free.
     public func create(name: String, subnet cidr: String, gateway: String?, driver: String,
-                       isInternal: Bool, parent: String?, ipMasq: Bool = true, isolated: Bool = true) throws -> NetworkConfigList {
+                       isInternal: Bool, parent: String?, ipMasq: Bool = true, isolated: Bool = true,
+                       bridgeName: String? = nil, mtu: Int? = nil) throws -> NetworkConfigList {
         guard StateStore.isValidName(name) else { throw NetworkError.invalidName(name) }
         guard !["none", "host", "default", "container"].contains(name) else { throw NetworkError.builtin(name) }
         if access(file(for: name), F_OK) == 0 || all().contains(where: { $0.0.name == name }) {
@@ -207,8 +208,23 @@ public struct Networks: Sendable {
         let doc: JSONValue
         switch driver {
         case "bridge":
-            doc = Self.bridgeConfig(name: name, bridge: Self.bridgeName(for: name), subnet: subnet, gateway: gw,
-                                    isInternal: isInternal, ipamDir: ipamDir, ipMasq: ipMasq, isolated: isolated)
+            // docker's com.docker.network.bridge.name and .driver.mtu.
+            if let b = bridgeName {
+                guard (1...15).contains(b.utf8.count), b.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }) else {
+                    throw NetworkError.badSubnet(cidr, "bridge name \"\(Validate.printable(b))\" is not an interface name of 1 to 15 letters, digits, - _ .")
+                }
+                if let other = all().first(where: { $0.0.plugins.first?["bridge"]?.stringValue == b }) {
+                    throw NetworkError.badSubnet(cidr, "bridge \(b) belongs to network \(other.0.name) already")
+                }
+                if access("/sys/class/net/\(b)", F_OK) == 0 && access("/sys/class/net/\(b)/bridge", F_OK) != 0 {
+                    throw NetworkError.badSubnet(cidr, "\(b) is an interface of this host that is not a bridge: choose another name")
+                }
+            }
+            if let m = mtu, !(68...65535).contains(m) {
+                throw NetworkError.badSubnet(cidr, "MTU \(m) is outside 68-65535")
+            }
+            doc = Self.bridgeConfig(name: name, bridge: bridgeName ?? Self.bridgeName(for: name), subnet: subnet, gateway: gw,
+                                    isInternal: isInternal, ipamDir: ipamDir, ipMasq: ipMasq, isolated: isolated, mtu: mtu)
         case "macvlan", "ipvlan":
             guard let parent = parent ?? Self.defaultRouteInterface() else {
                 throw NetworkError.badSubnet(cidr, "no parent interface: give --opt parent=IFACE")

@@ -7,7 +7,7 @@ struct Network: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "network",
         abstract: "Manage networks (CNI conflists in minirt's config folder).",
-        subcommands: [NetworkList.self, NetworkCreate.self, NetworkInspect.self, NetworkRemove.self, NetworkCheck.self])
+        subcommands: [NetworkList.self, NetworkCreate.self, NetworkInspect.self, NetworkRemove.self, NetworkPrune.self, NetworkCheck.self])
 }
 
 struct NetworkList: ParsableCommand {
@@ -48,15 +48,21 @@ struct NetworkCreate: ParsableCommand {
             var parent: String?
             var ipMasq = true
             var isolated = true
+            var bridgeName: String?
+            var mtu: Int?
             for o in opt {
                 let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
                 switch (kv[0], kv.count > 1 ? kv[1] : "") {
                 case ("parent", let v): parent = v
                 case ("ip-masq", "false"), ("com.docker.network.bridge.enable_ip_masquerade", "false"): ipMasq = false
                 case ("ip-masq", "true"), ("com.docker.network.bridge.enable_ip_masquerade", "true"): ipMasq = true
+                case ("com.docker.network.bridge.name", let v): bridgeName = v
+                case ("com.docker.network.driver.mtu", let v), ("mtu", let v):
+                    guard let m = Int(v) else { throw RunError.invalid("invalid MTU \"\(v)\": give a number such as 1450") }
+                    mtu = m
                 case ("isolate", "false"): isolated = false
                 case ("isolate", "true"): isolated = true
-                default: throw RunError.invalid("unknown network option \"\(o)\": use parent=IFACE, ip-masq=true|false or isolate=true|false")
+                default: throw RunError.invalid("unknown network option \"\(o)\": use parent=IFACE, ip-masq=true|false, isolate=true|false, com.docker.network.bridge.name=NAME or com.docker.network.driver.mtu=N")
                 }
             }
             let c = global.containers()
@@ -64,7 +70,8 @@ struct NetworkCreate: ParsableCommand {
                 throw RunError.invalid("--service-range and --cluster-domain are for bridge networks: services need the host's netfilter")
             }
             let list = try c.networks.create(name: name, subnet: subnet, gateway: gateway,
-                                             driver: driver, isInternal: `internal`, parent: parent, ipMasq: ipMasq, isolated: isolated)
+                                             driver: driver, isInternal: `internal`, parent: parent, ipMasq: ipMasq, isolated: isolated,
+                                             bridgeName: bridgeName, mtu: mtu)
             if serviceRange != nil || clusterDomain != nil {
                 do { try c.services.setNetworkOptions(list.name, range: serviceRange, clusterDomain: clusterDomain) } catch {
                     try? c.networks.remove(list.name)
@@ -104,6 +111,17 @@ struct NetworkRemove: ParsableCommand {
     func run() throws {
         let c = global.containers()
         try forEachName(names) { try c.removeNetwork($0) }
+    }
+}
+
+struct NetworkPrune: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove every network no container or service uses (the default stays).")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: [.short, .long], help: "Do not ask (minirt never asks).") var force = false
+    func run() throws {
+        let removed = global.containers().pruneNetworks()
+        print("Deleted Networks:")
+        removed.forEach { print($0) }
     }
 }
 

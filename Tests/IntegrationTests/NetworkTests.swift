@@ -490,3 +490,30 @@ import Glibc
         try s.finish()
     }
 }
+
+/// docker's bridge options and `network prune` (issue 14).
+@Suite struct NetworkOptionsTests {
+    @Test func bridgeNameMTUAndPrune() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("network", "create", "--subnet", "10.77.31.0/24", "-o", "com.docker.network.bridge.name=lab-br0",
+                             "-o", "com.docker.network.driver.mtu=1400", "named").status == 0)
+        let mtu = try s.minirt("run", "--rm", "--network", "named", "busybox", "cat", "/sys/class/net/eth0/mtu")
+        #expect(mtu.stdout == "1400\n", "\(mtu.stdout) \(mtu.stderr)")
+        #expect(try s.host("ip", "-o", "link", "show", "lab-br0").stdout.contains("lab-br0"))
+        for (opt, mentions) in [("com.docker.network.bridge.name=much-too-long-name", "1 to 15"), ("com.docker.network.driver.mtu=10", "68-65535"),
+                                ("com.docker.network.bridge.name=lab-br0", "belongs to network named")] {
+            let o = try s.minirt("network", "create", "--subnet", "10.77.32.0/24", "-o", opt, "bad")
+            #expect(o.status != 0 && o.stderr.contains(mentions), "\(opt): \(o.stderr)")
+        }
+        // prune: unused networks go; one a (stopped) container uses stays, and so does the default.
+        #expect(try s.minirt("network", "create", "--subnet", "10.77.33.0/24", "kept").status == 0)
+        try s.minirt("run", "--name", "user", "--network", "kept", "busybox", "true")
+        let pruned = try s.minirt("network", "prune", "-f")
+        #expect(pruned.stdout == "Deleted Networks:\nnamed\n", "\(pruned.stdout) \(pruned.stderr)")
+        #expect(try s.minirt("network", "ls", "-q").lines.contains("kept"))
+        try s.minirt("rm", "user")
+        #expect(try s.minirt("network", "prune").stdout.contains("kept"))
+        #expect(try s.host("ip", "-o", "link", "show", "lab-br0").status != 0, "the bridge went with its network")
+        try s.finish()
+    }
+}
