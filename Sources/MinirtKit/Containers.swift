@@ -88,6 +88,7 @@ public struct Containers: Sendable {
                                     hostEnv: ProcessInfo.processInfo.environment, hostHostname: Self.hostHostname())
         plan.record.hostConfig.networkAliases = o.networkAliases
         try Networks.checkStatic(ip: o.ip, mac: o.macAddress, list: list, mode: choice.modeName)
+        plan.record.hostConfig.links = o.links.isEmpty ? nil : o.links
         plan.record.hostConfig.staticIP = o.ip
         plan.record.hostConfig.macAddress = o.macAddress
         _ = try extraHosts(plan.record, list: list)
@@ -114,7 +115,27 @@ public struct Containers: Sendable {
 
     func extraHosts(_ r: ContainerRecord, list: NetworkConfigList?) throws -> [(String, String)] {
         let gateway = list.flatMap(Networks.gateway(of:)) ?? ""
-        return try r.hostConfig.extraHosts.map { try DNSFiles.parseExtraHost($0, gateway: gateway) }
+        return try r.hostConfig.extraHosts.map { try DNSFiles.parseExtraHost($0, gateway: gateway) } + links(r, list: list)
+    }
+
+    /// docker's legacy --link NAME[:ALIAS]: the linked container's address under
+    /// its alias and its name in /etc/hosts. It must run, on the same network.
+    func links(_ r: ContainerRecord, list: NetworkConfigList?) throws -> [(String, String)] {
+        try (r.hostConfig.links ?? []).flatMap { link -> [(String, String)] in
+            let parts = link.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard let name = parts.first, StateStore.isValidName(name), parts.dropFirst().allSatisfy({ Validate.isHostName($0, allowUnderscore: true) }) else {
+                throw RunError.invalid("invalid --link \"\(Validate.printable(link))\": write NAME[:ALIAS]")
+            }
+            let target = refreshed(try get(name))
+            guard target.state.status == .running, let net = target.network, !net.ipAddress.isEmpty else {
+                throw RunError.invalid("cannot link to \(target.name): it is not running on a network (docker's: cannot link to a non running container)")
+            }
+            guard net.network == list?.name else {
+                throw RunError.invalid("cannot link to \(target.name): it is on network \(net.network), this container on \(list?.name ?? "none")")
+            }
+            let alias = parts.count > 1 ? parts[1] : target.name
+            return alias == target.name ? [(alias, net.ipAddress)] : [(alias, net.ipAddress), (target.name, net.ipAddress)]
+        }
     }
 
     /// Creates the container's folder: state, OCI config.json, overlay folders;

@@ -21,6 +21,8 @@ public struct RunOptions: Sendable {
     public var dnsOptions: [String] = []
     public var addHosts: [String] = []
     public var networkAliases: [String] = []
+    /// --link NAME[:ALIAS].
+    public var links: [String] = []
     /// --ip and --mac-address.
     public var ip: String?
     public var macAddress: String?

@@ -61,6 +61,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var networkAliases: [String] = []
         /// --ip and --mac-address (absent in older records): the same on every start.
         public var staticIP: String?
+        /// --link NAME[:ALIAS] (absent in older records).
+        public var links: [String]?
         public var macAddress: String?
         public var restartPolicy = RestartPolicy()
         /// Confinement and resources (absent in records written before they existed).

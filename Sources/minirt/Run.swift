@@ -62,6 +62,9 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("The container's IPv4 address on a network of your own.", valueName: "address"))
     var ip: String?
 
+    @Option(help: ArgumentHelp("Legacy: NAME[:ALIAS] of a running container, added to /etc/hosts.", valueName: "container"))
+    var link: [String] = []
+
     @Option(name: .customLong("mac-address"), help: ArgumentHelp("The container's MAC address (02:42:ac:11:00:02).", valueName: "address"))
     var macAddress: String?
 
@@ -212,6 +215,7 @@ struct Run: ParsableCommand {
         o.addHosts = addHost
         o.networkAliases = networkAlias
         o.ip = ip
+        o.links = link
         o.macAddress = macAddress
         o.autoRemove = rm
         o.interactive = interactive

@@ -517,3 +517,24 @@ import Glibc
         try s.finish()
     }
 }
+
+/// docker's legacy --link: the linked container in /etc/hosts under its alias and name.
+@Suite struct LinkTests {
+    @Test func linkAddsHostsEntries() throws {
+        let s = try Sandbox()
+        try s.minirt("run", "-d", "--name", "web", "busybox", "sleep", "120")
+        _ = try s.waitForPid("web")
+        let ip = try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let o = try s.minirt("run", "--rm", "--link", "web:db", "busybox", "sh", "-c", "grep -w -e db -e web /etc/hosts; ping -c 1 -W 2 db >/dev/null && echo reached")
+        #expect(o.status == 0 && o.stdout.contains(ip) && o.stdout.contains("db") && o.stdout.contains("web") && o.stdout.hasSuffix("reached\n"),
+                "\(o.stdout) \(o.stderr)")
+        for bad in ["nope", "web:bad alias", "web:"] {
+            let r = try s.minirt("run", "--rm", "--link", bad, "busybox", "true")
+            #expect(r.status == 125 && r.stderr.split(separator: "\n").count == 1, "\(bad): \(r.stderr)")
+        }
+        let elsewhere = try s.minirt("run", "--rm", "--network", "none", "--link", "web", "busybox", "true")
+        #expect(elsewhere.status == 125 && elsewhere.stderr.contains("cannot link"), "\(elsewhere.stderr)")
+        try s.minirt("rm", "-f", "web")
+        try s.finish()
+    }
+}
