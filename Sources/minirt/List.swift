@@ -18,8 +18,14 @@ struct List: ParsableCommand {
     @Flag(name: .customLong("no-trunc"), help: "Do not truncate ids and commands.")
     var noTrunc = false
 
-    @Option(name: [.short, .long], help: ArgumentHelp("label=KEY[=VALUE], name=NAME, id=ID or status=STATUS (repeatable).", valueName: "filter"))
+    @Option(name: [.short, .long], help: ArgumentHelp("label=, name=, id=, status=, exited=, ancestor=, network=, publish=, expose=, volume=, before=, since= (repeatable).", valueName: "filter"))
     var filter: [String] = []
+
+    @Option(name: [.customShort("n"), .customLong("last")], help: ArgumentHelp("The N containers created last (any state).", valueName: "n"))
+    var last: Int?
+
+    @Flag(name: [.short, .long], help: "The container created last (any state).")
+    var latest = false
 
     @Option(help: ArgumentHelp("table, json (one object a line), or a Go template such as '{{.Names}}'.", valueName: "format"))
     var format = "table"
@@ -28,11 +34,15 @@ struct List: ParsableCommand {
         do {
             let now = Timestamp.now()
             let containers = global.containers()
-            let matching = try ContainerFilter(filter)
-            // A status filter looks at every container, as docker's does.
-            let everything = all || filter.contains { $0.hasPrefix("status=") }
-            var rows = containers.list(all: everything).filter(matching.matches).map { PsRow($0, now: now, truncate: !noTrunc) }
-            if all && filter.isEmpty { rows += containers.store.broken().map { PsRow(brokenID: $0, truncate: !noTrunc) } }
+            let matching = try ContainerFilter(filter) { try? containers.get($0) }
+            if let n = last, n < 0 { throw RunError.invalid("invalid --last \(n): give a number of containers") }
+            let newest = latest ? 1 : last
+            // status and exited filters, -n and -l look at every container, as docker's do.
+            let everything = all || matching.looksAtAll || newest != nil
+            var records = containers.list(all: everything).filter(matching.matches)
+            if let newest { records = Array(records.sorted { $0.created.nanoseconds > $1.created.nanoseconds }.prefix(newest)) }
+            var rows = records.map { PsRow($0, now: now, truncate: !noTrunc) }
+            if all && filter.isEmpty && newest == nil { rows += containers.store.broken().map { PsRow(brokenID: $0, truncate: !noTrunc) } }
             if quiet {
                 for r in rows { print(r.ID) }
             } else if format == "table" {

@@ -87,3 +87,28 @@ import Glibc
         try s.finish()
     }
 }
+
+/// `ls` as docker's ps: -n/--last, -l/--latest and the wider filters.
+@Suite struct ListFlagsTests {
+    @Test func lastLatestAndFilters() throws {
+        let s = try Sandbox()
+        try s.minirt("run", "--name", "one", "--network", "none", "busybox", "sh", "-c", "exit 3")
+        try s.minirt("run", "--name", "two", "--network", "none", "-v", "vol:/data", "busybox", "true")
+        try s.minirt("run", "-d", "--name", "three", "-p", "18093:80", "busybox", "sleep", "60")
+        _ = try s.waitForPid("three")
+        func names(_ args: String...) throws -> [String] { try s.minirt(["ls", "--format", "{{.Names}}"] + args).lines }
+        #expect(try names("-n", "2") == ["three", "two"])
+        #expect(try names("-l") == ["three"])
+        #expect(try names("--filter", "exited=3") == ["one"])
+        #expect(try names("-a", "--filter", "ancestor=busybox").count == 3)
+        #expect(try names("--filter", "publish=80") == ["three"])
+        #expect(try names("-a", "--filter", "volume=vol") == ["two"])
+        #expect(try names("-a", "--filter", "before=three").sorted() == ["one", "two"])
+        #expect(try names("-a", "--filter", "since=one").sorted() == ["three", "two"])
+        #expect(try names("-a", "--filter", "network=none").sorted() == ["one", "two"])
+        #expect(try s.minirt("ls", "--filter", "before=nope").status == 1)
+        #expect(try s.minirt("ls", "--filter", "colour=red").status == 1)
+        try s.minirt("rm", "-f", "one", "two", "three")
+        try s.finish()
+    }
+}
