@@ -50,6 +50,11 @@ struct Minirt: ParsableCommand {
             try command.run()
         } catch {
             let code = exitCode(for: error)
+            if code.rawValue == 64, let refusal = NotApplicableFlags.refusal(for: message(for: error)) {
+                var err = StandardError()
+                print("minirt: \(refusal)", to: &err)
+                Glibc.exit(125)
+            }
             if code.rawValue == 64 {
                 var err = StandardError()
                 let verb = GlobalOptions.hoisted(Array(CommandLine.arguments.dropFirst())).first { !$0.hasPrefix("-") }.map { " \($0)" } ?? ""

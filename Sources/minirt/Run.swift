@@ -254,6 +254,31 @@ struct Run: ParsableCommand {
     }
 }
 
+/// docker's run/create flags that mean nothing for a single-host runtime
+/// without a registry. They are not declared (each declared option costs every
+/// start its reflection): ArgumentParser's "unknown option" for one of them is
+/// turned into this refusal, so a docker script fails on it clearly.
+enum NotApplicableFlags {
+    static let reasons: [String: String] = [
+        "--platform": "minirt runs rootfs directories of this host's architecture; it pulls and emulates nothing",
+        "--pull": "minirt has no registry: images come from rootfs-images/ or minirt image import",
+        "--runtime": "minirt is the runtime; engines choose it, not the other way round",
+        "--storage-opt": "the writable layer is a plain overlay upper directory with no per-container size option",
+        "--volume-driver": "named volumes have the local driver only",
+        "--link-local-ip": "CNI networks here give addresses only from their own subnets",
+        "--gpus": "minirt passes no GPUs",
+        "--isolation": "Windows containers' isolation does not exist on Linux",
+        "--disable-content-trust": "minirt verifies no image signatures: it pulls nothing",
+    ]
+
+    /// The refusal for ArgumentParser's message about an unknown option, if it is one of these.
+    static func refusal(for message: String) -> String? {
+        guard let open = message.range(of: "Unknown option '"), let close = message[open.upperBound...].firstIndex(of: "'") else { return nil }
+        let flag = String(message[open.upperBound..<close]).split(separator: "=").first.map(String.init) ?? ""
+        return reasons[flag].map { "\(flag) is not supported: \($0)" }
+    }
+}
+
 /// `minirt create`: docker's create, with run's flags: the container is made
 /// (folder, spec, name, `ls -a` shows it Created) and `minirt start` runs it.
 struct Create: ParsableCommand {

@@ -112,3 +112,21 @@ import Glibc
         try s.finish()
     }
 }
+
+/// docker's flags that make no sense here: taken by name, refused with the reason.
+@Suite struct NotApplicableFlagsTests {
+    @Test func refusedWithAReason() throws {
+        let s = try Sandbox()
+        for flag in ["--platform=linux/arm64", "--pull=always", "--runtime=runc", "--storage-opt=size=10G", "--volume-driver=nfs",
+                     "--link-local-ip=169.254.0.5", "--gpus=all", "--isolation=hyperv", "--disable-content-trust=true"] {
+            for verb in ["run", "create"] {
+                let o = try s.minirt([verb, "--rm", "--network", "none", flag, "busybox", "true"])
+                let name = String(flag.split(separator: "=")[0])
+                #expect(o.status == 125 && o.stderr.split(separator: "\n").count == 1 && o.stderr.contains("\(name) is not supported"),
+                        "\(verb) \(flag): \(o.status) \(o.stderr)")
+            }
+        }
+        #expect(s.containerFolders().isEmpty)
+        try s.finish()
+    }
+}
