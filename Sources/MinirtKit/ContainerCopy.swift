@@ -109,12 +109,7 @@ extension Containers {
             let list = openat(src, ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard list >= 0, let dir = fdopendir(list) else { throw CopyError("\(name): \(String(cString: strerror(errno)))") }
             defer { closedir(dir) }
-            var names: [String] = []
-            while let e = readdir(dir) {
-                let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                if n != "." && n != ".." { names.append(n) }
-            }
-            for n in names.sorted() {
+            for n in entryNames(dir) {
                 let child = openat(dirfd(dir), n, InRoot.pathOnly | O_NOFOLLOW | O_CLOEXEC)
                 guard child >= 0 else { continue }
                 defer { close(child) }

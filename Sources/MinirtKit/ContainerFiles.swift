@@ -26,6 +26,16 @@ extension Containers {
         return out
     }
 
+    /// A directory stream's entries but . and .., in name order.
+    static func entryNames(_ dir: OpaquePointer) -> [String] {
+        var names: [String] = []
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
     static let bindTargets: Set<String> = ["/etc/hosts", "/etc/hostname", "/etc/resolv.conf"]
 
     /// Every entry under the directory open at fd (which it closes), depth
@@ -35,12 +45,7 @@ extension Containers {
     static func walk(_ fd: Int32, prefix: String, _ visit: (String, stat) -> Bool) {
         guard let dir = fdopendir(fd) else { close(fd); return }
         defer { closedir(dir) }
-        var names: [String] = []
-        while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        for name in names.sorted() {
+        for name in entryNames(dir) {
             var st = stat()
             guard fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             let path = prefix + "/" + name

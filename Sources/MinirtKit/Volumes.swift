@@ -101,29 +101,23 @@ extension Containers {
         for m in r.hostConfig.security?.mounts ?? [] where m.type == "volume" {
             let name = URL(fileURLWithPath: m.source).deletingLastPathComponent().lastPathComponent
             let (_, created) = try volumes.create(name)
-            let dataFD = open(volumes.data(name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard dataFD >= 0 else { throw RunError.invalid("volume \(name): \(String(cString: strerror(errno)))") }
-            defer { close(dataFD) }
             let empty = ((try? FileManager.default.contentsOfDirectory(atPath: volumes.data(name))) ?? []).isEmpty
             guard created || empty else { continue }
             let imageRoot = open(r.rootfs, InRoot.pathOnly | O_DIRECTORY | O_CLOEXEC)
             guard imageRoot >= 0 else { continue }
             defer { close(imageRoot) }
-            let src = InRoot.openAt(m.destination, inRootFD: imageRoot, flags: O_RDONLY | O_DIRECTORY)
-            guard src >= 0, let dir = fdopendir(src) else { if src >= 0 { close(src) }; continue }
-            defer { closedir(dir) }
+            let src = InRoot.openAt(m.destination, inRootFD: imageRoot, flags: InRoot.pathOnly | O_DIRECTORY)
+            guard src >= 0 else { continue } // nothing there in the image: the volume stays empty
+            defer { close(src) }
+            var st = stat()
+            guard fstat(src, &st) == 0 else { continue }
+            let volumeFD = open("\(volumes.root)/\(name)", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard volumeFD >= 0 else { throw RunError.invalid("volume \(name): \(String(cString: strerror(errno)))") }
+            defer { close(volumeFD) }
+            // The image's directory copied onto _data (which exists): its owner and mode, then its content.
             var options = CopyOptions()
             options.archive = true
-            while let e = readdir(dir) {
-                let n = withUnsafeBytes(of: e.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-                guard n != ".", n != ".." else { continue }
-                let child = openat(dirfd(dir), n, InRoot.pathOnly | O_NOFOLLOW | O_CLOEXEC)
-                guard child >= 0 else { continue }
-                defer { close(child) }
-                var st = stat()
-                guard fstat(child, &st) == 0 else { continue }
-                try Self.copy(from: child, stat: st, into: dataFD, name: n, options)
-            }
+            try Self.copy(from: src, stat: st, into: volumeFD, name: "_data", options)
         }
     }
 }
