@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .executable(name: "minirt", targets: ["minirt"]),
         .executable(name: "minirt-supervisor", targets: ["minirt-supervisor"]),
+        .executable(name: "minirt-init", targets: ["minirt-init"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,6 +27,13 @@ let package = Package(
         // so each supervisor's resident set is only the pages it touches.
         .executableTarget(name: "minirt-supervisor", dependencies: ["CMinirtShim", "MinirtLog"],
                           linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        // `run --init`'s PID 1 (reaps, forwards signals): Embedded Swift, no runtime,
+        // linked statically so it runs in any image (~800 KB). It cannot be built
+        // with --static-swift-stdlib (there is no stdlib to link): scripts/build-release.
+        .executableTarget(name: "minirt-init", dependencies: ["CInitLibc"],
+                          swiftSettings: [.enableExperimentalFeature("Embedded"), .unsafeFlags(["-wmo", "-Osize", "-Xfrontend", "-entry-point-function-name", "-Xfrontend", "minirt_init_unused"])],
+                          linkerSettings: [.unsafeFlags(["-static-executable", "-Xlinker", "--gc-sections"])]),
+        .systemLibrary(name: "CInitLibc"),
         // Docker's json-file log format, Glibc only: shared by the supervisor and foreground runs.
         .target(name: "MinirtLog"),
         // High level: images, run planning (flags -> OCI spec), ls/inspect views, templates.

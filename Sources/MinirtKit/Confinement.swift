@@ -37,6 +37,9 @@ public struct ConfinementOptions: Sendable {
     public var memorySwappiness: Int64?
     public var oomKillDisable = false
     public var kernelMemory: String?
+    /// --device HOST[:CONTAINER[:PERMS]] and --device-cgroup-rule.
+    public var devices: [String] = []
+    public var deviceCgroupRules: [String] = []
     /// Where named volumes live (set by the container store, not a flag).
     public var volumesRoot = VolumeStore.defaultRoot
     public init() {}
@@ -119,9 +122,18 @@ public enum Confinement {
                 if m.type == "sysfs" || m.type == "cgroup" { m.options = m.options?.filter { $0 != "ro" } }
                 return m
             }
-        } else {
+        }
+        let added = try o.devices.map { try DeviceFlags.device($0) }
+        let rules = try o.deviceCgroupRules.map(DeviceFlags.rule)
+        if !added.isEmpty {
+            let paths = Set(added.map(\.0.path))
+            linux.devices = (linux.devices ?? []).filter { !paths.contains($0.path) } + added.map(\.0)
+            security.devices = added.map(\.2)
+        }
+        if !rules.isEmpty { security.deviceCgroupRules = o.deviceCgroupRules }
+        if !o.privileged {
             var r = linux.resources ?? OCISpec.Resources()
-            r.devices = deviceRules
+            r.devices = deviceRules + added.map(\.1) + rules
             linux.resources = r
         }
 
@@ -361,6 +373,76 @@ extension Confinement {
         let major = Int64((st.st_rdev >> 8) & 0xfff) | Int64((st.st_rdev >> 32) & ~0xfff)
         let minor = Int64(st.st_rdev & 0xff) | Int64((st.st_rdev >> 12) & ~0xff)
         return (path, (major, minor), UInt64(value))
+    }
+}
+
+/// docker's --device and --device-cgroup-rule.
+public enum DeviceFlags {
+    /// What the host has at a path: a device's type (c or b), numbers, mode and owner.
+    public struct HostDevice: Sendable {
+        public var type: String, major: Int64, minor: Int64, mode: UInt32, uid: UInt32, gid: UInt32
+        public init(type: String, major: Int64, minor: Int64, mode: UInt32, uid: UInt32, gid: UInt32) {
+            self.type = type; self.major = major; self.minor = minor; self.mode = mode; self.uid = uid; self.gid = gid
+        }
+    }
+
+    public static func hostDevice(_ path: String) throws -> HostDevice {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw RunError.invalid("invalid --device \(path): \(String(cString: strerror(errno))): give a device on this host") }
+        let kind = st.st_mode & S_IFMT
+        guard kind == S_IFCHR || kind == S_IFBLK else {
+            throw RunError.invalid("invalid --device \(path): not a character or block device (give each device, not a directory)")
+        }
+        let major = Int64((st.st_rdev >> 8) & 0xfff) | Int64((st.st_rdev >> 32) & ~0xfff)
+        let minor = Int64(st.st_rdev & 0xff) | Int64((st.st_rdev >> 12) & ~0xff)
+        return HostDevice(type: kind == S_IFCHR ? "c" : "b", major: major, minor: minor, mode: UInt32(st.st_mode & 0o7777), uid: st.st_uid, gid: st.st_gid)
+    }
+
+    /// HOST[:CONTAINER[:PERMISSIONS]]: the node to create, the cgroup rule that allows it, docker's record of it.
+    public static func device(_ flag: String, lookup: (String) throws -> HostDevice = hostDevice) throws
+        -> (OCISpec.Device, OCISpec.DeviceRule, ContainerRecord.DeviceMapping) {
+        let parts = flag.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        let host = parts[0]
+        var inside = parts[0], perms = "rwm"
+        switch parts.count {
+        case 1: break
+        case 2:
+            // docker: a second part of only r, w and m is the permissions.
+            if isPermissions(parts[1]) { perms = parts[1] } else { inside = parts[1] }
+        case 3: inside = parts[1]; perms = parts[2]
+        default: throw RunError.invalid("invalid --device \(Validate.printable(flag)): write HOST[:CONTAINER[:PERMISSIONS]]")
+        }
+        guard host.hasPrefix("/"), inside.hasPrefix("/"), Validate.isCleanAbsolutePath(inside) else {
+            throw RunError.invalid("invalid --device \(Validate.printable(flag)): both paths must be absolute, without .. or control characters")
+        }
+        guard isPermissions(perms) else {
+            throw RunError.invalid("invalid --device \(Validate.printable(flag)): permissions are some of r, w and m")
+        }
+        let d = try lookup(host)
+        var node = OCISpec.Device(type: d.type, path: inside, major: d.major, minor: d.minor, fileMode: d.mode)
+        node.uid = d.uid
+        node.gid = d.gid
+        return (node, OCISpec.DeviceRule(allow: true, type: d.type, major: d.major, minor: d.minor, access: perms),
+                ContainerRecord.DeviceMapping(pathOnHost: host, pathInContainer: inside, cgroupPermissions: perms))
+    }
+
+    /// "c|b|a MAJOR:MINOR ACCESS", numbers or *, as docker's --device-cgroup-rule.
+    public static func rule(_ text: String) throws -> OCISpec.DeviceRule {
+        let bad = RunError.invalid("invalid --device-cgroup-rule \"\(Validate.printable(text))\": write TYPE MAJOR:MINOR ACCESS, such as 'c 1:3 rwm' or 'b 8:* r'")
+        let f = text.split(separator: " ").map(String.init)
+        guard f.count == 3, ["a", "b", "c"].contains(f[0]), isPermissions(f[2]) else { throw bad }
+        let nums = f[1].split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard nums.count == 2 else { throw bad }
+        func number(_ s: String) throws -> Int64? {
+            if s == "*" { return nil }
+            guard let n = Int64(s), n >= 0, n < 1 << 32 else { throw bad }
+            return n
+        }
+        return OCISpec.DeviceRule(allow: true, type: f[0], major: try number(nums[0]), minor: try number(nums[1]), access: f[2])
+    }
+
+    static func isPermissions(_ s: String) -> Bool {
+        !s.isEmpty && s.count <= 3 && s.allSatisfy { "rwm".contains($0) } && Set(s).count == s.count
     }
 }
 

@@ -1,4 +1,7 @@
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import MinirtEngine
 import MinirtState
 
@@ -54,6 +57,8 @@ public struct RunOptions: Sendable {
     public var cgroupns: String?
     /// docker's --cidfile: the id is written there once the container exists.
     public var cidfile: String?
+    /// --init: the host path of minirt-init, bound read-only into the container as its PID 1.
+    public var initBinary: String?
 
     public init(image: String) { self.image = image }
 }
@@ -280,6 +285,7 @@ public struct RunPlan: Sendable {
         host.dnsSearch = o.dnsSearch
         host.dnsOptions = o.dnsOptions
         host.extraHosts = o.addHosts
+        host.initProcess = o.initBinary != nil ? true : nil
 
         var record = ContainerRecord(
             id: id, name: name, created: .now(), image: o.image, rootfs: image.rootfs,
@@ -291,7 +297,7 @@ public struct RunPlan: Sendable {
         var spec = OCISpec()
         var process = OCISpec.Process()
         process.terminal = o.tty
-        process.args = argv
+        process.args = o.initBinary != nil ? [initPath, "--"] + argv : argv
         process.env = processEnv
         process.cwd = workdir
         process.noNewPrivileges = true
@@ -377,6 +383,17 @@ public struct RunPlan: Sendable {
                 return m
             }
         }
+        if let initBinary = o.initBinary {
+            guard access(initBinary, X_OK) == 0 else {
+                throw RunError.invalid("--init: \(initBinary) is missing: install minirt-init next to minirt")
+            }
+            // Last, so that no volume at /sbin hides it; read-only, so nothing inside can rewrite it.
+            spec.mounts = (spec.mounts ?? []) + [OCISpec.Mount(destination: initPath, type: "bind", source: initBinary,
+                                                               options: ["bind", "ro", "nosuid", "nodev", "rprivate"])]
+        }
         return RunPlan(record: record, spec: spec)
     }
+
+    /// Where --init's minirt-init appears in the container (docker's is /sbin/docker-init).
+    public static let initPath = "/sbin/minirt-init"
 }

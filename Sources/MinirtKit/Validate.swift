@@ -28,6 +28,12 @@ public enum Validate {
         !s.isEmpty && !s.unicodeScalars.contains { $0.value < 0x21 || $0.value == 0x7f }
     }
 
+    /// An absolute path with no "." or ".." component and no control characters.
+    public static func isCleanAbsolutePath(_ s: String) -> Bool {
+        s.hasPrefix("/") && !s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
+            && !s.split(separator: "/").contains { $0 == ".." || $0 == "." }
+    }
+
     /// The run options that end up in files, each checked as docker does.
     public static func runOptions(_ o: RunOptions) throws {
         if let h = o.hostname, !isHostName(h, maxLength: 64) {

@@ -65,12 +65,32 @@ public struct InspectView: Encodable {
         var MemorySwappiness: Int64?
         var OomKillDisable = false
         var CgroupParent = ""
+        var Devices: [DeviceView] = []
+        var DeviceCgroupRules: [String]?
+        /// docker's: null unless --init was given.
+        var Init = Nullable<Bool>()
         var PortBindings: [String: [HostPort]]
         var Dns: [String]
         var DnsSearch: [String]
         var DnsOptions: [String]
         var ExtraHosts: [String]
         var RestartPolicy: RestartPolicyView
+    }
+
+    /// A value docker shows as null when unset (Swift's encoding would leave the key out).
+    struct Nullable<T: Encodable>: Encodable {
+        var value: T?
+        init(_ value: T? = nil) { self.value = value }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.singleValueContainer()
+            if let value { try c.encode(value) } else { try c.encodeNil() }
+        }
+    }
+
+    struct DeviceView: Encodable {
+        var PathOnHost: String
+        var PathInContainer: String
+        var CgroupPermissions: String
     }
 
     struct DeviceRateView: Encodable {
@@ -174,8 +194,11 @@ public struct InspectView: Encodable {
         HostConfig = HostConfigView(NetworkMode: h.networkMode, AutoRemove: h.autoRemove, PortBindings: Self.ports(h.portBindings),
                                     Dns: h.dns, DnsSearch: h.dnsSearch, DnsOptions: h.dnsOptions, ExtraHosts: h.extraHosts,
                                     RestartPolicy: RestartPolicyView(Name: h.restartPolicy.name, MaximumRetryCount: h.restartPolicy.maximumRetryCount))
+        HostConfig.Init = Nullable(h.initProcess)
         if let sec = h.security {
             HostConfig.Privileged = sec.privileged
+            HostConfig.Devices = (sec.devices ?? []).map { DeviceView(PathOnHost: $0.pathOnHost, PathInContainer: $0.pathInContainer, CgroupPermissions: $0.cgroupPermissions) }
+            HostConfig.DeviceCgroupRules = sec.deviceCgroupRules
             HostConfig.CapAdd = sec.capAdd.isEmpty ? nil : sec.capAdd
             HostConfig.CapDrop = sec.capDrop.isEmpty ? nil : sec.capDrop
             HostConfig.SecurityOpt = sec.securityOpt.isEmpty ? nil : sec.securityOpt

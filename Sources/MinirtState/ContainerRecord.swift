@@ -64,10 +64,22 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         /// --link NAME[:ALIAS] (absent in older records).
         public var links: [String]?
         public var macAddress: String?
+        /// --init (absent when not given).
+        public var initProcess: Bool?
         public var restartPolicy = RestartPolicy()
         /// Confinement and resources (absent in records written before they existed).
         public var security: Security?
         public init(networkMode: String) { self.networkMode = networkMode }
+    }
+
+    /// A --device: docker's HostConfig.Devices entry.
+    public struct DeviceMapping: Codable, Sendable, Equatable {
+        public var pathOnHost: String
+        public var pathInContainer: String
+        public var cgroupPermissions: String
+        public init(pathOnHost: String, pathInContainer: String, cgroupPermissions: String) {
+            self.pathOnHost = pathOnHost; self.pathInContainer = pathInContainer; self.cgroupPermissions = cgroupPermissions
+        }
     }
 
     /// What the container was confined with, for inspect and for exec and stats.
@@ -90,6 +102,9 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var cgroupsPath = ""
         /// The other resource flags, as `inspect` shows them (absent in older records).
         public var limits: Limits?
+        /// --device and --device-cgroup-rule (absent when none were given).
+        public var devices: [DeviceMapping]?
+        public var deviceCgroupRules: [String]?
         public init() {}
     }
 

@@ -170,6 +170,15 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("host or private (default): the cgroup namespace.", valueName: "mode"))
     var cgroupns: String?
 
+    @Flag(name: .customLong("init"), help: "Run minirt-init as PID 1: it forwards signals to the command and reaps orphans.")
+    var runInit = false
+
+    @Option(help: ArgumentHelp("Add a host device: HOST[:CONTAINER[:PERMISSIONS]] (permissions some of rwm).", valueName: "device"))
+    var device: [String] = []
+
+    @Option(name: .customLong("device-cgroup-rule"), help: ArgumentHelp("Allow devices in the cgroup: 'c|b|a MAJOR:MINOR rwm' (* for any number).", valueName: "rule"))
+    var deviceCgroupRule: [String] = []
+
     @Argument(help: ArgumentHelp("Image name or rootfs directory.", valueName: "rootfs"))
     var image: String
 
@@ -177,9 +186,9 @@ struct Run: ParsableCommand {
     var command: [String] = []
 
     func run() throws {
-        let o = options()
         let code: Int32
         do {
+            let o = try options()
             let policy = try RestartPolicyParser.parse(restart)
             if detach {
                 let tools = try Executables.locate()
@@ -197,7 +206,7 @@ struct Run: ParsableCommand {
     }
 
     /// The flags as RunOptions (`create` takes the same ones).
-    func options() -> RunOptions {
+    func options() throws -> RunOptions {
         var o = RunOptions(image: image)
         o.command = command.first == "--" ? Array(command.dropFirst()) : command
         o.name = name
@@ -232,6 +241,8 @@ struct Run: ParsableCommand {
         c.mounts = mount
         c.user = user
         c.groupAdd = groupAdd
+        c.devices = device
+        c.deviceCgroupRules = deviceCgroupRule
         limits.apply(to: &c)
         o.confinement = c
         o.sysctls = sysctl
@@ -250,6 +261,7 @@ struct Run: ParsableCommand {
         o.pid = pid
         o.cgroupns = cgroupns
         o.cidfile = cidfile
+        if runInit { o.initBinary = try Executables.locate().initBinary }
         return o
     }
 }
@@ -289,7 +301,7 @@ struct Create: ParsableCommand {
         do {
             guard !flags.detach else { throw RunError.invalid("create takes no -d: the container starts detached with minirt start") }
             let policy = try RestartPolicyParser.parse(flags.restart)
-            print(try flags.global.containers().create(flags.options(), restart: policy))
+            print(try flags.global.containers().create(try flags.options(), restart: policy))
         } catch {
             throw fail(error, defaultCode: 125)
         }

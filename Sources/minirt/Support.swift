@@ -29,12 +29,12 @@ func fail(_ error: Error, defaultCode: Int32) -> ExitCode {
     return ExitCode(defaultCode)
 }
 
-/// This binary and the supervisor installed next to it.
+/// This binary and the supervisor and init installed next to it.
 enum Executables {
-    static func locate() throws -> (minirt: String, supervisor: String) {
+    static func locate() throws -> (minirt: String, supervisor: String, initBinary: String) {
         let exe = try SealedExecutable.currentPath()
         let dir = exe.split(separator: "/").dropLast().joined(separator: "/")
-        return (exe, "/\(dir)/minirt-supervisor")
+        return (exe, "/\(dir)/minirt-supervisor", "/\(dir)/minirt-init")
     }
 }
 

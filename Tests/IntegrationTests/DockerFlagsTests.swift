@@ -27,6 +27,75 @@ import Glibc
         try s.finish()
     }
 
+    /// --init: minirt-init is PID 1, forwards stop's SIGTERM to a command that
+    /// would ignore it as PID 1, reaps orphans, and cannot be rewritten from inside.
+    @Test func initForwardsSignalsAndReaps() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let ps = try s.minirt("run", "--rm", "--network", "none", "--init", "busybox", "ps", "-o", "pid,comm")
+        #expect(ps.status == 0 && ps.lines.dropFirst().map { $0.split(separator: " ").map(String.init) } == [["1", "minirt-init"], ["2", "ps"]], "\(ps.stdout) \(ps.stderr)")
+        // Exit codes come through: the command's, 128+N for a signal, 127 for a missing command.
+        #expect(try s.minirt("run", "--rm", "--network", "none", "--init", "busybox", "sh", "-c", "exit 7").status == 7)
+        #expect(try s.minirt("run", "--rm", "--network", "none", "--init", "busybox", "sh", "-c", "kill -TERM $$").status == 143)
+        let missing = try s.minirt("run", "--rm", "--network", "none", "--init", "busybox", "no-such-command")
+        #expect(missing.status == 127 && missing.stderr.contains("no-such-command"), "\(missing.stderr)")
+        // The binary is read-only inside, by its path and through /proc/1/exe.
+        let write = try s.minirt("run", "--rm", "--network", "none", "--init", "busybox", "sh", "-c",
+                                 "echo x > /sbin/minirt-init; echo x > /proc/1/exe; exit 0")
+        #expect(write.stderr.components(separatedBy: "Read-only file system").count == 3, "\(write.stderr)")
+
+        // sleep as PID 1 ignores SIGTERM (137 after the timeout); under the init it gets it (143).
+        try #require(try s.minirt("run", "-d", "--name", "plain", "--network", "none", "--stop-timeout", "1", "busybox",
+                                  "sh", "-c", "(sleep 0.1 &); exec sleep 300").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "inited", "--network", "none", "--init", "busybox",
+                                  "sh", "-c", "(sleep 0.1 &); exec sleep 300").status == 0)
+        #expect(try s.minirt("inspect", "-f", "{{.HostConfig.Init}} {{.Path}}", "inited").stdout == "true sh\n")
+        #expect(try s.minirt("inspect", "-f", "{{.HostConfig.Init}}", "plain").stdout == "<nil>\n")
+        // The orphaned sleep: a zombie of the non-reaping PID 1, reaped by the init.
+        func zombies(_ name: String) throws -> Int {
+            try s.minirt("exec", name, "ps", "-o", "stat").lines.filter { $0.hasPrefix("Z") }.count
+        }
+        var plainZombies = 0
+        for _ in 0..<50 where plainZombies == 0 { usleep(100_000); plainZombies = try zombies("plain") }
+        #expect(plainZombies == 1)
+        #expect(try zombies("inited") == 0)
+        try s.minirt("stop", "plain", "inited")
+        #expect(try s.minirt("inspect", "-f", "{{.State.ExitCode}}", "plain").stdout == "137\n")
+        #expect(try s.minirt("inspect", "-f", "{{.State.ExitCode}}", "inited").stdout == "143\n")
+        try s.minirt("rm", "plain", "inited")
+        try s.finish()
+    }
+
+    /// --device and --device-cgroup-rule: the node appears, and the device cgroup allows what was asked only.
+    @Test func devicesAndCgroupRules() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        // Nodes of our own making (no host device is needed: a cgroup refusal is EPERM, a missing driver is not).
+        let node = s.root + "/.tun"
+        try #require(mknod(node, S_IFCHR | 0o666, dev_t(10 << 8 | 200)) == 0) // makedev(10, 200)
+        defer { unlink(node) }
+        chmod(node, 0o666)
+        let r = try s.minirt("run", "--rm", "--network", "none", "--device", node + ":/dev/xtun:r", "busybox", "sh", "-c",
+                             "ls -l /dev/xtun; exec 3</dev/xtun; echo read=$?; exec 4>/dev/xtun; echo write=$?")
+        #expect(r.stdout.hasPrefix("crw-rw-rw-") && r.stdout.contains("10, 200"), "\(r.stdout)")
+        #expect(r.stderr.contains("can't create /dev/xtun: Operation not permitted"), "\(r.stderr)")
+        #expect(!r.stderr.contains("can't open /dev/xtun: Operation not permitted"), "\(r.stderr)")
+        // A block device the container makes itself: refused without a rule, allowed with one.
+        let make = "mknod /tmp/blk b 7 250 && exec 3</tmp/blk"
+        let denied = try s.minirt("run", "--rm", "--network", "none", "busybox", "sh", "-c", make)
+        #expect(denied.stderr.contains("Operation not permitted"), "\(denied.stderr)")
+        let allowed = try s.minirt("run", "--rm", "--network", "none", "--device-cgroup-rule", "b 7:* rm", "busybox", "sh", "-c", make)
+        #expect(!allowed.stderr.contains("Operation not permitted"), "\(allowed.stderr)")
+        try #require(try s.minirt("create", "--name", "d", "--network", "none", "--device", node + ":/dev/xtun:rw",
+                                  "--device-cgroup-rule", "c 10:200 r", "busybox", "true").status == 0)
+        #expect(try s.minirt("inspect", "-f", "{{json .HostConfig.Devices}} {{json .HostConfig.DeviceCgroupRules}}", "d").stdout
+                == "[{\"CgroupPermissions\":\"rw\",\"PathInContainer\":\"/dev/xtun\",\"PathOnHost\":\"\(node)\"}] [\"c 10:200 r\"]\n")
+        for bad in [["--device", "/etc/hostname"], ["--device", node + ":dev/x"], ["--device-cgroup-rule", "c 1:3 rwx"]] {
+            let out = try s.minirt(["run", "--rm", "--network", "none"] + bad + ["busybox", "true"])
+            #expect(out.status == 125 && out.stderr.split(separator: "\n").count == 1, "\(bad) \(out.stderr)")
+        }
+        try s.minirt("rm", "d")
+        try s.finish()
+    }
+
     @Test func stopSignalAndTimeout() throws {
         let s = try Sandbox(isolatedNetwork: false)
         // A shell that leaves on USR1 only: stop must send that, and not wait its 10 s.

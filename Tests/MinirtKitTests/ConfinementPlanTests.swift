@@ -322,6 +322,34 @@ import MinirtState
         #expect(try Cgroup.writes(OCISpec.Resources.with { $0.unified = ["memory.high": "1073741824"] }, layout: .v2("/x"), has: all)
                     == [Cgroup.Write("", "memory.high", "1073741824")])
     }
+
+    @Test func devicesAndDeviceRules() throws {
+        let tun = DeviceFlags.HostDevice(type: "c", major: 10, minor: 200, mode: 0o666, uid: 0, gid: 0)
+        let lookup: (String) throws -> DeviceFlags.HostDevice = { _ in tun }
+        let (node, rule, record) = try DeviceFlags.device("/dev/net/tun", lookup: lookup)
+        #expect(node.path == "/dev/net/tun" && node.type == "c" && node.major == 10 && node.minor == 200 && node.fileMode == 0o666)
+        #expect(rule == OCISpec.DeviceRule(allow: true, type: "c", major: 10, minor: 200, access: "rwm"))
+        #expect(record == ContainerRecord.DeviceMapping(pathOnHost: "/dev/net/tun", pathInContainer: "/dev/net/tun", cgroupPermissions: "rwm"))
+        // docker: a second field of only r, w, m is the permissions; otherwise the path inside.
+        #expect(try DeviceFlags.device("/dev/net/tun:r", lookup: lookup).1.access == "r")
+        #expect(try DeviceFlags.device("/dev/net/tun:/dev/t", lookup: lookup).0.path == "/dev/t")
+        let three = try DeviceFlags.device("/dev/net/tun:/dev/t:rw", lookup: lookup)
+        #expect(three.0.path == "/dev/t" && three.1.access == "rw")
+        for bad in ["dev/null", "/dev/null:dev/x", "/dev/null:/dev/../etc/x", "/dev/null:/dev/x:rx", "/dev/null:/dev/x:rr", "/a:/b:r:w", "/dev/null:/dev/x\n:r"] {
+            #expect(throws: RunError.self, "\(bad)") { try DeviceFlags.device(bad, lookup: lookup) }
+        }
+        // The real lookup: a directory or a regular file is no device.
+        #expect(throws: RunError.self) { try DeviceFlags.device("/etc/hostname") }
+        #expect(throws: RunError.self) { try DeviceFlags.device("/dev") }
+        #expect(try DeviceFlags.device("/dev/null").0.major == 1)
+
+        #expect(try DeviceFlags.rule("c 1:3 rwm") == OCISpec.DeviceRule(allow: true, type: "c", major: 1, minor: 3, access: "rwm"))
+        #expect(try DeviceFlags.rule("b 8:* r") == OCISpec.DeviceRule(allow: true, type: "b", major: 8, minor: nil, access: "r"))
+        #expect(try DeviceFlags.rule("a *:* m") == OCISpec.DeviceRule(allow: true, type: "a", access: "m"))
+        for bad in ["c 1:3", "x 1:3 rwm", "c 1 rwm", "c -1:3 r", "c 1:3 rwx", "c 99999999999:1 r", "c 1:3 r\n"] {
+            #expect(throws: RunError.self, "\(bad)") { try DeviceFlags.rule(bad) }
+        }
+    }
 }
 
 extension OCISpec.Resources { static func with(_ f: (inout Self) -> Void) -> Self { var v = Self(); f(&v); return v } }

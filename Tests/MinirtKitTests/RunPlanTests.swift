@@ -20,6 +20,22 @@ import MinirtState
                          hostEnv: host, hostHostname: "thehost", readFile: { _ in "A=1\n# comment\n\nB\n" })
     }
 
+    @Test func initRunsTheCommandAsItsChild() throws {
+        var o = RunOptions(image: "img")
+        o.command = ["sleep", "1"]
+        o.initBinary = "/bin/sh" // any executable: the plan checks it exists
+        o.confinement.volumes = ["/sbin:/sbin"]
+        let p = try plan(o)
+        #expect(p.spec.process?.args == ["/sbin/minirt-init", "--", "sleep", "1"])
+        // inspect keeps the user's command; the init is last among the mounts (no volume hides it) and read-only.
+        #expect(p.record.path == "sleep" && p.record.hostConfig.initProcess == true)
+        #expect(p.spec.mounts?.last == OCISpec.Mount(destination: "/sbin/minirt-init", type: "bind", source: "/bin/sh",
+                                                     options: ["bind", "ro", "nosuid", "nodev", "rprivate"]))
+        o.initBinary = "/nonexistent/minirt-init"
+        #expect(throws: RunError.self) { try plan(o) }
+        #expect(try plan(RunOptions(image: "img")).record.hostConfig.initProcess == nil)
+    }
+
     @Test func commandComesFromImageUnlessGiven() throws {
         #expect(try plan(RunOptions(image: "img")).spec.process?.args == ["sh"])
         var o = RunOptions(image: "img")
