@@ -40,6 +40,13 @@ public struct ConfinementOptions: Sendable {
     /// --device HOST[:CONTAINER[:PERMS]] and --device-cgroup-rule.
     public var devices: [String] = []
     public var deviceCgroupRules: [String] = []
+    /// Mount points of the containers named by --volumes-from (resolved by the
+    /// container store), each with the mode it asked for.
+    public var inheritedMounts: [ContainerRecord.MountPoint] = []
+    /// --volumes-from CONTAINER[:ro|rw], as given.
+    public var volumesFrom: [String] = []
+    /// The image's VOLUME paths: an anonymous volume each, unless a mount covers it.
+    public var imageVolumes: [String] = []
     /// Where named volumes live (set by the container store, not a flag).
     public var volumesRoot = VolumeStore.defaultRoot
     public init() {}
@@ -131,6 +138,7 @@ public enum Confinement {
             security.devices = added.map(\.2)
         }
         if !rules.isEmpty { security.deviceCgroupRules = o.deviceCgroupRules }
+        if !o.volumesFrom.isEmpty { security.volumesFrom = o.volumesFrom }
         if !o.privileged {
             var r = linux.resources ?? OCISpec.Resources()
             r.devices = deviceRules + added.map(\.1) + rules
@@ -171,10 +179,28 @@ public enum Confinement {
             mounts.removeAll { $0.destination == m.destination }
             mounts.append(m)
             points.append(p)
-            security.binds.append(v)
+            if p.anonymous != true { security.binds.append(v) }
         }
         for v in o.mounts {
             let (m, p) = try MountSpec.mount(v, fileExists: fileExists, volumes: o.volumesRoot)
+            mounts.removeAll { $0.destination == m.destination }
+            mounts.append(m)
+            points.append(p)
+        }
+        // --volumes-from, then the image's volumes: only where nothing given above is mounted (docker's order).
+        for p in o.inheritedMounts where !points.contains(where: { $0.destination == p.destination }) {
+            var options = ["rbind", p.type == "bind" && !p.propagation.isEmpty ? p.propagation : "rprivate"]
+            if !p.rw { options.append("ro") }
+            mounts.removeAll { $0.destination == p.destination }
+            mounts.append(OCISpec.Mount(destination: p.destination, type: "bind", source: p.source, options: options))
+            var inherited = p
+            inherited.anonymous = nil // the other container's: never removed with this one
+            points.append(inherited)
+        }
+        for path in o.imageVolumes.sorted() {
+            let target = try MountSpec.checkTarget(path, flag: "the image's VOLUME")
+            guard !points.contains(where: { $0.destination == target }) else { continue }
+            let (m, p) = try MountSpec.named(StateStore.newID(), target: target, readonly: false, volumes: o.volumesRoot, anonymous: true)
             mounts.removeAll { $0.destination == m.destination }
             mounts.append(m)
             points.append(p)
@@ -513,21 +539,26 @@ public enum MountSpec {
 
     /// A named volume: its folder bound at the target (created, and filled from
     /// the image, when the container is made).
-    static func named(_ name: String, target: String, readonly: Bool, volumes: String) throws -> (OCISpec.Mount, ContainerRecord.MountPoint) {
+    static func named(_ name: String, target: String, readonly: Bool, volumes: String, anonymous: Bool = false) throws -> (OCISpec.Mount, ContainerRecord.MountPoint) {
         guard VolumeStore.isValidName(name) else {
             throw RunError.invalid("invalid volume name \"\(name)\": use letters, digits, _ . - (or an absolute host path to bind)")
         }
         let source = VolumeStore(root: volumes).data(name)
         var options = ["rbind", "rprivate"]
         if readonly { options.append("ro") }
-        return (OCISpec.Mount(destination: target, type: "bind", source: source, options: options),
-                ContainerRecord.MountPoint(type: "volume", source: source, destination: target,
-                                           mode: readonly ? "ro" : "z", rw: !readonly, propagation: ""))
+        var point = ContainerRecord.MountPoint(type: "volume", source: source, destination: target,
+                                               mode: readonly ? "ro" : "z", rw: !readonly, propagation: "")
+        point.anonymous = anonymous ? true : nil
+        return (OCISpec.Mount(destination: target, type: "bind", source: source, options: options), point)
     }
 
     /// `-v /host/path:/container/path[:ro|rw][,propagation]`, or `-v NAME:/path` (a named volume).
     public static func volume(_ v: String, fileExists: (String) -> Bool, volumes: String = VolumeStore.defaultRoot) throws -> (OCISpec.Mount, ContainerRecord.MountPoint) {
         let parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        // -v /path: an anonymous volume there.
+        if parts.count == 1, v.hasPrefix("/") {
+            return try named(StateStore.newID(), target: try checkTarget(v, flag: "-v"), readonly: false, volumes: volumes, anonymous: true)
+        }
         guard parts.count == 2 || parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
             throw RunError.invalid("invalid volume \"\(v)\": write -v /host/path:/container/path[:ro]")
         }
@@ -582,8 +613,9 @@ public enum MountSpec {
             return try bind(source: s, target: target, readonly: readonly, propagation: propagation(fields["bind-propagation"]),
                             fileExists: fileExists, flag: "--mount")
         case "volume":
-            // An anonymous volume (no source) is not kept apart from a named one here: a fresh name, as docker's.
-            return try named(fields["source"] ?? StateStore.newID(), target: target, readonly: readonly, volumes: volumes)
+            // No source: an anonymous volume, with a fresh name as docker's.
+            return try named(fields["source"] ?? StateStore.newID(), target: target, readonly: readonly, volumes: volumes,
+                             anonymous: fields["source"] == nil)
         case "tmpfs":
             var opts = ["nosuid", "nodev"]
             if readonly { opts.insert("ro", at: 0) }

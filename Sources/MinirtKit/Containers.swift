@@ -74,6 +74,7 @@ public struct Containers: Sendable {
         }
         var o = o
         o.confinement.volumesRoot = volumes.root
+        o.confinement.inheritedMounts = try o.confinement.volumesFrom.flatMap(inheritedMounts)
         // --pid/--ipc container:NAME: that container's namespace, by path (it must run).
         for (kind, value) in [("pid", o.pid), ("ipc", o.ipc)] {
             guard let value, value.hasPrefix("container:") else { continue }
@@ -157,6 +158,7 @@ public struct Containers: Sendable {
             }
         } catch {
             try? store.remove(record.id, name: record.name)
+            volumes.removeAnonymous(of: record, store: store)
             throw error
         }
         return record
@@ -246,7 +248,7 @@ public struct Containers: Sendable {
         } catch {
             for fd in outPipe + errPipe where fd >= 0 { close(fd) }
             // The run failed: release everything, even if a plugin's DEL fails too.
-            _ = try? release(record, ending: .remove, force: true)
+            _ = try? release(record, ending: .remove(), force: true)
             if let f = o.cidfile { unlink(f) }
             if startLock >= 0 { close(startLock) }
             throw error
@@ -266,7 +268,7 @@ public struct Containers: Sendable {
         let current = try? store.load(id)
         var last = current ?? record
         if current == nil { last.network = nil }
-        _ = try? release(last, ending: o.autoRemove || current == nil ? .remove : .exited(code: code), force: o.autoRemove)
+        _ = try? release(last, ending: o.autoRemove || current == nil ? .remove() : .exited(code: code), force: o.autoRemove)
         return code
     }
 
@@ -357,7 +359,7 @@ public struct Containers: Sendable {
 
     /// Removes a container and everything it holds. With `force`, a failing CNI
     /// DEL does not stop the removal; its error is appended to `warnings`.
-    public func remove(_ ref: String, force: Bool, warnings: inout [String]) throws {
+    public func remove(_ ref: String, force: Bool, volumes removeVolumes: Bool = false, warnings: inout [String]) throws {
         var record: ContainerRecord
         do {
             record = try get(ref)
@@ -408,7 +410,7 @@ public struct Containers: Sendable {
         // The runner (if it is still alive) may be detaching at the same moment:
         // CNI DEL is idempotent, and the pin is removed only after DEL succeeded.
         let current = (try? store.load(record.id)) ?? record
-        let report = try release(current, ending: .remove, force: force)
+        let report = try release(current, ending: .remove(keepingVolumes: !removeVolumes), force: force)
         warnings += report.warnings.map { "container \(record.name): \($0)" }
     }
 

@@ -14,6 +14,8 @@ public struct ImageConfig: Codable, Sendable, Equatable {
     public var StopSignal: String?
     public var User: String?
     public var Labels: [String: String]?
+    /// Paths that get an anonymous volume each (docker's VOLUME).
+    public var Volumes: [String: EmptyObject]?
 
     public init() {}
 }

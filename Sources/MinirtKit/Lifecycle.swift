@@ -185,7 +185,7 @@ extension Containers {
             if (try? store.load(id))?.state.stoppedByUser == true { Glibc.kill(spawned.pid, SIGKILL) }
         } catch {
             let remove = initial && record.state.keptWhenStartFails != true
-            _ = try? release(record, ending: remove ? .remove : .failed("\(error)"), force: remove)
+            _ = try? release(record, ending: remove ? .remove() : .failed("\(error)"), force: remove)
             // docker's exit code for a start that failed: 127 not found, 126 not invocable, 125 the rest.
             if !remove { _ = try? store.update(id) { $0.state.exitCode = (error as? EngineError)?.exitCode ?? 125 } }
             throw error
@@ -198,7 +198,7 @@ extension Containers {
         guard let r = try? store.load(id) else { return false }
         let code = exitCode(fromWaitStatus: waitStatus)
         if r.hostConfig.autoRemove {
-            _ = try? release(r, ending: .remove, force: true)
+            _ = try? release(r, ending: .remove(), force: true)
             return false
         }
         // The decision is taken under the container's lock, against a stop that may race it.

@@ -4,8 +4,9 @@ import MinirtState
 
 /// How a container's record ends a release.
 enum Ending {
-    /// The record, its folder and its name go (rm, --rm, a failed first start).
-    case remove
+    /// The record, its folder and its name go (rm, --rm, a failed first start);
+    /// its anonymous volumes too unless kept (plain `rm`, as docker's without -v).
+    case remove(keepingVolumes: Bool = false)
     /// The record stays, exited with this status; `decide` runs under the
     /// container's lock on the record about to be saved (the restart policy).
     case exited(code: Int32, decide: (@Sendable (inout ContainerRecord) -> Void)? = nil)
@@ -89,6 +90,7 @@ enum Release {
 struct StoreRelease: ReleaseHost {
     let attacher: NetworkAttacher
     let services: Services
+    let volumes: VolumeStore
     var store: StateStore { attacher.store }
 
     func oomKilled(_ r: ContainerRecord) -> Bool {
@@ -108,8 +110,9 @@ struct StoreRelease: ReleaseHost {
 
     func record(_ r: ContainerRecord, ending: Ending, oomKilled: Bool) throws -> ContainerRecord? {
         switch ending {
-        case .remove:
+        case .remove(let keepingVolumes):
             try store.remove(r.id, name: r.name)
+            if !keepingVolumes { volumes.removeAnonymous(of: r, store: store) }
             return nil
         case .keep:
             return r
@@ -139,7 +142,7 @@ struct StoreRelease: ReleaseHost {
 }
 
 extension Containers {
-    var releaseHost: StoreRelease { StoreRelease(attacher: attacher, services: services) }
+    var releaseHost: StoreRelease { StoreRelease(attacher: attacher, services: services, volumes: volumes) }
 
     /// Releases a container whose init is gone: see Release.
     @discardableResult

@@ -361,7 +361,9 @@ public struct RunPlan: Sendable {
             linux.sysctl = sysctl
         }
         spec.linux = linux
-        try Confinement.apply(o.confinement, to: &spec, host: &record.hostConfig, config: &record.config,
+        var confinement = o.confinement
+        confinement.imageVolumes = image.config.Volumes.map { Array($0.keys) } ?? []
+        try Confinement.apply(confinement, to: &spec, host: &record.hostConfig, config: &record.config,
                               id: id, imageRootfs: image.rootfs, imageUser: image.config.User)
         var annotations: [String: String] = [:]
         for a in o.annotations {

@@ -67,6 +67,7 @@ public struct InspectView: Encodable {
         var CgroupParent = ""
         var Devices: [DeviceView] = []
         var DeviceCgroupRules: [String]?
+        var VolumesFrom: [String]?
         /// docker's: null unless --init was given.
         var Init = Nullable<Bool>()
         var PortBindings: [String: [HostPort]]
@@ -199,6 +200,7 @@ public struct InspectView: Encodable {
             HostConfig.Privileged = sec.privileged
             HostConfig.Devices = (sec.devices ?? []).map { DeviceView(PathOnHost: $0.pathOnHost, PathInContainer: $0.pathInContainer, CgroupPermissions: $0.cgroupPermissions) }
             HostConfig.DeviceCgroupRules = sec.deviceCgroupRules
+            HostConfig.VolumesFrom = sec.volumesFrom
             HostConfig.CapAdd = sec.capAdd.isEmpty ? nil : sec.capAdd
             HostConfig.CapDrop = sec.capDrop.isEmpty ? nil : sec.capDrop
             HostConfig.SecurityOpt = sec.securityOpt.isEmpty ? nil : sec.securityOpt

@@ -29,9 +29,14 @@ public struct VolumeStore: Sendable {
 
     public func exists(_ name: String) -> Bool { access(data(name), F_OK) == 0 }
 
+    /// Marks a volume made for one container (docker's com.docker.volume.anonymous label).
+    func anonymousMarker(_ name: String) -> String { "\(root)/\(name)/anonymous" }
+
+    public func isAnonymous(_ name: String) -> Bool { access(anonymousMarker(name), F_OK) == 0 }
+
     /// Creates the volume (a random 64-hex name when none is given); an existing one is fine, as in docker.
     @discardableResult
-    public func create(_ name: String? = nil) throws -> (name: String, created: Bool) {
+    public func create(_ name: String? = nil, anonymous: Bool = false) throws -> (name: String, created: Bool) {
         let n = name ?? StateStore.newID()
         guard Self.isValidName(n) else {
             throw RunError.invalid("invalid volume name \"\(n)\": use letters, digits, _ . - (starting with a letter or digit)")
@@ -39,6 +44,7 @@ public struct VolumeStore: Sendable {
         if exists(n) { return (n, false) }
         try StateStore.makeDirectory(root, mode: 0o701)
         try StateStore.makeDirectory("\(root)/\(n)", mode: 0o701)
+        if anonymous { close(open(anonymousMarker(n), O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)) }
         if mkdir(data(n), 0o755) != 0 && errno != EEXIST {
             throw RunError.invalid("cannot create volume \(n): \(String(cString: strerror(errno)))")
         }
@@ -64,7 +70,7 @@ public struct VolumeStore: Sendable {
         var st = stat()
         stat("\(root)/\(name)", &st)
         let created = Timestamp(nanoseconds: Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)).rfc3339
-        return View(CreatedAt: created, Mountpoint: data(name), Name: name)
+        return View(CreatedAt: created, Labels: isAnonymous(name) ? ["com.docker.volume.anonymous": ""] : [:], Mountpoint: data(name), Name: name)
     }
 
     func remove(_ name: String) throws {
@@ -72,11 +78,40 @@ public struct VolumeStore: Sendable {
     }
 }
 
-extension Containers {
+extension VolumeStore {
     /// The containers (any state) whose mounts name the volume.
-    func users(ofVolume name: String) -> [ContainerRecord] {
-        let source = volumes.data(name)
+    func users(of name: String, in store: StateStore) -> [ContainerRecord] {
+        let source = data(name)
         return store.all().filter { r in (r.hostConfig.security?.mounts ?? []).contains { $0.type == "volume" && $0.source == source } }
+    }
+
+    /// The anonymous volumes of a container being removed (`rm -v`, `--rm`, a
+    /// failed run), unless another container still uses one (--volumes-from).
+    func removeAnonymous(of r: ContainerRecord, store: StateStore) {
+        for m in r.hostConfig.security?.mounts ?? [] where m.type == "volume" && m.anonymous == true {
+            let name = URL(fileURLWithPath: m.source).deletingLastPathComponent().lastPathComponent
+            guard Self.isValidName(name), exists(name), users(of: name, in: store).allSatisfy({ $0.id == r.id }) else { continue }
+            try? remove(name)
+        }
+    }
+}
+
+extension Containers {
+    func users(ofVolume name: String) -> [ContainerRecord] { volumes.users(of: name, in: store) }
+
+    /// --volumes-from CONTAINER[:ro|rw]: its volumes and binds, at the same
+    /// places, read-only or writable as asked (as they were by default).
+    func inheritedMounts(_ flag: String) throws -> [ContainerRecord.MountPoint] {
+        let parts = flag.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count <= 2, !parts[0].isEmpty, parts.count == 1 || ["ro", "rw"].contains(parts[1]) else {
+            throw RunError.invalid("invalid --volumes-from \(Validate.printable(flag)): write CONTAINER[:ro|rw]")
+        }
+        let source = try get(parts[0])
+        return (source.hostConfig.security?.mounts ?? []).filter { $0.type == "volume" || $0.type == "bind" }.map { m in
+            var m = m
+            if parts.count == 2 { m.rw = parts[1] == "rw"; m.mode = parts[1] }
+            return m
+        }
     }
 
     /// `volume rm`: refused while a container uses it, as docker does (with -f too).
@@ -89,10 +124,12 @@ extension Containers {
         try volumes.remove(name)
     }
 
-    /// `volume prune`: every volume no container uses.
-    public func pruneVolumes() -> [String] {
-        volumes.names().filter { users(ofVolume: $0).isEmpty && (try? volumes.remove($0)) != nil }
+    /// `volume prune`: the anonymous volumes no container uses (docker 23's
+    /// default), with `all` the named ones too.
+    public func pruneVolumes(all: Bool = false) -> [String] {
+        volumes.names().filter { (all || volumes.isAnonymous($0)) && users(ofVolume: $0).isEmpty && (try? volumes.remove($0)) != nil }
     }
+
 
     /// Named volumes of a new container: created if missing, and a new (empty)
     /// one filled from the image's content at its target, copied without
@@ -100,7 +137,7 @@ extension Containers {
     func prepareVolumes(_ r: ContainerRecord) throws {
         for m in r.hostConfig.security?.mounts ?? [] where m.type == "volume" {
             let name = URL(fileURLWithPath: m.source).deletingLastPathComponent().lastPathComponent
-            let (_, created) = try volumes.create(name)
+            let (_, created) = try volumes.create(name, anonymous: m.anonymous == true)
             let empty = ((try? FileManager.default.contentsOfDirectory(atPath: volumes.data(name))) ?? []).isEmpty
             guard created || empty else { continue }
             let imageRoot = open(r.rootfs, InRoot.pathOnly | O_DIRECTORY | O_CLOEXEC)

@@ -105,6 +105,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         /// --device and --device-cgroup-rule (absent when none were given).
         public var devices: [DeviceMapping]?
         public var deviceCgroupRules: [String]?
+        /// --volumes-from, as given (absent when not).
+        public var volumesFrom: [String]?
         public init() {}
     }
 
@@ -137,6 +139,9 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var mode: String
         public var rw: Bool
         public var propagation: String
+        /// A volume made for this container alone (`-v /path`, the image's Volumes):
+        /// removed with it by `rm -v` and `--rm` (absent for every other mount).
+        public var anonymous: Bool?
         public init(type: String, source: String, destination: String, mode: String, rw: Bool, propagation: String) {
             self.type = type; self.source = source; self.destination = destination
             self.mode = mode; self.rw = rw; self.propagation = propagation

@@ -108,11 +108,14 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("Mount a tmpfs: PATH[:size=64m,mode=1777,...].", valueName: "path"))
     var tmpfs: [String] = []
 
-    @Option(name: [.short, .customLong("volume")], help: ArgumentHelp("Bind a host path: /host:/container[:ro].", valueName: "bind"))
+    @Option(name: [.short, .customLong("volume")], help: ArgumentHelp("Bind a host path (/host:/container[:ro]), a named volume (NAME:/path) or an anonymous one (/path).", valueName: "bind"))
     var volume: [String] = []
 
     @Option(help: ArgumentHelp("type=bind,source=/host,target=/dst[,readonly] or type=tmpfs,target=/dst[,tmpfs-size=N].", valueName: "mount"))
     var mount: [String] = []
+
+    @Option(name: .customLong("volumes-from"), help: ArgumentHelp("Mount the volumes and binds of a container: NAME[:ro|rw].", valueName: "container"))
+    var volumesFrom: [String] = []
 
     @Option(name: [.short, .long], parsing: .unconditional, help: ArgumentHelp("Run as USER[:GROUP] (names from the image's /etc/passwd).", valueName: "user"))
     var user: String?
@@ -239,6 +242,7 @@ struct Run: ParsableCommand {
         c.tmpfs = tmpfs
         c.volumes = volume
         c.mounts = mount
+        c.volumesFrom = volumesFrom
         c.user = user
         c.groupAdd = groupAdd
         c.devices = device

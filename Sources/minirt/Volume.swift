@@ -54,12 +54,12 @@ struct VolumeRemove: ParsableCommand {
 }
 
 struct VolumePrune: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove every volume no container uses.")
+    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove the anonymous volumes no container uses (-a: every unused one).")
     @OptionGroup var global: GlobalOptions
     @Flag(name: [.short, .long], help: "Do not ask (minirt never asks).") var force = false
-    @Flag(name: [.short, .long], help: "Also named volumes (docker's default prunes anonymous ones only; minirt keeps no such difference).") var all = false
+    @Flag(name: [.short, .long], help: "Also the named volumes no container uses (by default only anonymous ones go, as in docker).") var all = false
     func run() throws {
-        let removed = global.containers().pruneVolumes()
+        let removed = global.containers().pruneVolumes(all: all)
         print("Deleted Volumes:")
         removed.forEach { print($0) }
         print("\nTotal reclaimed volumes: \(removed.count)")

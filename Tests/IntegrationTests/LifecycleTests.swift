@@ -412,10 +412,67 @@ extension LifecycleTests {
         #expect(busy.status == 1 && busy.stderr.contains("volume is in use"), "\(busy.stderr)")
         try s.minirt("rm", "writer")
         #expect(try s.minirt("volume", "rm", "data").status == 0)
-        #expect(try s.minirt("volume", "prune", "-f").stdout.contains("Total reclaimed volumes: 1"))
+        // prune takes anonymous volumes only, as docker's; -a the named ones too.
+        #expect(try s.minirt("volume", "prune", "-f").stdout.contains("Total reclaimed volumes: 0"))
+        #expect(try s.minirt("volume", "prune", "-f", "-a").stdout.contains("Total reclaimed volumes: 1"))
         #expect(try s.minirt("volume", "ls", "-q").stdout.isEmpty)
         #expect(try s.minirt("volume", "create", "../bad").status == 1)
         #expect(try s.minirt("run", "--rm", "-v", "bad name:/x", "busybox", "true").status == 125)
+        try s.finish()
+    }
+
+    /// -v /path, --mount without a source and the image's VOLUME: anonymous
+    /// volumes, removed by rm -v and --rm (never by plain rm), shared by --volumes-from.
+    @Test func anonymousVolumesAndVolumesFrom() throws {
+        let s = try Sandbox()
+        func volumes() throws -> [String] { try s.minirt("volume", "ls", "-q").lines }
+        try #require(try s.minirt("run", "-d", "--name", "a", "--network", "none", "-v", "/data", "busybox",
+                                  "sh", "-c", "echo hi > /data/f; sleep 300").status == 0)
+        let anon = try volumes()
+        try #require(anon.count == 1 && anon[0].count == 64, "\(anon)")
+        #expect(try s.minirt("volume", "inspect", "-f", "{{json .Labels}}", anon[0]).stdout == "{\"com.docker.volume.anonymous\":\"\"}\n")
+        let mounts = try s.minirt("inspect", "-f", "{{json .Mounts}}", "a").stdout
+        #expect(mounts.contains("\"Destination\":\"/data\"") && mounts.contains("\"Name\":\"\(anon[0])\"") && mounts.contains("\"Type\":\"volume\""), "\(mounts)")
+        // --rm takes its own anonymous volume with it.
+        #expect(try s.minirt("run", "--rm", "--network", "none", "--mount", "type=volume,target=/scratch", "busybox", "true").status == 0)
+        #expect(try volumes() == anon)
+        // --volumes-from: the same volume, read-only when asked.
+        var read = try s.minirt("run", "--name", "b", "--network", "none", "--volumes-from", "a:ro", "busybox",
+                                "sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do [ -s /data/f ] && break; sleep 0.2; done; cat /data/f; touch /data/g 2>/dev/null || echo read-only")
+        #expect(read.lines == ["hi", "read-only"], "\(read.stdout) \(read.stderr)")
+        #expect(try s.minirt("inspect", "-f", "{{json .HostConfig.VolumesFrom}}", "b").stdout == "[\"a:ro\"]\n")
+        // Plain rm keeps the volume (b still uses it); rm -v of b leaves a's volume to a.
+        try s.minirt("rm", "-v", "b")
+        #expect(try volumes() == anon)
+        try s.minirt("rm", "-f", "a")
+        #expect(try volumes() == anon, "plain rm keeps anonymous volumes, as docker's")
+        #expect(try s.minirt("volume", "prune", "-f").stdout.contains("Total reclaimed volumes: 1"))
+        #expect(try volumes().isEmpty)
+        try #require(try s.minirt("run", "-d", "--name", "c", "--network", "none", "-v", "/data", "busybox", "sleep", "300").status == 0)
+        #expect(try volumes().count == 1)
+        try s.minirt("rm", "-f", "-v", "c")
+        #expect(try volumes().isEmpty)
+
+        // An image's VOLUME gets one, filled from the image; a -v at the same place replaces it.
+        let folder = s.root + "/.image"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try #require(try Sandbox.exec("/bin/cp", ["-a", Sandbox.images + "/busybox/rootfs", folder + "/rootfs"]).status == 0)
+        try FileManager.default.createDirectory(atPath: folder + "/rootfs/srv/seed", withIntermediateDirectories: true)
+        try "seeded\n".write(toFile: folder + "/rootfs/srv/seed/file", atomically: true, encoding: .utf8)
+        try #"{"config": {"Cmd": ["sh"], "Volumes": {"/srv/seed": {}}}}"#.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
+        let image = "volume-test-\(getpid())"
+        try #require(try s.minirt("image", "import", folder, image).status == 0)
+        defer { _ = try? s.minirt("image", "rm", image) }
+        read = try s.minirt("run", "--rm", "--network", "none", image, "sh", "-c", "cat /srv/seed/file; grep -c ' /srv/seed ' /proc/mounts")
+        #expect(read.lines == ["seeded", "1"], "\(read.stdout) \(read.stderr)")
+        #expect(try volumes().isEmpty)
+        try #require(try s.minirt("create", "--name", "d", "--network", "none", "-v", "given:/srv/seed", image).status == 0)
+        #expect(try volumes() == ["given"])
+        try s.minirt("rm", "-v", "d")
+        #expect(try volumes() == ["given"], "rm -v removes anonymous volumes only")
+        try s.minirt("volume", "rm", "given")
+        #expect(try s.minirt("run", "--rm", "--volumes-from", "nonexistent", "busybox", "true").status == 125)
+        #expect(try s.minirt("run", "--rm", "--volumes-from", "a:rx", "busybox", "true").status == 125)
         try s.finish()
     }
 }

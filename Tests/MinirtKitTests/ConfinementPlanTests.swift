@@ -45,7 +45,13 @@ import MinirtState
         #expect(throws: RunError.self) { try MountSpec.volume("/srv/x:/", fileExists: self.exists) }
         #expect(throws: RunError.self) { try MountSpec.volume("/missing:/x", fileExists: self.exists) }
         #expect(throws: RunError.self) { try MountSpec.volume("/srv/x:/x:rx", fileExists: self.exists) }
-        #expect(throws: RunError.self) { try MountSpec.volume("/srv/x", fileExists: self.exists) }
+        // One absolute path: an anonymous volume there (a fresh 64-hex name), not a bind.
+        let (anon, ap) = try MountSpec.volume("/srv/x", fileExists: exists, volumes: "/vols")
+        #expect(ap.type == "volume" && ap.anonymous == true && anon.destination == "/srv/x" && (anon.source ?? "").hasPrefix("/vols/") && (anon.source ?? "").count == 6 + 64 + 6)
+        #expect(throws: RunError.self) { try MountSpec.volume("/a/../..", fileExists: self.exists) }
+        #expect(throws: RunError.self) { try MountSpec.volume("relative", fileExists: self.exists) }
+        #expect(try MountSpec.mount("type=volume,target=/b", fileExists: exists).1.anonymous == true)
+        #expect(try MountSpec.mount("type=volume,source=data,target=/b", fileExists: exists).1.anonymous == nil)
 
         let (b, _) = try MountSpec.mount("type=bind,src=/srv/a,dst=/b,readonly", fileExists: exists)
         #expect(b.options == ["rbind", "rprivate", "ro"] && b.source == "/srv/a" && b.destination == "/b")

@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func everyEndingTakesTheSameOrder() throws {
-        for ending in [Ending.remove, .exited(code: 3), .failed("boom"), .keep] {
+        for ending in [Ending.remove(), .exited(code: 3), .failed("boom"), .keep] {
             let host = Recorder()
             let report = try Release.run(container(attached: true), ending: ending, force: false, host: host)
             #expect(host.steps == ReleaseStep.allCases, "\(ending): \(host.steps)")
@@ -46,7 +46,7 @@ import Testing
 
     @Test func withoutANetworkOnlyTheCgroupAndRecord() throws {
         let host = Recorder()
-        _ = try Release.run(container(attached: false), ending: .remove, force: false, host: host)
+        _ = try Release.run(container(attached: false), ending: .remove(), force: false, host: host)
         #expect(host.steps == [.readOOM, .removeCgroup, .record])
     }
 
@@ -61,12 +61,12 @@ import Testing
 
         let refused = Recorder()
         refused.delFails = true
-        #expect(throws: RunError.self) { try Release.run(container(attached: true), ending: .remove, force: false, host: refused) }
+        #expect(throws: RunError.self) { try Release.run(container(attached: true), ending: .remove(), force: false, host: refused) }
         #expect(refused.steps == [.readOOM, .withdrawEndpoints, .withdrawNames, .cniDelete], "nothing removed after a refused DEL")
 
         let forced = Recorder()
         forced.delFails = true
-        let f = try Release.run(container(attached: true), ending: .remove, force: true, host: forced)
+        let f = try Release.run(container(attached: true), ending: .remove(), force: true, host: forced)
         #expect(forced.steps == ReleaseStep.allCases)
         #expect(f.warnings.first?.contains("released anyway") == true)
     }
