@@ -4,9 +4,10 @@ import MinirtState
 /// alternatives, different keys must all hold. Keys: label (KEY or KEY=VALUE),
 /// name (a substring), id (a prefix), status, exited (an exit code), ancestor
 /// (the image), network, publish and expose (PORT[/PROTO]), volume (a name or
-/// a mount's destination), before and since (another container, by creation).
+/// a mount's destination), before and since (another container, by creation),
+/// health (starting, healthy, unhealthy or none).
 public struct ContainerFilter: Sendable {
-    static let keys = ["label", "name", "id", "status", "exited", "ancestor", "network", "publish", "expose", "volume", "before", "since"]
+    static let keys = ["label", "name", "id", "status", "exited", "ancestor", "network", "publish", "expose", "volume", "before", "since", "health"]
     var terms: [String: [String]] = [:]
     /// before/since: the creation times of the containers they name.
     var reference: [String: Timestamp] = [:]
@@ -17,6 +18,9 @@ public struct ContainerFilter: Sendable {
             let kv = spec.split(separator: "=", maxSplits: 1).map(String.init)
             guard kv.count == 2, Self.keys.contains(kv[0]) else {
                 throw RunError.invalid("invalid filter \"\(Validate.printable(spec))\": use one of \(Self.keys.joined(separator: ", ")) as KEY=VALUE")
+            }
+            if kv[0] == "health" && ![Health.starting, Health.healthy, Health.unhealthy, "none"].contains(kv[1]) {
+                throw RunError.invalid("invalid filter \"\(Validate.printable(spec))\": health is starting, healthy, unhealthy or none")
             }
             if kv[0] == "exited" && Int32(kv[1]) == nil { throw RunError.invalid("invalid filter \"\(spec)\": exited takes an exit code") }
             if kv[0] == "before" || kv[0] == "since" {
@@ -61,6 +65,7 @@ public struct ContainerFilter: Sendable {
                     }
                 case "before": return reference[v].map { r.created.nanoseconds < $0.nanoseconds } ?? false
                 case "since": return reference[v].map { r.created.nanoseconds > $0.nanoseconds } ?? false
+                case "health": return (r.state.status == .running ? r.state.health?.status : nil) ?? "none" == v
                 default: return (Containers.isPaused(r) ? "paused" : r.state.status.rawValue) == v
                 }
             }

@@ -198,6 +198,9 @@ public struct Containers: Sendable {
         record.state.startedAt = .now()
         record.state.oomKilled = false
         record.state.error = ""
+        // Health starts over with each start, as in docker; checks run under a
+        // supervisor, so a foreground run (which has none) shows no health.
+        record.state.health = record.config.healthcheck?.isActive == true && record.state.detached ? Health() : nil
         // Running on its network: an endpoint of the services that select it from now on.
         if record.network != nil { record.network?.serving = true }
         _ = try? store.save(record)

@@ -16,6 +16,7 @@ public struct ImageConfig: Codable, Sendable, Equatable {
     public var Labels: [String: String]?
     /// Paths that get an anonymous volume each (docker's VOLUME).
     public var Volumes: [String: EmptyObject]?
+    public var Healthcheck: HealthConfig?
 
     public init() {}
 }

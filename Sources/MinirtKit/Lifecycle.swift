@@ -171,6 +171,7 @@ extension Containers {
                                      io: SpawnIO(stdin: devNull, stdout: stdout, stderr: stderr), parentDeathSignal: 0)
             // The supervisor reaps this pid (it becomes the init's parent when we exit).
             try StateStore.writeAtomically(Data("\(spawned.pid)\n".utf8), to: store.directory(id) + "/init.pid")
+            writeHealthSchedule(record)
             // With -t the pty master goes to the supervisor too (it tells it from the
             // port sockets by its type): it logs the terminal's output and holds it open.
             if let master = spawned.consoleMaster {
@@ -389,10 +390,8 @@ extension Containers {
             throw LifecycleError.notRunning(r.name)
         }
         guard !o.command.isEmpty else { throw RunError.invalid("exec needs a command: minirt exec \(r.name) COMMAND [ARG...]") }
-        guard let data = FileManager.default.contents(atPath: store.directory(r.id) + "/config.json"),
-              let spec = try? JSONDecoder().decode(OCISpec.self, from: data), var process = spec.process else {
-            throw StateError.noSuchContainer(r.name)
-        }
+        let spec = try runningSpec(r)
+        guard var process = spec.process else { throw StateError.noSuchContainer(r.name) }
         var extra: [String] = []
         for file in o.envFiles {
             guard let text = Self.read(file) else { throw RunError.unreadableEnvFile(file) }
@@ -436,6 +435,15 @@ extension Containers {
         if o.detach { return 0 }
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster, forwardStdin: o.interactive)
         return exitCode(fromWaitStatus: monitor.run())
+    }
+
+    /// The spec a running container was started with (its process is what exec and health checks start from).
+    func runningSpec(_ r: ContainerRecord) throws -> OCISpec {
+        guard let data = FileManager.default.contents(atPath: store.directory(r.id) + "/config.json"),
+              let spec = try? JSONDecoder().decode(OCISpec.self, from: data) else {
+            throw StateError.noSuchContainer(r.name)
+        }
+        return spec
     }
 }
 

@@ -57,6 +57,15 @@ public struct RunOptions: Sendable {
     public var cgroupns: String?
     /// docker's --cidfile: the id is written there once the container exists.
     public var cidfile: String?
+    /// --health-cmd, --health-interval/-timeout/-start-period/-start-interval (Go
+    /// durations), --health-retries, --no-healthcheck.
+    public var healthCmd: String?
+    public var healthInterval: String?
+    public var healthTimeout: String?
+    public var healthStartPeriod: String?
+    public var healthStartInterval: String?
+    public var healthRetries: Int?
+    public var noHealthcheck = false
     /// --init: the host path of minirt-init, bound read-only into the container as its PID 1.
     public var initBinary: String?
 
@@ -194,6 +203,49 @@ public enum EnvParser {
     }
 }
 
+/// The --health-* flags over the image's Healthcheck, checked as docker checks them.
+enum HealthFlags {
+    static func merge(_ o: RunOptions, image: HealthConfig?) throws -> HealthConfig? {
+        let durations = [("--health-interval", o.healthInterval), ("--health-timeout", o.healthTimeout),
+                         ("--health-start-period", o.healthStartPeriod), ("--health-start-interval", o.healthStartInterval)]
+        let anyFlag = o.healthCmd != nil || o.healthRetries != nil || durations.contains { $0.1 != nil }
+        if o.noHealthcheck {
+            guard !anyFlag else { throw RunError.invalid("--no-healthcheck conflicts with --health-* options: give one or the other") }
+            return HealthConfig(Test: ["NONE"])
+        }
+        guard anyFlag else { return image }
+        var h = image ?? HealthConfig()
+        if let cmd = o.healthCmd {
+            guard !cmd.isEmpty else { throw RunError.invalid("--health-cmd is empty: give a shell command such as 'curl -f http://localhost/'") }
+            h.Test = ["CMD-SHELL", cmd]
+        }
+        var values: [Int64?] = []
+        for (flag, text) in durations {
+            guard let text else { values.append(nil); continue }
+            guard let ns = GoDuration.parse(text) else {
+                throw RunError.invalid("invalid \(flag) \(Validate.printable(text)): give a duration such as 30s, 1m30s or 500ms")
+            }
+            // docker: a duration is 0 (the default) or at least 1ms.
+            guard ns == 0 || ns >= 1_000_000 || flag == "--health-start-period" else {
+                throw RunError.invalid("invalid \(flag) \(text): it cannot be less than 1ms")
+            }
+            values.append(ns)
+        }
+        if let v = values[0] { h.Interval = v }
+        if let v = values[1] { h.Timeout = v }
+        if let v = values[2] { h.StartPeriod = v }
+        if let v = values[3] { h.StartInterval = v }
+        if let r = o.healthRetries {
+            guard r >= 0 else { throw RunError.invalid("invalid --health-retries \(r): it cannot be negative") }
+            h.Retries = r
+        }
+        guard h.isActive else {
+            throw RunError.invalid("--health-* options need a check: give --health-cmd (the image has none)")
+        }
+        return h
+    }
+}
+
 /// A container ready to be created: its record and the OCI spec the engine runs.
 public struct RunPlan: Sendable {
     public var record: ContainerRecord
@@ -263,6 +315,7 @@ public struct RunPlan: Sendable {
             }
             config.labels[key] = kv.count > 1 ? kv[1] : ""
         }
+        config.healthcheck = try HealthFlags.merge(o, image: image.config.Healthcheck)
         if let sig = o.stopSignal {
             _ = try SignalName.parse(sig)
             config.stopSignal = sig

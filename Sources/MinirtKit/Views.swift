@@ -37,6 +37,20 @@ public struct InspectView: Encodable {
         var FinishedAt: String
         /// minirt's: the supervisor of a detached container (0 for foreground runs).
         var SupervisorPid: Int32
+        var Health: HealthView?
+    }
+
+    struct HealthView: Encodable {
+        var Status: String
+        var FailingStreak: Int
+        var Log: [HealthResultView]
+    }
+
+    struct HealthResultView: Encodable {
+        var Start: String
+        var End: String
+        var ExitCode: Int32
+        var Output: String
     }
 
     struct HostConfigView: Encodable {
@@ -140,6 +154,7 @@ public struct InspectView: Encodable {
         var Labels: [String: String]
         var StopSignal: String?
         var StopTimeout: Int?
+        var Healthcheck: HealthConfig?
     }
 
     struct HostPort: Encodable {
@@ -188,6 +203,11 @@ public struct InspectView: Encodable {
             Dead: s.status == .dead, Pid: s.status == .running ? s.pid : 0, ExitCode: s.exitCode,
             Error: s.error, StartedAt: s.startedAt.rfc3339, FinishedAt: s.finishedAt.rfc3339,
             SupervisorPid: s.status == .running && s.detached ? s.supervisorPid : 0)
+        State.Health = s.health.map { h in
+            HealthView(Status: h.status, FailingStreak: h.failingStreak, Log: h.log.map {
+                HealthResultView(Start: $0.start.rfc3339, End: $0.end.rfc3339, ExitCode: $0.exitCode, Output: $0.output)
+            })
+        }
         RestartCount = s.restartCount
         Image = r.image
         Name = "/" + r.name
@@ -250,7 +270,7 @@ public struct InspectView: Encodable {
             ExposedPorts: c.exposedPorts.map { Dictionary(uniqueKeysWithValues: $0.map { ($0, EmptyObject()) }) },
             Tty: c.tty, OpenStdin: c.openStdin, StdinOnce: c.openStdin, Env: c.env, Cmd: c.cmd,
             Image: c.image, WorkingDir: c.workingDir, Entrypoint: c.entrypoint, Labels: c.labels,
-            StopSignal: c.stopSignal, StopTimeout: c.stopTimeout)
+            StopSignal: c.stopSignal, StopTimeout: c.stopTimeout, Healthcheck: c.healthcheck)
         let mode = r.hostConfig.networkMode
         let running = s.status == .running
         if let n = r.network {
@@ -291,7 +311,10 @@ public struct PsRow: Encodable, Equatable {
         let paused = Containers.isPaused(r)
         State = paused ? "paused" : r.state.status.rawValue
         switch r.state.status {
-        case .running: Status = "Up " + humanDuration(now, since: r.state.startedAt) + (paused ? " (Paused)" : "")
+        case .running:
+            Status = "Up " + humanDuration(now, since: r.state.startedAt) + (paused ? " (Paused)" : "")
+            // docker's: "(health: starting)", "(healthy)", "(unhealthy)".
+            if let h = r.state.health?.status { Status += h == MinirtState.Health.starting ? " (health: starting)" : " (\(h))" }
         case .exited: Status = "Exited (\(r.state.exitCode)) " + humanDuration(now, since: r.state.finishedAt) + " ago"
         case .created: Status = "Created"
         case .removing: Status = "Removal In Progress"

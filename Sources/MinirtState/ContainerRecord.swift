@@ -45,6 +45,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var stopTimeout: Int?
         public var exposedPorts: [String]?
         public var labels: [String: String] = [:]
+        /// The image's Healthcheck with the --health-* flags over it (absent: none).
+        public var healthcheck: HealthConfig?
 
         public init(hostname: String, image: String) { self.hostname = hostname; self.image = image }
     }
@@ -183,6 +185,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var supervisorStartTime: UInt64 = 0
         /// Made by `create`: a first start that fails leaves it (with the error), as docker does.
         public var keptWhenStartFails: Bool?
+        /// Health checks' state, from each start of a container that has one.
+        public var health: Health?
         public init() {}
     }
 }

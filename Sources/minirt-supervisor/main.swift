@@ -9,7 +9,10 @@
 // into DIR/container.log (Docker's json-file format), holds the published
 // ports' sockets that __start passed it, reaps the init, and runs
 // `MINIRT __exited ID STATUS` to tear down and record the exit (which answers
-// whether the restart policy wants another start).
+// whether the restart policy wants another start). A container with a health
+// check has DIR/health.schedule; the supervisor then runs `MINIRT __health ID`
+// on that schedule (one check at a time, the next one an interval after the
+// last one ended, as docker does).
 //
 // It uses Glibc only, no Foundation, to stay small: one runs per container.
 // Readiness goes to fd 1 as one line ("ok", or "exit N" when __start failed,
@@ -141,6 +144,25 @@ final class Supervisor {
         }
     }
 
+    /// DIR/health.schedule: interval, start period, start interval (ms), or nil.
+    func readHealthSchedule() -> (interval: Int64, startPeriod: Int64, startInterval: Int64)? {
+        let fd = open("\(dir)/health.schedule", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buf = [UInt8](repeating: 0, count: 128)
+        let n = read(fd, &buf, buf.count)
+        guard n > 0 else { return nil }
+        let fields = buf[0..<n].split { $0 == 0x20 || $0 == 0x0a }.compactMap { Int64(String(decoding: $0, as: UTF8.self)) }
+        guard fields.count == 3, fields.allSatisfy({ $0 >= 0 }), fields[0] > 0, fields[2] > 0 else { return nil }
+        return (fields[0], fields[1], fields[2])
+    }
+
+    static func nowMilliseconds() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
     func detachStdio() {
         let null = open("/dev/null", O_RDWR)
         for fd in [Int32(0), 1, 2] { dup2(null, fd) }
@@ -183,12 +205,25 @@ final class Supervisor {
             let initPid = readInitPid()
             var initStatus: Int32 = 0
             var running = initPid > 0
+            let health = readHealthSchedule()
+            let startedAt = Self.nowMilliseconds()
+            func healthPeriod() -> Int64 {
+                guard let health else { return 0 }
+                return Self.nowMilliseconds() - startedAt < health.startPeriod ? health.startInterval : health.interval
+            }
+            var nextCheck = startedAt + healthPeriod()
+            var checker: pid_t = 0
             while running {
+                if health != nil && checker == 0 && Self.nowMilliseconds() >= nextCheck {
+                    checker = spawnMinirt(["__health", id])
+                    if checker < 0 { checker = 0; nextCheck = Self.nowMilliseconds() + healthPeriod() }
+                }
+                let timeout: Int32 = health == nil || checker != 0 ? -1 : Int32(clamping: max(0, nextCheck - Self.nowMilliseconds()))
                 var fds = [pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0),
                            pollfd(fd: outRead, events: Int16(POLLIN), revents: 0),
                            pollfd(fd: errRead, events: Int16(POLLIN), revents: 0),
                            pollfd(fd: console, events: Int16(POLLIN), revents: 0)] // -1 is ignored by poll
-                if poll(&fds, 4, -1) < 0 { continue }
+                if poll(&fds, 4, timeout) <= 0 { continue }
                 if fds[1].revents != 0 { pump(outRead) }
                 if fds[2].revents != 0 { pump(errRead) }
                 if fds[3].revents != 0 {
@@ -206,6 +241,9 @@ final class Supervisor {
                         if pid == initPid {
                             initStatus = status
                             running = false
+                        } else if pid == checker {
+                            checker = 0
+                            nextCheck = Self.nowMilliseconds() + healthPeriod()
                         }
                     }
                 }

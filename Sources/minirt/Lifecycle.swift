@@ -182,3 +182,14 @@ struct InternalExited: ParsableCommand {
         if global.containers().finishDetached(id, waitStatus: status) { throw ExitCode(75) }
     }
 }
+
+/// `minirt __health ID`: one health check, run by the supervisor on the container's schedule.
+struct InternalHealth: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "__health", shouldDisplay: false)
+    @OptionGroup var global: GlobalOptions
+    @Argument var id: String
+
+    func run() throws {
+        do { try global.containers().runHealthCheck(id) } catch { throw fail(error, defaultCode: 1) }
+    }
+}

@@ -173,6 +173,27 @@ struct Run: ParsableCommand {
     @Option(help: ArgumentHelp("host or private (default): the cgroup namespace.", valueName: "mode"))
     var cgroupns: String?
 
+    @Option(name: .customLong("health-cmd"), help: ArgumentHelp("A shell command that checks the container's health (exit 0: healthy).", valueName: "command"))
+    var healthCmd: String?
+
+    @Option(name: .customLong("health-interval"), help: ArgumentHelp("Time between checks (default 30s).", valueName: "duration"))
+    var healthInterval: String?
+
+    @Option(name: .customLong("health-timeout"), help: ArgumentHelp("Longest a check may take (default 30s).", valueName: "duration"))
+    var healthTimeout: String?
+
+    @Option(name: .customLong("health-start-period"), help: ArgumentHelp("Start-up time during which failures do not count (default 0s).", valueName: "duration"))
+    var healthStartPeriod: String?
+
+    @Option(name: .customLong("health-start-interval"), help: ArgumentHelp("Time between checks during the start period (default 5s).", valueName: "duration"))
+    var healthStartInterval: String?
+
+    @Option(name: .customLong("health-retries"), parsing: .unconditional, help: ArgumentHelp("Failures in a row that make it unhealthy (default 3).", valueName: "n"))
+    var healthRetries: Int?
+
+    @Flag(name: .customLong("no-healthcheck"), help: "Disable the image's health check.")
+    var noHealthcheck = false
+
     @Flag(name: .customLong("init"), help: "Run minirt-init as PID 1: it forwards signals to the command and reaps orphans.")
     var runInit = false
 
@@ -265,6 +286,13 @@ struct Run: ParsableCommand {
         o.pid = pid
         o.cgroupns = cgroupns
         o.cidfile = cidfile
+        o.healthCmd = healthCmd
+        o.healthInterval = healthInterval
+        o.healthTimeout = healthTimeout
+        o.healthStartPeriod = healthStartPeriod
+        o.healthStartInterval = healthStartInterval
+        o.healthRetries = healthRetries
+        o.noHealthcheck = noHealthcheck
         if runInit { o.initBinary = try Executables.locate().initBinary }
         return o
     }

@@ -96,6 +96,67 @@ import Glibc
         try s.finish()
     }
 
+    /// --health-*: checks run by the supervisor in the container; State.Health,
+    /// ls STATUS and --filter health follow them; a timeout kills the check.
+    @Test func healthChecks() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        try #require(try s.minirt("run", "-d", "--name", "h", "--network", "none", "--health-cmd", "cat /tmp/ok",
+                                  "--health-interval", "200ms", "--health-retries", "2", "busybox", "sleep", "300").status == 0)
+        func status() throws -> String { try s.minirt("inspect", "-f", "{{.State.Health.Status}}", "h").stdout.trimmingCharacters(in: .newlines) }
+        func waitFor(_ wanted: String) throws -> String {
+            var now = try status()
+            for _ in 0..<100 where now != wanted { usleep(100_000); now = try status() }
+            return now
+        }
+        #expect(try s.minirt("ls", "--format", "{{.Status}}").stdout.hasSuffix("(health: starting)\n"))
+        #expect(try waitFor("unhealthy") == "unhealthy")
+        #expect(try s.minirt("ls", "--format", "{{.Status}}").stdout.hasSuffix("(unhealthy)\n"))
+        let failing = try s.minirt("inspect", "-f", "{{json .State.Health}}", "h").stdout
+        #expect(failing.contains("\"ExitCode\":1") && failing.contains("No such file or directory"), "\(failing)")
+        try s.minirt("exec", "h", "sh", "-c", "echo fine > /tmp/ok")
+        #expect(try waitFor("healthy") == "healthy")
+        #expect(try s.minirt("inspect", "-f", "{{.State.Health.FailingStreak}}", "h").stdout == "0\n")
+        #expect(try s.minirt("ls", "--filter", "health=healthy", "--format", "{{.Names}}").stdout == "h\n")
+        #expect(try s.minirt("ls", "--filter", "health=unhealthy", "--format", "{{.Names}}").stdout.isEmpty)
+        #expect(try s.minirt("inspect", "-f", "{{json .Config.Healthcheck}}", "h").stdout == "{\"Interval\":200000000,\"Retries\":2,\"Test\":[\"CMD-SHELL\",\"cat /tmp/ok\"]}\n")
+
+        // A check that outlives its timeout is killed and counts as a failure (-1).
+        try #require(try s.minirt("run", "-d", "--name", "slow", "--network", "none", "--health-cmd", "sleep 30",
+                                  "--health-timeout", "300ms", "--health-interval", "100ms", "--health-retries", "1", "busybox", "sleep", "300").status == 0)
+        var slow = ""
+        for _ in 0..<100 where !slow.contains("exceeded timeout") { usleep(100_000); slow = try s.minirt("inspect", "-f", "{{json .State.Health}}", "slow").stdout }
+        #expect(slow.contains("\"ExitCode\":-1") && slow.contains("Health check exceeded timeout (300ms)") && slow.contains("\"Status\":\"unhealthy\""), "\(slow)")
+        // The killed check is gone from the container.
+        let ps = try s.minirt("exec", "slow", "ps", "-o", "args")
+        #expect(ps.lines.filter { $0 == "sleep 30" }.count <= 1, "\(ps.stdout)")
+
+        // The image's Healthcheck is honoured, --no-healthcheck turns it off.
+        let folder = s.root + "/.image"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try #require(try Sandbox.exec("/bin/cp", ["-a", Sandbox.images + "/busybox/rootfs", folder + "/rootfs"]).status == 0)
+        try #"{"config": {"Cmd": ["sleep", "300"], "Healthcheck": {"Test": ["CMD", "true"], "Interval": 100000000}}}"#
+            .write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
+        let image = "health-test-\(getpid())"
+        try #require(try s.minirt("image", "import", folder, image).status == 0)
+        defer { _ = try? s.minirt("image", "rm", image) }
+        try #require(try s.minirt("run", "-d", "--name", "img", "--network", "none", image).status == 0)
+        var fromImage = ""
+        for _ in 0..<100 where fromImage != "healthy\n" { usleep(100_000); fromImage = try s.minirt("inspect", "-f", "{{.State.Health.Status}}", "img").stdout }
+        #expect(fromImage == "healthy\n")
+        try #require(try s.minirt("run", "-d", "--name", "off", "--network", "none", "--no-healthcheck", image).status == 0)
+        #expect(!(try s.minirt("inspect", "-f", "{{json .State}}", "off").stdout.contains("Health")), "no check, no State.Health (as docker)")
+        #expect(try s.minirt("ls", "--filter", "health=none", "--format", "{{.Names}}").stdout == "off\n")
+
+        for bad in [["--no-healthcheck", "--health-cmd", "true"], ["--health-cmd", "true", "--health-interval", "5"],
+                    ["--health-retries", "-2", "--health-cmd", "true"], ["--health-timeout", "1s"]] {
+            let out = try s.minirt(["run", "--rm", "--network", "none"] + bad + ["busybox", "true"])
+            #expect(out.status == 125 && out.stderr.split(separator: "\n").count == 1, "\(bad) \(out.stderr)")
+        }
+        #expect(try s.minirt("ls", "--filter", "health=sick").status == 1)
+        try s.minirt("rm", "-f", "h", "slow", "img", "off")
+        try s.finish()
+    }
+
     @Test func stopSignalAndTimeout() throws {
         let s = try Sandbox(isolatedNetwork: false)
         // A shell that leaves on USR1 only: stop must send that, and not wait its 10 s.

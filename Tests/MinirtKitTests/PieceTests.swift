@@ -109,3 +109,68 @@ import Glibc
         #expect(CommandLineRewrite.hoist(["--version"], globals: g, nestedVerbs: []) == ["--version"])
     }
 }
+
+@Suite struct HealthTests {
+    @Test func goDurations() {
+        #expect(GoDuration.parse("30s") == 30_000_000_000)
+        #expect(GoDuration.parse("1m30s") == 90_000_000_000)
+        #expect(GoDuration.parse("300ms") == 300_000_000)
+        #expect(GoDuration.parse("1.5h") == 5_400_000_000_000)
+        #expect(GoDuration.parse("2us") == 2000 && GoDuration.parse("7ns") == 7 && GoDuration.parse("0") == 0)
+        for bad in ["", "30", "s", "1x", "-1s", "1m 30s", "1e3s", "99999999999h"] { #expect(GoDuration.parse(bad) == nil, "\(bad)") }
+        #expect(GoDuration.format(90_000_000_000) == "1m30s")
+        #expect(GoDuration.format(3_600_000_000_000) == "1h0m0s")
+        #expect(GoDuration.format(200_000_000) == "200ms")
+        #expect(GoDuration.format(1_500_000_000) == "1.5s")
+    }
+
+    @Test func statusAsDockerCountsIt() {
+        func result(_ code: Int32) -> Health.Result { Health.Result(start: .zero, end: .zero, exitCode: code, output: "") }
+        var h = Health()
+        // Failures in the start period do not count while it is still starting.
+        var changed = h.record(result(1), retries: 2, inStartPeriod: true)
+        #expect(!changed && h.status == Health.starting && h.failingStreak == 0)
+        changed = h.record(result(1), retries: 2, inStartPeriod: false)
+        #expect(!changed)
+        changed = h.record(result(1), retries: 2, inStartPeriod: false)
+        #expect(changed && h.status == Health.unhealthy && h.failingStreak == 2)
+        changed = h.record(result(0), retries: 2, inStartPeriod: false)
+        #expect(changed && h.status == Health.healthy && h.failingStreak == 0)
+        // Once healthy, a failure in the start period counts (docker's rule).
+        _ = h.record(result(1), retries: 1, inStartPeriod: true)
+        #expect(h.status == Health.unhealthy)
+        for _ in 0..<10 { _ = h.record(result(0), retries: 1, inStartPeriod: false) }
+        #expect(h.log.count == Health.keptResults)
+    }
+
+    @Test func flagsOverTheImage() throws {
+        var image = HealthConfig(Test: ["CMD", "/bin/check"])
+        image.Interval = 5_000_000_000
+        var o = RunOptions(image: "img")
+        #expect(try HealthFlags.merge(o, image: image) == image)
+        o.healthRetries = 7
+        o.healthTimeout = "2s"
+        let merged = try HealthFlags.merge(o, image: image)
+        #expect(merged?.Test == ["CMD", "/bin/check"] && merged?.Interval == 5_000_000_000 && merged?.Timeout == 2_000_000_000 && merged?.Retries == 7)
+        o = RunOptions(image: "img")
+        o.healthCmd = "curl -f http://localhost/"
+        #expect(try HealthFlags.merge(o, image: nil)?.command == ["/bin/sh", "-c", "curl -f http://localhost/"])
+        o = RunOptions(image: "img")
+        o.noHealthcheck = true
+        #expect(try HealthFlags.merge(o, image: image)?.isActive == false)
+        let bad: [(inout RunOptions) -> Void] = [
+            { $0.noHealthcheck = true; $0.healthCmd = "true" },
+            { $0.healthCmd = "true"; $0.healthInterval = "10" },
+            { $0.healthCmd = "true"; $0.healthInterval = "10us" },
+            { $0.healthCmd = "true"; $0.healthRetries = -1 },
+            { $0.healthCmd = "" },
+            { $0.healthInterval = "1s" }, // nothing to run
+        ]
+        for change in bad {
+            var b = RunOptions(image: "img")
+            change(&b)
+            #expect(throws: RunError.self) { try HealthFlags.merge(b, image: nil) }
+        }
+        #expect(HealthConfig(Test: ["NONE"]).isActive == false && HealthConfig(Test: ["CMD"]).isActive == false)
+    }
+}
