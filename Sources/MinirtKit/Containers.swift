@@ -143,6 +143,7 @@ public struct Containers: Sendable {
     /// and the --cidfile (O_EXCL: two runs never share one).
     func materialize(_ d: Decision, generatedName: Bool, cidfile: String? = nil, writeSpecNow: Bool = true) throws -> ContainerRecord {
         let record = try createWithFreshName(d.plan.record, generated: generatedName)
+        emit("create", record)
         let directory = store.directory(record.id)
         do {
             for sub in ["upper", "work", "rootfs"] { try StateStore.makeDirectory("\(directory)/\(sub)") }
@@ -204,7 +205,15 @@ public struct Containers: Sendable {
         // Running on its network: an endpoint of the services that select it from now on.
         if record.network != nil { record.network?.serving = true }
         _ = try? store.save(record)
+        if let net = record.network { journal.network("connect", record, network: net.network) }
+        emit("start", record)
         if record.network != nil { services.joined(record) }
+    }
+
+    /// The init has exited: docker's oom (when the cgroup saw one) and die events.
+    func died(_ r: ContainerRecord, code: Int32) {
+        if let cg = Self.cgroup(of: r), cg.exists(), cg.oomKills() > 0 { emit("oom", r) }
+        emit("die", r, ["exitCode": String(code)])
     }
 
     /// Runs a container in the foreground and returns `docker run`'s exit code.
@@ -271,6 +280,7 @@ public struct Containers: Sendable {
         let current = try? store.load(id)
         var last = current ?? record
         if current == nil { last.network = nil }
+        died(last, code: code)
         _ = try? release(last, ending: o.autoRemove || current == nil ? .remove() : .exited(code: code), force: o.autoRemove)
         return code
     }

@@ -39,6 +39,7 @@ extension Containers {
             if h.record(result, retries: check.retries, inStartPeriod: inStartPeriod) { changed = h.status }
             c.state.health = h
         }
+        if let changed { emit("health_status: \(changed)", r) }
         return changed
     }
 

@@ -198,6 +198,7 @@ extension Containers {
     public func finishDetached(_ id: String, waitStatus: Int32) -> Bool {
         guard let r = try? store.load(id) else { return false }
         let code = exitCode(fromWaitStatus: waitStatus)
+        died(r, code: code)
         if r.hostConfig.autoRemove {
             _ = try? release(r, ending: .remove(), force: true)
             return false
@@ -236,6 +237,7 @@ extension Containers {
             signalInit(r, SIGKILL)
             _ = waitExited(r, seconds: 10)
         }
+        emit("stop", r)
     }
 
     public func kill(_ ref: String, signal: String) throws {
@@ -269,6 +271,7 @@ extension Containers {
     }
 
     func signalInit(_ r: ContainerRecord, _ sig: Int32) {
+        emit("kill", r, ["signal": String(sig)])
         ContainerProcess(pid: r.state.pid, startTime: r.state.pidStartTime).signal(sig)
         // A paused container is thawed to act on a signal that ends it (as docker's stop and kill do).
         if Self.ends(r, sig), let cg = Self.cgroup(of: r), cg.isFrozen() { try? cg.setFrozen(false) }
@@ -301,6 +304,7 @@ extension Containers {
                                                                                           address: net.ipAddress, clusterDomain: domain)),
                               upstream: [], domain: domain)
         }
+        emit("rename", renamed, ["oldName": r.name])
         renamed.network?.serving = r.network?.serving
         let after = services.affected(by: renamed)
         let touched = before + after.filter { a in !before.contains { $0.id == a.id } }
@@ -324,6 +328,7 @@ extension Containers {
             try? rejoin(r)
             throw RunError.invalid("cannot pause container \(r.name): \(error)")
         }
+        emit("pause", r)
     }
 
     /// `minirt unpause`: thaws it and makes it an endpoint of its services again.
@@ -331,6 +336,7 @@ extension Containers {
         let r = try get(ref)
         guard r.state.status == .running, let cg = Self.cgroup(of: r), cg.isFrozen() else { throw LifecycleError.notPaused(r.name) }
         do { try cg.setFrozen(false) } catch { throw RunError.invalid("cannot unpause container \(r.name): \(error)") }
+        emit("unpause", r)
         try rejoin(r)
     }
 
@@ -432,9 +438,13 @@ extension Containers {
         let spawned = try Engine.exec(into: r.state.pid, process: process, io: io,
                                       cgroupsPath: spec.linux?.cgroupsPath, seccomp: spec.linux?.seccomp,
                                       seccompCache: seccompCache)
+        let execID = StateStore.newID()
+        emit("exec_start: " + o.command.joined(separator: " "), r, ["execID": execID])
         if o.detach { return 0 }
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster, forwardStdin: o.interactive)
-        return exitCode(fromWaitStatus: monitor.run())
+        let code = exitCode(fromWaitStatus: monitor.run())
+        emit("exec_die", r, ["execID": execID, "exitCode": String(code)])
+        return code
     }
 
     /// The spec a running container was started with (its process is what exec and health checks start from).

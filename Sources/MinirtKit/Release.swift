@@ -100,7 +100,11 @@ struct StoreRelease: ReleaseHost {
 
     func withdrawEndpoints(_ r: inout ContainerRecord) { services.withdraw(&r) }
     func withdrawNames(_ r: inout ContainerRecord) { attacher.withdrawNames(&r) }
-    func cniDelete(_ r: inout ContainerRecord) throws { try attacher.deleteAttachment(&r) }
+    func cniDelete(_ r: inout ContainerRecord) throws {
+        let network = r.network?.addStarted == true ? r.network?.network : nil
+        try attacher.deleteAttachment(&r)
+        if let network { EventJournal(root: store.root).network("disconnect", r, network: network) }
+    }
     func unpin(_ r: inout ContainerRecord) { attacher.unpin(&r) }
 
     func removeCgroup(_ r: ContainerRecord) -> Bool {
@@ -112,6 +116,7 @@ struct StoreRelease: ReleaseHost {
         switch ending {
         case .remove(let keepingVolumes):
             try store.remove(r.id, name: r.name)
+            EventJournal(root: store.root).append(Event(type: "container", action: "destroy", id: r.id, attributes: Containers.attributes(r, [:])))
             if !keepingVolumes { volumes.removeAnonymous(of: r, store: store) }
             return nil
         case .keep:

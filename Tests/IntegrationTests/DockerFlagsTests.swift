@@ -117,6 +117,8 @@ import Glibc
         #expect(try waitFor("healthy") == "healthy")
         #expect(try s.minirt("inspect", "-f", "{{.State.Health.FailingStreak}}", "h").stdout == "0\n")
         #expect(try s.minirt("ls", "--filter", "health=healthy", "--format", "{{.Names}}").stdout == "h\n")
+        #expect(try s.minirt("events", "--since", "5m", "--until", "0s", "--filter", "event=health_status", "--format", "{{.Action}}").lines
+                == ["health_status: unhealthy", "health_status: healthy"])
         #expect(try s.minirt("ls", "--filter", "health=unhealthy", "--format", "{{.Names}}").stdout.isEmpty)
         #expect(try s.minirt("inspect", "-f", "{{json .Config.Healthcheck}}", "h").stdout == "{\"Interval\":200000000,\"Retries\":2,\"Test\":[\"CMD-SHELL\",\"cat /tmp/ok\"]}\n")
 

@@ -72,3 +72,25 @@ import Glibc
         #expect(throws: StateError.ambiguous("ab")) { try store.resolve("ab") }
     }
 }
+
+@Suite struct EventJournalTests {
+    /// Past its bound the journal rotates once into events.log.1; both are read, oldest first.
+    @Test func rotatesAndReadsBoth() throws {
+        let root = "/tmp/minirt-test-journal-\(getpid())"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let j = EventJournal(root: root)
+        let n = EventJournal.maxBytes / 200 + 50
+        for i in 0..<n { j.append(Event(type: "container", action: "start", id: String(i), attributes: ["name": String(repeating: "x", count: 100)])) }
+        #expect(FileManager.default.fileExists(atPath: j.previousPath))
+        let all = j.recorded()
+        #expect(all.count == n && all.first?.Actor.ID == "0" && all.last?.Actor.ID == String(n - 1))
+        var st = stat()
+        #expect(stat(j.path, &st) == 0 && st.st_size < EventJournal.maxBytes)
+        // A broken line (a hand edit, a crash mid-write) is skipped, not fatal.
+        let fd = open(j.path, O_WRONLY | O_APPEND)
+        _ = write(fd, "{not json\n", 10)
+        close(fd)
+        #expect(j.recorded().count == n)
+    }
+}
