@@ -148,6 +148,9 @@ public struct Containers: Sendable {
         do {
             for sub in ["upper", "work", "rootfs"] { try StateStore.makeDirectory("\(directory)/\(sub)") }
             try prepareVolumes(record)
+            if let log = record.hostConfig.logConfig {
+                try StateStore.writeAtomically(Data(LogOptions.supervisorLine(log).utf8), to: "\(directory)/log.options")
+            }
             if writeSpecNow { try writeSpec(d.plan.spec, id: record.id) }
             if let f = cidfile {
                 let fd = open(f, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -235,7 +238,8 @@ public struct Containers: Sendable {
             if let p = Descriptors.pipe() { outPipe = [p.read, p.write] }
             if let p = Descriptors.pipe() { errPipe = [p.read, p.write] }
         }
-        let log = JSONLogWriter(fd: open(store.directory(id) + "/container.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640))
+        let log = LogOptions.rotation(record.hostConfig.logConfig).map { JSONLogWriter(path: store.directory(id) + "/container.log", rotation: $0) }
+            ?? JSONLogWriter(fd: -1)
         let spawned: SpawnedProcess
         // rm waits for this lock: it sees the container either not started or running.
         let startLock = store.startLockDescriptor(id)

@@ -66,6 +66,9 @@ public struct RunOptions: Sendable {
     public var healthStartInterval: String?
     public var healthRetries: Int?
     public var noHealthcheck = false
+    /// --log-driver, --log-opt KEY=VALUE.
+    public var logDriver: String?
+    public var logOptions: [String] = []
     /// --init: the host path of minirt-init, bound read-only into the container as its PID 1.
     public var initBinary: String?
 
@@ -339,6 +342,7 @@ public struct RunPlan: Sendable {
         host.dnsOptions = o.dnsOptions
         host.extraHosts = o.addHosts
         host.initProcess = o.initBinary != nil ? true : nil
+        host.logConfig = try LogOptions.parse(driver: o.logDriver, options: o.logOptions)
 
         var record = ContainerRecord(
             id: id, name: name, created: .now(), image: o.image, rootfs: image.rootfs,

@@ -84,6 +84,7 @@ public struct InspectView: Encodable {
         var VolumesFrom: [String]?
         /// docker's: null unless --init was given.
         var Init = Nullable<Bool>()
+        var LogConfig = LogConfigView()
         var PortBindings: [String: [HostPort]]
         var Dns: [String]
         var DnsSearch: [String]
@@ -100,6 +101,11 @@ public struct InspectView: Encodable {
             var c = encoder.singleValueContainer()
             if let value { try c.encode(value) } else { try c.encodeNil() }
         }
+    }
+
+    struct LogConfigView: Encodable {
+        var `Type` = "json-file"
+        var Config: [String: String] = [:]
     }
 
     struct DeviceView: Encodable {
@@ -216,6 +222,7 @@ public struct InspectView: Encodable {
                                     Dns: h.dns, DnsSearch: h.dnsSearch, DnsOptions: h.dnsOptions, ExtraHosts: h.extraHosts,
                                     RestartPolicy: RestartPolicyView(Name: h.restartPolicy.name, MaximumRetryCount: h.restartPolicy.maximumRetryCount))
         HostConfig.Init = Nullable(h.initProcess)
+        if let l = h.logConfig { HostConfig.LogConfig = LogConfigView(Type: l.type, Config: l.config) }
         if let sec = h.security {
             HostConfig.Privileged = sec.privileged
             HostConfig.Devices = (sec.devices ?? []).map { DeviceView(PathOnHost: $0.pathOnHost, PathInContainer: $0.pathInContainer, CgroupPermissions: $0.cgroupPermissions) }

@@ -8,11 +8,34 @@ import Glibc
 public final class JSONLogWriter {
     public enum Stream: String { case stdout, stderr }
 
-    let fd: Int32
+    var fd: Int32
     /// Bytes of each stream not yet ended by a newline.
     private var pending: [Stream: [UInt8]] = [.stdout: [], .stderr: []]
+    /// With a path and a size: docker's max-size/max-file rotation.
+    let path: String?
+    let rotation: Rotation
+    var size: Int = 0
 
-    public init(fd: Int32) { self.fd = fd }
+    /// docker's json-file `max-size` (bytes, 0: unbounded) and `max-file`
+    /// (files kept, the current one included).
+    public struct Rotation: Sendable, Equatable {
+        public var maxSize: Int
+        public var maxFiles: Int
+        public init(maxSize: Int = 0, maxFiles: Int = 1) { self.maxSize = maxSize; self.maxFiles = max(1, maxFiles) }
+        /// The file a rotation leaves as number `n` (1 is the newest).
+        public static func rotated(_ path: String, _ n: Int) -> String { "\(path).\(n)" }
+    }
+
+    public init(fd: Int32) { self.fd = fd; path = nil; rotation = Rotation() }
+
+    /// Appends to the log at `path`, rotating it as `rotation` says.
+    public init(path: String, rotation: Rotation) {
+        self.path = path
+        self.rotation = rotation
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
+        var st = stat()
+        if fd >= 0 && fstat(fd, &st) == 0 { size = Int(st.st_size) }
+    }
 
     deinit { if fd >= 0 { close(fd) } }
 
@@ -59,7 +82,24 @@ public final class JSONLogWriter {
         guard fd >= 0 else { return }
         var entry = Array("{\"log\":\"".utf8) + Self.escaped(line)
         entry += Array("\",\"stream\":\"\(stream.rawValue)\",\"time\":\"\(Self.timestamp())\"}\n".utf8)
+        if rotation.maxSize > 0 && size > 0 && size + entry.count > rotation.maxSize { rotate() }
         Self.writeAll(fd, entry[...])
+        size += entry.count
+    }
+
+    /// The current file becomes .1 (.1 becomes .2, ...; the oldest beyond
+    /// max-file goes), and a new one starts: what readers see as docker's.
+    func rotate() {
+        guard let path, fd >= 0 else { return }
+        close(fd)
+        if rotation.maxFiles > 1 {
+            unlink(Rotation.rotated(path, rotation.maxFiles - 1))
+            var n = rotation.maxFiles - 1
+            while n > 1 { rename(Rotation.rotated(path, n - 1), Rotation.rotated(path, n)); n -= 1 }
+            rename(path, Rotation.rotated(path, 1))
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o640)
+        size = 0
     }
 
     static func escaped(_ bytes: ArraySlice<UInt8>) -> [UInt8] {

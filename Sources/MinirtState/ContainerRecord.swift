@@ -68,10 +68,19 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var macAddress: String?
         /// --init (absent when not given).
         public var initProcess: Bool?
+        /// --log-driver and --log-opt (absent: json-file, unbounded).
+        public var logConfig: LogConfig?
         public var restartPolicy = RestartPolicy()
         /// Confinement and resources (absent in records written before they existed).
         public var security: Security?
         public init(networkMode: String) { self.networkMode = networkMode }
+    }
+
+    /// docker's HostConfig.LogConfig: the driver and its options as given.
+    public struct LogConfig: Codable, Sendable, Equatable {
+        public var type: String
+        public var config: [String: String]
+        public init(type: String, config: [String: String]) { self.type = type; self.config = config }
     }
 
     /// A --device: docker's HostConfig.Devices entry.

@@ -57,9 +57,26 @@ final class Supervisor {
         (outRead, outWrite) = (p[0], p[1])
         _ = minirt_pipe_cloexec(&p)
         (errRead, errWrite) = (p[0], p[1])
-        logWriter = JSONLogWriter(fd: open("\(dir)/container.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640))
+        logWriter = Self.logWriter(dir: dir)
         _ = fcntl(outRead, F_SETFL, O_NONBLOCK)
         _ = fcntl(errRead, F_SETFL, O_NONBLOCK)
+    }
+
+    /// The log as DIR/log.options says (written at create for --log-driver and
+    /// --log-opt): "MAXSIZE MAXFILES" to rotate, "none" for no log; absent: one file.
+    static func logWriter(dir: String) -> JSONLogWriter {
+        let path = "\(dir)/container.log"
+        let fd = open("\(dir)/log.options", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return JSONLogWriter(path: path, rotation: .init()) }
+        var buf = [UInt8](repeating: 0, count: 64)
+        let n = read(fd, &buf, buf.count)
+        close(fd)
+        let fields = n > 0 ? buf[0..<n].split { $0 == 0x20 || $0 == 0x0a }.map { String(decoding: $0, as: UTF8.self) } : []
+        if fields.first == "none" { return JSONLogWriter(fd: -1) }
+        guard fields.count == 2, let size = Int(fields[0]), let files = Int(fields[1]), size >= 0, files >= 1 else {
+            return JSONLogWriter(path: path, rotation: .init())
+        }
+        return JSONLogWriter(path: path, rotation: .init(maxSize: size, maxFiles: files))
     }
 
     /// Spawns minirt; with passFDs, fds 3, 4, 5 = container stdout, stderr, port socket.

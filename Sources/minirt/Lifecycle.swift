@@ -97,66 +97,108 @@ struct Logs: ParsableCommand {
     @Flag(name: [.short, .long], help: "Follow the output until the container stops.") var follow = false
     @Option(name: [.customShort("n"), .long], help: "Only the last N lines.") var tail: Int?
     @Flag(name: [.short, .long], help: "Show timestamps.") var timestamps = false
+    @Option(help: ArgumentHelp("Only output since this time (Unix seconds, RFC 3339, or a duration ago such as 10m).", valueName: "time")) var since: String?
+    @Option(help: ArgumentHelp("Only output before this time (as --since).", valueName: "time")) var until: String?
+    @Flag(help: "Show extra details (docker's log attributes: minirt records none).") var details = false
     @Argument(help: ArgumentHelp("Container name or id.", valueName: "container")) var container: String
 
     func run() throws {
         do {
             let c = global.containers()
-            try LogPrinter(containers: c, record: try c.get(container), follow: follow, tail: tail, timestamps: timestamps).run()
+            let record = try c.get(container)
+            if record.hostConfig.logConfig?.type == "none" {
+                throw RunError.invalid("configured logging driver does not support reading (the container logs with --log-driver none)")
+            }
+            var printer = LogPrinter(containers: c, record: record, follow: follow, tail: tail, timestamps: timestamps)
+            printer.since = try since.map { try EventQuery.time($0, flag: "--since") }
+            printer.until = try until.map { try EventQuery.time($0, flag: "--until") }
+            try printer.run()
         } catch {
             throw fail(error, defaultCode: 1)
         }
     }
 }
 
-/// Reads container.log (JSON lines: log, stream, time) and prints each entry to
-/// the stream it came from.
+/// Reads container.log (JSON lines: log, stream, time), after the files a
+/// rotation left (container.log.N … .1, oldest first), and prints each entry to
+/// the stream it came from. Following, it notices a rotation (the path names a
+/// new file) and goes on in the new one.
 struct LogPrinter {
     let containers: Containers
     let record: ContainerRecord
     let follow: Bool
     let tail: Int?
     let timestamps: Bool
+    var since: Timestamp?
+    var until: Timestamp?
 
     struct Entry: Decodable { var log: String; var stream: String; var time: String }
 
     func run() throws {
-        let path = containers.store.directory(record.id) + "/container.log"
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            if access(containers.store.directory(record.id), F_OK) != 0 { throw StateError.noSuchContainer(record.name) }
-            return // ran in the foreground only: nothing captured
+        let directory = containers.store.directory(record.id)
+        let path = directory + "/container.log"
+        guard access(directory, F_OK) == 0 else { throw StateError.noSuchContainer(record.name) }
+        let keep = Int(record.hostConfig.logConfig?.config["max-file"] ?? "1") ?? 1
+        var older: [UInt8] = []
+        for n in stride(from: max(keep - 1, 0), through: 1, by: -1) {
+            older += EventJournal.contents(LogOptions.rotated(path, n))
         }
-        defer { close(fd) }
-        var carry = [UInt8]()
+        var fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 || !older.isEmpty else { return } // ran in the foreground only: nothing captured
+        defer { if fd >= 0 { close(fd) } }
+        var carry = older
         var first = true
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = read(fd, &buf, buf.count)
+            let n = fd >= 0 ? read(fd, &buf, buf.count) : 0
             if n > 0 {
                 carry += buf[0..<n]
                 continue
             }
             var lines = carry.split(separator: 0x0a, omittingEmptySubsequences: true)
             if carry.last != 0x0a, let last = lines.popLast() { carry = Array(last) } else { carry = [] }
-            if first, let tail { lines = Array(lines.suffix(tail)) }
+            var entries = lines.compactMap { try? JSONDecoder().decode(Entry.self, from: Data($0)) }.filter(inWindow)
+            if first, let tail { entries = Array(entries.suffix(tail)) }
             first = false
-            for line in lines {
-                guard let e = try? JSONDecoder().decode(Entry.self, from: Data(line)) else { continue }
+            for e in entries {
                 let text = (timestamps ? e.time + " " : "") + e.log
                 var bytes = Array(text.utf8)
                 _ = bytes.withUnsafeMutableBytes { write(e.stream == "stderr" ? 2 : 1, $0.baseAddress, $0.count) }
             }
-            guard follow else { return }
+            guard follow, until.map({ Timestamp.now().nanoseconds < $0.nanoseconds }) ?? true else { return }
+            // Rotated: what is left of the old file is read; then the new one.
+            if fd >= 0, rotated(fd, path) {
+                let more = read(fd, &buf, buf.count)
+                if more > 0 { carry += buf[0..<more]; continue }
+                close(fd)
+                fd = open(path, O_RDONLY | O_CLOEXEC)
+                continue
+            }
             // Bounded by the container's life: stop once it no longer runs and all is read.
             if (try? containers.get(record.id))?.state.status != .running {
-                let more = read(fd, &buf, buf.count)
+                let more = fd >= 0 ? read(fd, &buf, buf.count) : 0
                 if more <= 0 { return }
                 carry += buf[0..<more]
                 continue
             }
+            if fd < 0 { fd = open(path, O_RDONLY | O_CLOEXEC) }
             usleep(100_000)
         }
+    }
+
+    func inWindow(_ e: Entry) -> Bool {
+        guard since != nil || until != nil else { return true }
+        guard let t = Timestamp(rfc3339: e.time) else { return false }
+        if let since, t.nanoseconds < since.nanoseconds { return false }
+        if let until, t.nanoseconds > until.nanoseconds { return false }
+        return true
+    }
+
+    /// Whether the path now names another file than the open one.
+    func rotated(_ fd: Int32, _ path: String) -> Bool {
+        var open = stat(), named = stat()
+        guard fstat(fd, &open) == 0 else { return false }
+        return stat(path, &named) != 0 || named.st_ino != open.st_ino
     }
 }
 

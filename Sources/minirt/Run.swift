@@ -194,6 +194,12 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("no-healthcheck"), help: "Disable the image's health check.")
     var noHealthcheck = false
 
+    @Option(name: .customLong("log-driver"), help: ArgumentHelp("json-file (default), local (json-file, rotated 5 x 20m) or none.", valueName: "driver"))
+    var logDriver: String?
+
+    @Option(name: .customLong("log-opt"), help: ArgumentHelp("A log option: max-size=10m, max-file=3.", valueName: "opt"))
+    var logOpt: [String] = []
+
     @Flag(name: .customLong("init"), help: "Run minirt-init as PID 1: it forwards signals to the command and reaps orphans.")
     var runInit = false
 
@@ -293,6 +299,8 @@ struct Run: ParsableCommand {
         o.healthStartInterval = healthStartInterval
         o.healthRetries = healthRetries
         o.noHealthcheck = noHealthcheck
+        o.logDriver = logDriver
+        o.logOptions = logOpt
         if runInit { o.initBinary = try Executables.locate().initBinary }
         return o
     }

@@ -159,6 +159,47 @@ import Glibc
         try s.finish()
     }
 
+    /// --log-opt max-size/max-file rotate the log as docker's json-file does (logs
+    /// reads the rotated files too, oldest first); --log-driver none keeps none;
+    /// logs --since/--until keep a time window.
+    @Test func logRotationDriversAndWindow() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        try #require(try s.minirt("run", "-d", "--name", "lg", "--network", "none", "--log-opt", "max-size=2k", "--log-opt", "max-file=3", "busybox",
+                                  "sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done").status == 0)
+        #expect(try s.minirt("wait", "lg").stdout == "0\n")
+        let id = try s.id(of: "lg")
+        let files = try FileManager.default.contentsOfDirectory(atPath: s.root + "/" + id).filter { $0.hasPrefix("container.log") }.sorted()
+        #expect(files == ["container.log", "container.log.1", "container.log.2"], "\(files)")
+        for f in files {
+            let size = (try FileManager.default.attributesOfItem(atPath: s.root + "/\(id)/" + f)[.size] as? Int) ?? 0
+            #expect(size <= 2048, "\(f): \(size) bytes")
+        }
+        // What is kept is the newest, in order, ending at the last line.
+        let lines = try s.minirt("logs", "lg").lines
+        let numbers = lines.compactMap { Int($0.dropFirst(5)) }
+        #expect(numbers.count == lines.count && numbers.last == 199 && numbers == Array((200 - numbers.count)..<200) && numbers.count < 200, "\(lines.prefix(3))")
+        #expect(try s.minirt("logs", "--tail", "2", "lg").lines == ["line 198", "line 199"])
+        #expect(try s.minirt("logs", "--since", "1h", "lg").lines == lines)
+        #expect(try s.minirt("logs", "--since", "0s", "lg").stdout.isEmpty)
+        #expect(try s.minirt("logs", "--until", "1h", "lg").stdout.isEmpty)
+        #expect(try s.minirt("inspect", "-f", "{{json .HostConfig.LogConfig}}", "lg").stdout == "{\"Config\":{\"max-file\":\"3\",\"max-size\":\"2k\"},\"Type\":\"json-file\"}\n")
+
+        try #require(try s.minirt("run", "-d", "--name", "quiet", "--network", "none", "--log-driver", "none", "busybox", "echo", "hidden").status == 0)
+        #expect(try s.minirt("wait", "quiet").stdout == "0\n")
+        let none = try s.minirt("logs", "quiet")
+        #expect(none.status == 1 && none.stderr.contains("does not support reading"), "\(none.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.root + "/" + (try s.id(of: "quiet")) + "/container.log"))
+        #expect(try s.minirt("run", "--rm", "--network", "none", "--log-driver", "local", "busybox", "echo", "local").stdout == "local\n")
+        for bad in [["--log-driver", "syslog"], ["--log-driver", "bogus"], ["--log-opt", "max-size=0"], ["--log-opt", "max-file=0"],
+                    ["--log-opt", "colour=red"], ["--log-driver", "none", "--log-opt", "max-size=1m"], ["--log-opt", "compress=true"]] {
+            let out = try s.minirt(["run", "--rm", "--network", "none"] + bad + ["busybox", "true"])
+            #expect(out.status == 125 && out.stderr.split(separator: "\n").count == 1, "\(bad) \(out.stderr)")
+        }
+        #expect(try s.minirt("logs", "--since", "yesterday", "lg").status == 1)
+        try s.minirt("rm", "lg", "quiet")
+        try s.finish()
+    }
+
     @Test func stopSignalAndTimeout() throws {
         let s = try Sandbox(isolatedNetwork: false)
         // A shell that leaves on USR1 only: stop must send that, and not wait its 10 s.
