@@ -34,14 +34,21 @@ public final class ForegroundMonitor {
     let master: Int32?
     let forwardStdin: Bool
     let log: JSONLogWriter?
+    /// docker's --sig-proxy: the signals minirt run gets go on to the container.
+    let proxySignals: Bool
+    /// docker's -a/--attach: the streams copied to ours (all are logged).
+    let shown: Set<JSONLogWriter.Stream>
     /// Read ends of the container's stdout and stderr pipes (no terminal): copied
     /// to ours and into the log.
     let outputs: [(fd: Int32, stream: JSONLogWriter.Stream)]
     private var savedTermios: termios?
 
     public init(pid: Int32, consoleMaster: Int32?, forwardStdin: Bool, log: JSONLogWriter? = nil,
-                stdoutPipe: Int32? = nil, stderrPipe: Int32? = nil) {
+                stdoutPipe: Int32? = nil, stderrPipe: Int32? = nil,
+                proxySignals: Bool = true, shown: Set<JSONLogWriter.Stream> = [.stdout, .stderr]) {
         self.pid = pid
+        self.proxySignals = proxySignals
+        self.shown = shown
         self.master = consoleMaster
         self.forwardStdin = forwardStdin
         self.log = log
@@ -94,7 +101,7 @@ public final class ForegroundMonitor {
                 } else if p.fd == master {
                     if copyOut(buf: &buf) == .closed { masterOpen = false }
                 } else if let out = outputs.first(where: { $0.fd == p.fd }) {
-                    log?.drain(out.fd, stream: out.stream, echo: out.stream == .stdout ? 1 : 2)
+                    log?.drain(out.fd, stream: out.stream, echo: echo(out.stream))
                     if p.revents & Int16(POLLHUP) != 0 && p.revents & Int16(POLLIN) == 0 { openOutputs.remove(out.fd) }
                 } else if p.fd == 0 {
                     let r = read(0, &buf, buf.count)
@@ -110,13 +117,18 @@ public final class ForegroundMonitor {
         // Output the container wrote just before it exited is still in the pty.
         if masterOpen { while copyOut(buf: &buf) == .data {} }
         for out in outputs {
-            log?.drain(out.fd, stream: out.stream, flush: true, echo: out.stream == .stdout ? 1 : 2)
+            log?.drain(out.fd, stream: out.stream, flush: true, echo: echo(out.stream))
             close(out.fd)
         }
         if master != nil { log?.flush(.stdout) }
         if sfd >= 0 { close(sfd) }
         if let m = master { close(m) }
         return status
+    }
+
+    /// Where a stream is copied: our own stdout or stderr, or nowhere (-1) when not attached.
+    private func echo(_ s: JSONLogWriter.Stream) -> Int32 {
+        shown.contains(s) ? (s == .stdout ? 1 : 2) : -1
     }
 
     private func reapIfExited() -> Int32? {
@@ -141,7 +153,7 @@ public final class ForegroundMonitor {
                 _ = ioctl(m, UInt(TIOCSWINSZ), &ws)
             }
         default:
-            kill(pid, sig)
+            if proxySignals { kill(pid, sig) }
         }
     }
 
@@ -152,7 +164,7 @@ public final class ForegroundMonitor {
         guard let m = master else { return .closed }
         let r = read(m, &buf, buf.count)
         if r > 0 {
-            writeAll(1, buf, r)
+            if shown.contains(.stdout) { writeAll(1, buf, r) }
             log?.append(buf[0..<r], stream: .stdout)
             return .data
         }

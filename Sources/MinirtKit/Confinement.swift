@@ -43,6 +43,8 @@ public struct ConfinementOptions: Sendable {
     /// Mount points of the containers named by --volumes-from (resolved by the
     /// container store), each with the mode it asked for.
     public var inheritedMounts: [ContainerRecord.MountPoint] = []
+    /// --cgroup-parent: the cgroup the container's goes under (default /minirt).
+    public var cgroupParent: String?
     /// --volumes-from CONTAINER[:ro|rw], as given.
     public var volumesFrom: [String] = []
     /// The image's VOLUME paths: an anonymous volume each, unless a mount covers it.
@@ -216,7 +218,16 @@ public enum Confinement {
         var r = linux.resources ?? OCISpec.Resources()
         try limits(o, into: &r, security: &security)
         linux.resources = r
-        linux.cgroupsPath = "/minirt/\(id)"
+        if let parent = o.cgroupParent {
+            let parts = parent.split(separator: "/")
+            guard !parts.isEmpty, !parts.contains(where: { $0 == ".." || $0 == "." }), Validate.isToken(parent) else {
+                throw RunError.invalid("invalid --cgroup-parent \(Validate.printable(parent)): give a cgroup path such as /mygroup, without . or ..")
+            }
+            linux.cgroupsPath = "/" + parts.joined(separator: "/") + "/\(id)"
+            security.cgroupParent = parent
+        } else {
+            linux.cgroupsPath = "/minirt/\(id)"
+        }
         security.cgroupsPath = linux.cgroupsPath ?? ""
 
         spec.process = process

@@ -244,7 +244,9 @@ public struct Containers: Sendable {
         // rm waits for this lock: it sees the container either not started or running.
         let startLock = store.startLockDescriptor(id)
         do {
-            let devNull = o.interactive ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
+            // -a without stdin: the container's stdin is not ours, even with -i.
+            let stdinAttached = o.interactive && (o.attach.isEmpty || o.attach.contains { $0.lowercased() == "stdin" })
+            let devNull = stdinAttached ? -1 : open("/dev/null", O_RDONLY | O_CLOEXEC)
             defer { if devNull >= 0 { close(devNull) } }
             SignalForwarding.block()
             // SIGKILL when minirt dies: a foreground container never outlives its runner.
@@ -254,7 +256,7 @@ public struct Containers: Sendable {
                 spec.process?.consoleSize = OCISpec.ConsoleSize(height: UInt32(size.rows), width: UInt32(size.cols))
             }
             spawned = try launch(&record, spec: spec, list: d.list, choice: d.choice,
-                                 io: SpawnIO(stdin: o.interactive ? 0 : devNull, stdout: o.tty ? 1 : outPipe[1], stderr: o.tty ? 2 : errPipe[1]),
+                                 io: SpawnIO(stdin: stdinAttached ? 0 : devNull, stdout: o.tty ? 1 : outPipe[1], stderr: o.tty ? 2 : errPipe[1]),
                                  parentDeathSignal: SIGKILL,
                                  whileSettingUp: { _ in
                                      // Written on this core while the child mounts and execs on the other.
@@ -274,9 +276,12 @@ public struct Containers: Sendable {
         markRunning(&record, spawned)
         if startLock >= 0 { close(startLock) }
 
+        let attached = Set(o.attach.map { $0.lowercased() })
         let monitor = ForegroundMonitor(pid: spawned.pid, consoleMaster: spawned.consoleMaster,
                                         forwardStdin: o.interactive, log: log,
-                                        stdoutPipe: o.tty ? nil : outPipe[0], stderrPipe: o.tty ? nil : errPipe[0])
+                                        stdoutPipe: o.tty ? nil : outPipe[0], stderrPipe: o.tty ? nil : errPipe[0],
+                                        proxySignals: o.sigProxy,
+                                        shown: attached.isEmpty ? [.stdout, .stderr] : Set(attached.compactMap(JSONLogWriter.Stream.init(rawValue:))))
         let code = exitCode(fromWaitStatus: monitor.run())
         // rm -f may have released it already: then the folder is gone and only
         // the cgroup may be left. Without --rm a failing DEL keeps the pin and

@@ -66,6 +66,12 @@ public struct RunOptions: Sendable {
     public var healthStartInterval: String?
     public var healthRetries: Int?
     public var noHealthcheck = false
+    /// -a/--attach: the streams a foreground run shows (empty: all of them).
+    public var attach: [String] = []
+    /// --sig-proxy=false: signals to minirt run stay with it.
+    public var sigProxy = true
+    /// --userns: only "host" (the default) is supported by run.
+    public var userns: String?
     /// --log-driver, --log-opt KEY=VALUE.
     public var logDriver: String?
     public var logOptions: [String] = []
@@ -343,6 +349,12 @@ public struct RunPlan: Sendable {
         host.extraHosts = o.addHosts
         host.initProcess = o.initBinary != nil ? true : nil
         host.logConfig = try LogOptions.parse(driver: o.logDriver, options: o.logOptions)
+        for a in o.attach where !["stdin", "stdout", "stderr"].contains(a.lowercased()) {
+            throw RunError.invalid("invalid -a/--attach \(Validate.printable(a)): use stdin, stdout or stderr")
+        }
+        if let u = o.userns, !u.isEmpty, u != "host" {
+            throw RunError.invalid("--userns \(Validate.printable(u)) is not supported by minirt run: its image layers are not id-mapped (use --userns host, the default, or a minirt oci bundle with user namespaces)")
+        }
 
         var record = ContainerRecord(
             id: id, name: name, created: .now(), image: o.image, rootfs: image.rootfs,

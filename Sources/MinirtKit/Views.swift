@@ -228,6 +228,7 @@ public struct InspectView: Encodable {
             HostConfig.Devices = (sec.devices ?? []).map { DeviceView(PathOnHost: $0.pathOnHost, PathInContainer: $0.pathInContainer, CgroupPermissions: $0.cgroupPermissions) }
             HostConfig.DeviceCgroupRules = sec.deviceCgroupRules
             HostConfig.VolumesFrom = sec.volumesFrom
+            HostConfig.CgroupParent = sec.cgroupParent ?? ""
             HostConfig.CapAdd = sec.capAdd.isEmpty ? nil : sec.capAdd
             HostConfig.CapDrop = sec.capDrop.isEmpty ? nil : sec.capDrop
             HostConfig.SecurityOpt = sec.securityOpt.isEmpty ? nil : sec.securityOpt

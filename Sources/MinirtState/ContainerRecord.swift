@@ -116,6 +116,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         /// --device and --device-cgroup-rule (absent when none were given).
         public var devices: [DeviceMapping]?
         public var deviceCgroupRules: [String]?
+        /// --cgroup-parent, as given (absent when not).
+        public var cgroupParent: String?
         /// --volumes-from, as given (absent when not).
         public var volumesFrom: [String]?
         public init() {}

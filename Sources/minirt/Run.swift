@@ -200,6 +200,21 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("log-opt"), help: ArgumentHelp("A log option: max-size=10m, max-file=3.", valueName: "opt"))
     var logOpt: [String] = []
 
+    @Option(name: [.short, .customLong("attach")], help: ArgumentHelp("Show only these streams: stdin, stdout, stderr (repeatable).", valueName: "stream"))
+    var attach: [String] = []
+
+    @Option(name: .customLong("sig-proxy"), help: ArgumentHelp("Pass the signals minirt run gets to the container (default true).", valueName: "bool"))
+    var sigProxy = true
+
+    @Flag(name: [.short, .long], help: "Suppress pull output (minirt pulls nothing: accepted for docker's scripts).")
+    var quiet = false
+
+    @Option(help: ArgumentHelp("host (the default; per-run remapping needs id-mapped image layers, not supported by run).", valueName: "mode"))
+    var userns: String?
+
+    @Option(name: .customLong("cgroup-parent"), help: ArgumentHelp("The cgroup the container's cgroup goes under (default /minirt).", valueName: "path"))
+    var cgroupParent: String?
+
     @Flag(name: .customLong("init"), help: "Run minirt-init as PID 1: it forwards signals to the command and reaps orphans.")
     var runInit = false
 
@@ -220,6 +235,7 @@ struct Run: ParsableCommand {
         do {
             let o = try options()
             let policy = try RestartPolicyParser.parse(restart)
+            if detach && !attach.isEmpty { throw RunError.invalid("conflicting options: -a and -d: a detached container shows no stream") }
             if detach {
                 let tools = try Executables.locate()
                 print(try global.containers().runDetached(o, restart: policy, minirt: tools.minirt, supervisor: tools.supervisor))
@@ -270,6 +286,7 @@ struct Run: ParsableCommand {
         c.volumes = volume
         c.mounts = mount
         c.volumesFrom = volumesFrom
+        c.cgroupParent = cgroupParent
         c.user = user
         c.groupAdd = groupAdd
         c.devices = device
@@ -301,6 +318,9 @@ struct Run: ParsableCommand {
         o.noHealthcheck = noHealthcheck
         o.logDriver = logDriver
         o.logOptions = logOpt
+        o.attach = attach
+        o.sigProxy = sigProxy
+        o.userns = userns
         if runInit { o.initBinary = try Executables.locate().initBinary }
         return o
     }

@@ -200,6 +200,54 @@ import Glibc
         try s.finish()
     }
 
+    /// -a shows only the streams asked for; --sig-proxy=false keeps minirt run's
+    /// signals from the container; --cgroup-parent places its cgroup; -q and
+    /// --userns host are accepted, other user namespace modes refused.
+    @Test func attachSigProxyCgroupParent() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let both = ["busybox", "sh", "-c", "echo out; echo err >&2"]
+        let errOnly = try s.minirt(["run", "--rm", "--network", "none", "-a", "stderr"] + both)
+        #expect(errOnly.stdout.isEmpty && errOnly.stderr == "err\n", "\(errOnly)")
+        let outOnly = try s.minirt(["run", "--rm", "--network", "none", "-a", "STDOUT", "-q"] + both)
+        #expect(outOnly.stdout == "out\n" && outOnly.stderr.isEmpty, "\(outOnly)")
+        // Not shown is still logged.
+        try #require(try s.minirt(["run", "--name", "logged", "--network", "none", "-a", "stdout"] + both).status == 0)
+        #expect(try s.minirt("logs", "logged").stderr == "err\n")
+
+        // SIGTERM to minirt run: passed on by default (the trap answers), kept with --sig-proxy=false.
+        let script = "trap 'echo got; exit 5' TERM; sleep 2 & wait; echo slept"
+        for (proxy, expected, code) in [("true", "got\n", Int32(5)), ("false", "slept\n", Int32(0))] {
+            let pipe = Pipe()
+            let run = try s.start(["run", "--rm", "--network", "none", "--sig-proxy", proxy, "busybox", "sh", "-c", script], stdout: pipe)
+            // Once the container runs (its init is in the state), signal minirt run itself.
+            var running = false
+            for _ in 0..<100 where !running { usleep(50_000); running = (try s.minirt("ls", "-q").stdout).count > 0 }
+            usleep(200_000)
+            kill(run.processIdentifier, SIGTERM)
+            let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(out == expected && run.terminationStatus == code, "--sig-proxy \(proxy): \(out)")
+        }
+
+        let parent = "minirt/test-parent-\(getpid())"
+        let cg = try s.minirt("run", "--rm", "--network", "none", "--cgroup-parent", "/" + parent, "--cgroupns", "host", "busybox", "cat", "/proc/self/cgroup")
+        #expect(cg.lines.contains { $0.contains(":/\(parent)/") }, "\(cg.stdout)")
+        // The parent is the user's to remove (as with docker); the container's own cgroup went with it.
+        for dir in (try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? [] {
+            let path = "/sys/fs/cgroup/\(dir)/\(parent)"
+            if FileManager.default.fileExists(atPath: path) {
+                #expect(((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).allSatisfy { $0.count != 64 }, "no container cgroup left in \(path)")
+                rmdir(path)
+            }
+        }
+        #expect(try s.minirt("run", "--rm", "--network", "none", "--userns", "host", "busybox", "true").status == 0)
+        for bad in [["--userns", "auto"], ["--cgroup-parent", "/a/../b"], ["-a", "stdall"], ["-d", "-a", "stdout"]] {
+            let out = try s.minirt(["run", "--rm", "--network", "none"] + bad + ["busybox", "true"])
+            #expect(out.status == 125 && out.stderr.split(separator: "\n").count == 1, "\(bad) \(out.stderr)")
+        }
+        try s.minirt("rm", "logged")
+        try s.finish()
+    }
+
     @Test func stopSignalAndTimeout() throws {
         let s = try Sandbox(isolatedNetwork: false)
         // A shell that leaves on USR1 only: stop must send that, and not wait its 10 s.
