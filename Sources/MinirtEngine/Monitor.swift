@@ -19,6 +19,22 @@ public enum SignalForwarding {
         for s in handled { sigaddset(&set, s) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
     }
+
+    /// A signalfd for the forwarded signals (blocked first), or -1.
+    public static func forwardedSignalsFD() -> Int32 {
+        block()
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in forwarded { sigaddset(&set, s) }
+        return signalfd(-1, &set, Int32(SFD_CLOEXEC))
+    }
+
+    /// The signal a signalfd has ready, if any.
+    public static func next(_ fd: Int32) -> Int32? {
+        var info = signalfd_siginfo()
+        guard read(fd, &info, MemoryLayout<signalfd_siginfo>.size) == MemoryLayout<signalfd_siginfo>.size else { return nil }
+        return Int32(info.ssi_signo)
+    }
 }
 
 /// Wait status to a shell-style exit code: the status, or 128+N for signal N.

@@ -121,7 +121,9 @@ extension Containers {
         env["MINIRT_IMAGES"] = images.root
         env["MINIRT_CNI_CONFIG"] = networks.configDir
         env["MINIRT_CNI_PATH"] = networks.cni.path.joined(separator: ":")
-        let out = try ChildProcess.run(supervisor, arguments: [store.directory(r.id), minirt, r.id],
+        // run -di: the supervisor holds the container's stdin open for attach.
+        let stdin = r.config.openStdin && !r.config.tty ? ["stdin"] : []
+        let out = try ChildProcess.run(supervisor, arguments: [store.directory(r.id), minirt, r.id] + stdin,
                                        environment: env.map { "\($0.key)=\($0.value)" }, newSession: true,
                                        waitForExit: false)
         let verdict = String(decoding: out.stdout, as: UTF8.self).split(separator: "\n").first.map(String.init) ?? ""
@@ -136,10 +138,12 @@ extension Containers {
     /// with the container's stdout and stderr on fds 3 and 4 and the published
     /// ports' sockets sent over fd 5. On the first start a failure removes the
     /// container; on a later one it stays, exited, with the error.
-    public func startDetached(_ id: String, stdout: Int32 = 3, stderr: Int32 = 4, portSocket: Int32 = 5) throws {
+    public func startDetached(_ id: String, stdout: Int32 = 3, stderr: Int32 = 4, portSocket: Int32 = 5, stdin: Int32 = 6) throws {
         // The supervisor's descriptors must reach the container only as its stdio, and
         // nothing else we start (a DNS server) may keep them: close-on-exec.
         for fd in [stdout, stderr, portSocket] { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        // fd 6, with run -di: the stdin pipe the supervisor holds for attach.
+        let heldStdin = fcntl(stdin, F_SETFD, FD_CLOEXEC) == 0 ? stdin : -1
         // rm waits for this lock: it sees the container either not started or running.
         let startLock = store.startLockDescriptor(id)
         defer { if startLock >= 0 { close(startLock) } }
@@ -168,7 +172,7 @@ extension Containers {
                 spec.process?.consoleSize = OCISpec.ConsoleSize(height: 24, width: 80)
             }
             let spawned = try launch(&record, spec: spec, list: list, choice: choice,
-                                     io: SpawnIO(stdin: devNull, stdout: stdout, stderr: stderr), parentDeathSignal: 0)
+                                     io: SpawnIO(stdin: heldStdin >= 0 ? heldStdin : devNull, stdout: stdout, stderr: stderr), parentDeathSignal: 0)
             // The supervisor reaps this pid (it becomes the init's parent when we exit).
             try StateStore.writeAtomically(Data("\(spawned.pid)\n".utf8), to: store.directory(id) + "/init.pid")
             writeHealthSchedule(record)

@@ -68,6 +68,8 @@ public struct RunOptions: Sendable {
     public var noHealthcheck = false
     /// -a/--attach: the streams a foreground run shows (empty: all of them).
     public var attach: [String] = []
+    /// --detach-keys: kept for `attach`.
+    public var detachKeys: String?
     /// --sig-proxy=false: signals to minirt run stay with it.
     public var sigProxy = true
     /// --userns: only "host" (the default) is supported by run.
@@ -325,6 +327,10 @@ public struct RunPlan: Sendable {
             config.labels[key] = kv.count > 1 ? kv[1] : ""
         }
         config.healthcheck = try HealthFlags.merge(o, image: image.config.Healthcheck)
+        if let keys = o.detachKeys {
+            _ = try DetachKeys.parse(keys)
+            config.detachKeys = keys
+        }
         if let sig = o.stopSignal {
             _ = try SignalName.parse(sig)
             config.stopSignal = sig

@@ -68,7 +68,7 @@ public final class JSONLogWriter {
         if flush { self.flush(stream) }
     }
 
-    static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) {
+    public static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) {
         var off = bytes.startIndex
         while off < bytes.endIndex {
             let w = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

@@ -45,6 +45,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var stopTimeout: Int?
         public var exposedPorts: [String]?
         public var labels: [String: String] = [:]
+        /// --detach-keys of run/create: what `attach` takes by default.
+        public var detachKeys: String?
         /// The image's Healthcheck with the --health-* flags over it (absent: none).
         public var healthcheck: HealthConfig?
 

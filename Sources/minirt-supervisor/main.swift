@@ -1,6 +1,6 @@
 // minirt-supervisor: the small process that stays with a detached container.
 //
-//   minirt-supervisor DIR MINIRT ID
+//   minirt-supervisor DIR MINIRT ID [stdin]
 //
 // It makes itself a child subreaper, runs `MINIRT __start ID` (which sets up the
 // network and clones the container, then exits), and so becomes the parent of
@@ -12,7 +12,11 @@
 // whether the restart policy wants another start). A container with a health
 // check has DIR/health.schedule; the supervisor then runs `MINIRT __health ID`
 // on that schedule (one check at a time, the next one an interval after the
-// last one ended, as docker does).
+// last one ended, as docker does). `minirt attach` connects to DIR/attach (a
+// unix socket, root's only): it gets the output as it comes, in docker's
+// stdcopy frames (stream byte, three zeros, big-endian length), and what it
+// sends goes to the container's stdin — a pipe the supervisor holds open
+// (`stdin`: run -di) or the pty (-t).
 //
 // It uses Glibc only, no Foundation, to stay small: one runs per container.
 // Readiness goes to fd 1 as one line ("ok", or "exit N" when __start failed,
@@ -35,11 +39,16 @@ final class Supervisor {
     let outRead: Int32, outWrite: Int32, errRead: Int32, errWrite: Int32
     let logWriter: JSONLogWriter
     var heldPorts: [Int32] = []
+    /// run -di: the container's stdin pipe (its read end goes to each start as fd 6).
+    var stdinRead: Int32 = -1, stdinWrite: Int32 = -1
+    /// DIR/attach and the clients connected to it.
+    var attachListener: Int32 = -1
+    var attached: [Int32] = []
     /// With -t: the container's pty master (its output is the log's stdout).
     var console: Int32 = -1
     var reportedReady = false
 
-    init(dir: String, minirt: String, id: String) {
+    init(dir: String, minirt: String, id: String, stdin: Bool) {
         self.dir = dir; self.minirt = minirt; self.id = id
         // A daemon holds nothing it inherited beyond stdio: a stray descriptor of
         // whoever started `run -d` would keep their pipe open for the container's life.
@@ -60,6 +69,81 @@ final class Supervisor {
         logWriter = Self.logWriter(dir: dir)
         _ = fcntl(outRead, F_SETFL, O_NONBLOCK)
         _ = fcntl(errRead, F_SETFL, O_NONBLOCK)
+        if stdin {
+            _ = minirt_pipe_cloexec(&p)
+            (stdinRead, stdinWrite) = (p[0], p[1])
+        }
+    }
+
+    // MARK: attach
+
+    func listenForAttach() {
+        let path = "\(dir)/attach"
+        unlink(path)
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        guard fd >= 0 else { return }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { close(fd); return }
+        withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+            for (i, b) in bytes.enumerated() { raw[i] = b }
+            raw[bytes.count] = 0
+        }
+        let old = umask(0o177) // the socket is root's alone
+        let bound = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(old)
+        guard bound == 0, listen(fd, 8) == 0 else { close(fd); return }
+        attachListener = fd
+    }
+
+    func stopAttach() {
+        for c in attached { close(c) }
+        attached = []
+        if attachListener >= 0 { close(attachListener); attachListener = -1; unlink("\(dir)/attach") }
+    }
+
+    func acceptClients() {
+        while true {
+            let c = accept(attachListener, nil, nil)
+            if c < 0 { return }
+            _ = fcntl(c, F_SETFD, FD_CLOEXEC)
+            _ = fcntl(c, F_SETFL, O_NONBLOCK)
+            attached.append(c)
+        }
+    }
+
+    /// Output to every client, framed; a client that cannot keep up is let go.
+    func broadcast(_ bytes: ArraySlice<UInt8>, stream: UInt8) {
+        guard !attached.isEmpty, !bytes.isEmpty else { return }
+        let n = UInt32(bytes.count)
+        let frame = [stream, 0, 0, 0, UInt8(n >> 24), UInt8((n >> 16) & 0xff), UInt8((n >> 8) & 0xff), UInt8(n & 0xff)] + bytes
+        attached.removeAll { c in
+            var off = 0
+            while off < frame.count {
+                let w = frame[off...].withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if w < 0 && errno == EINTR { continue }
+                if w <= 0 { close(c); return true }
+                off += w
+            }
+            return false
+        }
+    }
+
+    /// What a client sends: the container's stdin (the pipe or the pty), or nowhere.
+    func readClient(_ c: Int32) {
+        var buf = [UInt8](repeating: 0, count: 4096)
+        let n = recv(c, &buf, buf.count, 0)
+        if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
+        if n <= 0 {
+            close(c)
+            attached.removeAll { $0 == c }
+            return
+        }
+        let target = console >= 0 ? console : stdinWrite
+        if target >= 0 { JSONLogWriter.writeAll(target, buf[0..<n]) }
     }
 
     /// The log as DIR/log.options says (written at create for --log-driver and
@@ -88,6 +172,7 @@ final class Supervisor {
             posix_spawn_file_actions_adddup2(&actions, outWrite, 3)
             posix_spawn_file_actions_adddup2(&actions, errWrite, 4)
             posix_spawn_file_actions_adddup2(&actions, portSocket, 5)
+            if stdinRead >= 0 { posix_spawn_file_actions_adddup2(&actions, stdinRead, 6) }
         }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -108,7 +193,15 @@ final class Supervisor {
 
     /// Reads what the stream has into the log (one JSON line per line of output).
     func pump(_ fd: Int32, flush: Bool = false) {
-        logWriter.drain(fd, stream: fd == errRead ? .stderr : .stdout, flush: flush)
+        let stream: JSONLogWriter.Stream = fd == errRead ? .stderr : .stdout
+        var buf = [UInt8](repeating: 0, count: 32768)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            if n <= 0 { break }
+            logWriter.append(buf[0..<n], stream: stream)
+            broadcast(buf[0..<n], stream: stream == .stderr ? 2 : 1)
+        }
+        if flush { logWriter.flush(stream) }
     }
 
     // MARK: the loop
@@ -210,6 +303,8 @@ final class Supervisor {
                 if !reportedReady { say(1, "exit \(Self.exitCode(startStatus))\n") }
                 exit(0)
             }
+            // Before "ok": an attach right after run -d finds the socket.
+            listenForAttach()
             if !reportedReady {
                 say(1, "ok\n")
                 detachStdio()
@@ -239,8 +334,12 @@ final class Supervisor {
                 var fds = [pollfd(fd: sigfd, events: Int16(POLLIN), revents: 0),
                            pollfd(fd: outRead, events: Int16(POLLIN), revents: 0),
                            pollfd(fd: errRead, events: Int16(POLLIN), revents: 0),
-                           pollfd(fd: console, events: Int16(POLLIN), revents: 0)] // -1 is ignored by poll
-                if poll(&fds, 4, timeout) <= 0 { continue }
+                           pollfd(fd: console, events: Int16(POLLIN), revents: 0), // -1 is ignored by poll
+                           pollfd(fd: attachListener, events: Int16(POLLIN), revents: 0)]
+                    + attached.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+                if poll(&fds, nfds_t(fds.count), timeout) <= 0 { continue }
+                if fds[4].revents != 0 { acceptClients() }
+                for p in fds.dropFirst(5) where p.revents != 0 { readClient(p.fd) }
                 if fds[1].revents != 0 { pump(outRead) }
                 if fds[2].revents != 0 { pump(errRead) }
                 if fds[3].revents != 0 {
@@ -268,6 +367,7 @@ final class Supervisor {
             pump(outRead, flush: true)
             pump(errRead, flush: true)
             if console >= 0 { pump(console, flush: true); close(console); console = -1 }
+            stopAttach()
             heldPorts.forEach { close($0) }
             heldPorts = []
 
@@ -278,8 +378,8 @@ final class Supervisor {
 }
 
 let args = CommandLine.arguments
-guard args.count == 4 else {
-    say(2, "usage: minirt-supervisor DIR MINIRT ID\n")
+guard args.count == 4 || (args.count == 5 && args[4] == "stdin") else {
+    say(2, "usage: minirt-supervisor DIR MINIRT ID [stdin]\n")
     exit(2)
 }
-Supervisor(dir: args[1], minirt: args[2], id: args[3]).run()
+Supervisor(dir: args[1], minirt: args[2], id: args[3], stdin: args.count == 5).run()

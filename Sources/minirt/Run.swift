@@ -203,6 +203,9 @@ struct Run: ParsableCommand {
     @Option(name: [.short, .customLong("attach")], help: ArgumentHelp("Show only these streams: stdin, stdout, stderr (repeatable).", valueName: "stream"))
     var attach: [String] = []
 
+    @Option(name: .customLong("detach-keys"), help: ArgumentHelp("The keys that detach `minirt attach` from it (default ctrl-p,ctrl-q).", valueName: "keys"))
+    var detachKeys: String?
+
     @Option(name: .customLong("sig-proxy"), help: ArgumentHelp("Pass the signals minirt run gets to the container (default true).", valueName: "bool"))
     var sigProxy = true
 
@@ -320,6 +323,7 @@ struct Run: ParsableCommand {
         o.logOptions = logOpt
         o.attach = attach
         o.sigProxy = sigProxy
+        o.detachKeys = detachKeys
         o.userns = userns
         if runInit { o.initBinary = try Executables.locate().initBinary }
         return o

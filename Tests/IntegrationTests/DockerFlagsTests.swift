@@ -248,6 +248,31 @@ import Glibc
         try s.finish()
     }
 
+    /// The docker-surface issue's list of run/create flags: each one is in `run --help`
+    /// and `create --help` (a flag dropped by a refactoring fails here).
+    @Test func everyListedFlagIsOffered() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let listed = ["annotation", "attach", "blkio-weight", "blkio-weight-device", "device-read-bps", "device-write-bps",
+                      "device-read-iops", "device-write-iops", "cgroup-parent", "cgroupns", "cidfile", "cpu-period", "cpu-quota",
+                      "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "detach-keys", "device", "device-cgroup-rule",
+                      "domainname", "expose", "volume", "health-cmd", "health-interval", "health-retries", "health-start-period",
+                      "health-start-interval", "health-timeout", "no-healthcheck", "init", "ipc", "pid", "uts", "userns", "label",
+                      "label-file", "link", "log-driver", "log-opt", "memory-reservation", "memory-swappiness", "oom-kill-disable",
+                      "oom-score-adj", "quiet", "shm-size", "sig-proxy", "stop-signal", "stop-timeout", "sysctl", "ulimit", "volumes-from",
+                      "ip", "mac-address"]
+        for verb in ["run", "create"] {
+            let help = try s.minirt(verb, "--help").stdout
+            let offered = Set(help.split(whereSeparator: { " ,\n".contains($0) }).filter { $0.hasPrefix("--") }
+                .map { String($0.dropFirst(2).prefix { $0.isLetter || $0.isNumber || $0 == "-" }) })
+            let missing = listed.filter { !offered.contains($0) }
+            #expect(missing.isEmpty, "\(verb) --help lacks --\(missing.joined(separator: ", --"))")
+        }
+        for short in ["-a", "-l", "-q", "-v", "-e", "-p", "-i", "-t", "-d", "-u", "-w", "-h", "-m"] {
+            #expect(try s.minirt("run", "--help").stdout.contains(short + ","), "run --help lacks \(short)")
+        }
+        try s.finish()
+    }
+
     @Test func stopSignalAndTimeout() throws {
         let s = try Sandbox(isolatedNetwork: false)
         // A shell that leaves on USR1 only: stop must send that, and not wait its 10 s.

@@ -476,3 +476,61 @@ extension LifecycleTests {
         try s.finish()
     }
 }
+
+/// `minirt attach`: a detached container's live output and our input into
+/// its stdin pipe (run -di) or terminal (-dit), the detach keys, the exit code.
+@Suite struct AttachTests {
+    /// Reads what a pipe has until `wanted` appears (bounded).
+    func read(_ h: FileHandle, until wanted: String, into text: inout String) {
+        let fd = h.fileDescriptor
+        _ = fcntl(fd, F_SETFL, O_NONBLOCK)
+        var buf = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<100 where !text.contains(wanted) {
+            let n = Glibc.read(fd, &buf, buf.count)
+            if n > 0 { text += String(decoding: buf[0..<n], as: UTF8.self) } else { usleep(50_000) }
+        }
+    }
+
+    @Test func stdinOutputDetachAndExit() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        try #require(try s.minirt("run", "-di", "--name", "echoer", "--network", "none", "busybox", "sh", "-c",
+                                  "while read l; do echo got $l; echo err $l >&2; done").status == 0)
+        for (name, detachKeys) in [("echoer", nil), ("echoer", "ctrl-x,a")] as [(String, String?)] {
+            let input = Pipe(), output = Pipe()
+            let client = try s.start(["attach"] + (detachKeys.map { ["--detach-keys", $0] } ?? []) + [name], stdin: input.fileHandleForReading, stdout: output, stderr: output)
+            try input.fileHandleForReading.close()
+            var text = ""
+            input.fileHandleForWriting.write(Data("hello\n".utf8))
+            read(output.fileHandleForReading, until: "err hello", into: &text)
+            #expect(text.contains("got hello") && text.contains("err hello"), "\(text)")
+            // The keys detach; the container runs on.
+            input.fileHandleForWriting.write(Data(detachKeys == nil ? [16, 17] : [24, 97]))
+            #expect(client.terminationStatus == 0)
+            #expect(try s.minirt("inspect", "-f", "{{.State.Running}}", name).stdout == "true\n")
+        }
+        #expect(try s.minirt("logs", "echoer").stdout == "got hello\ngot hello\n")
+
+        // A terminal: input reaches its shell; the output is the pty's.
+        try #require(try s.minirt("run", "-dit", "--name", "term", "--network", "none", "busybox", "sh").status == 0)
+        let input = Pipe(), output = Pipe()
+        let client = try s.start(["attach", "term"], stdin: input.fileHandleForReading, stdout: output)
+        try input.fileHandleForReading.close()
+        var text = ""
+        input.fileHandleForWriting.write(Data("echo $((6*7))\n".utf8))
+        read(output.fileHandleForReading, until: "42", into: &text)
+        #expect(text.contains("42"), "\(text)")
+        input.fileHandleForWriting.write(Data("exit 4\n".utf8))
+        #expect(client.terminationStatus == 4, "attach returns the container's exit code")
+
+        // No stdin: the output until it ends, and its code.
+        try #require(try s.minirt("run", "-d", "--name", "short", "--network", "none", "busybox", "sh", "-c", "sleep 0.5; echo bye; exit 3").status == 0)
+        let out = try s.minirt("attach", "--no-stdin", "short")
+        #expect(out.stdout == "bye\n" && out.status == 3, "\(out)")
+        let stopped = try s.minirt("attach", "short")
+        #expect(stopped.status == 1 && stopped.stderr.contains("start it first"), "\(stopped.stderr)")
+        #expect(try s.minirt("attach", "--detach-keys", "ctrl-1", "echoer").status == 1)
+        #expect(try s.minirt("run", "--rm", "--detach-keys", "meta-x", "busybox", "true").status == 125)
+        try s.minirt("rm", "-f", "echoer", "term", "short")
+        try s.finish()
+    }
+}

@@ -174,3 +174,28 @@ import Glibc
         #expect(HealthConfig(Test: ["NONE"]).isActive == false && HealthConfig(Test: ["CMD"]).isActive == false)
     }
 }
+
+@Suite struct DetachKeysTests {
+    @Test func parsesDockersForms() throws {
+        #expect(try DetachKeys.parse("ctrl-p,ctrl-q") == [16, 17])
+        #expect(try DetachKeys.parse("ctrl-@,ctrl-[,ctrl-_") == [0, 27, 31])
+        #expect(try DetachKeys.parse("a,ctrl-z") == [97, 26])
+        for bad in ["", "ctrl-", "ctrl-1", "ctrl-pq", "alt-p", "ctrl-p,,ctrl-q", "\n"] {
+            #expect(throws: RunError.self, "\(bad)") { try DetachKeys.parse(bad) }
+        }
+    }
+
+    @Test func matchesAcrossReadsAndHoldsPartialMatches() {
+        var m = DetachKeys.Matcher([16, 17])
+        var r = m.feed([104, 105, 16][...])
+        #expect(r.pass == [104, 105] && !r.detached) // ctrl-p held back
+        r = m.feed([120][...])
+        #expect(r.pass == [16, 120] && !r.detached) // not the sequence: passed on
+        r = m.feed([16][...])
+        #expect(r.pass.isEmpty && !r.detached)
+        r = m.feed([17, 99][...])
+        #expect(r.pass.isEmpty && r.detached)
+        var twice = DetachKeys.Matcher([16, 16, 17])
+        #expect(twice.feed([16, 16, 16, 17][...]) == ([16], true))
+    }
+}
