@@ -18,6 +18,9 @@ public struct InspectView: Encodable {
     var Driver = "overlay"
     var Platform = "linux"
     var HostConfig: HostConfigView
+    /// inspect --size only.
+    public var SizeRw: Int64?
+    public var SizeRootFs: Int64?
     var GraphDriver: GraphDriverView
     var Mounts: [MountView] = []
     var Config: ConfigView
@@ -308,6 +311,8 @@ public struct PsRow: Encodable, Equatable {
     public var Status: String
     public var Names: String
     public var Networks: String
+    /// With ls -s: docker's "WRITABLE (virtual WRITABLE+IMAGE)".
+    public var Size: String?
 
     public init(_ r: ContainerRecord, now: Timestamp, truncate: Bool = true) {
         ID = truncate ? r.shortID : r.id

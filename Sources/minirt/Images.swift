@@ -26,7 +26,7 @@ struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image", abstract: "Manage the image store.",
         discussion: "Images are built from Debian packages with rootfs-images/build RECIPE (see rootfs-images/).",
-        subcommands: [ImageList.self, ImageImport.self, ImageRemove.self])
+        subcommands: [ImageList.self, ImageImport.self, ImageRemove.self, ImageInspect.self])
 }
 
 struct ImageList: ParsableCommand {
@@ -69,5 +69,20 @@ struct ImageRemove: ParsableCommand {
     func run() throws {
         let c = global.containers()
         try forEachName(names) { n in try c.images.remove(n, users: c.list(all: true), force: force) }
+    }
+}
+
+struct ImageInspect: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show images as JSON (inspect --type image).")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: [.short, .long], help: ArgumentHelp("Go template.", valueName: "template")) var format: String?
+    @Argument(help: ArgumentHelp("Image names.", valueName: "image")) var names: [String]
+    func run() throws {
+        var i = Inspect()
+        i.global = global
+        i.format = format
+        i.type = "image"
+        i.names = names
+        try i.run()
     }
 }

@@ -30,6 +30,9 @@ struct List: ParsableCommand {
     @Option(help: ArgumentHelp("table, json (one object a line), or a Go template such as '{{.Names}}'.", valueName: "format"))
     var format = "table"
 
+    @Flag(name: [.short, .long], help: "Show each container's writable layer size (and with its image's, the virtual size).")
+    var size = false
+
     func run() throws {
         do {
             let now = Timestamp.now()
@@ -41,12 +44,22 @@ struct List: ParsableCommand {
             let everything = all || matching.looksAtAll || newest != nil
             var records = containers.list(all: everything).filter(matching.matches)
             if let newest { records = Array(records.sorted { $0.created.nanoseconds > $1.created.nanoseconds }.prefix(newest)) }
-            var rows = records.map { PsRow($0, now: now, truncate: !noTrunc) }
+            var imageSizes: [String: UInt64] = [:]
+            var rows = records.map { r in
+                var row = PsRow(r, now: now, truncate: !noTrunc)
+                if size {
+                    let own = containers.layerSize(r)
+                    if imageSizes[r.rootfs] == nil { imageSizes[r.rootfs] = DiskUsage.bytes(of: r.rootfs) }
+                    row.Size = "\(StatsRow.decimal(own)) (virtual \(StatsRow.decimal(own + imageSizes[r.rootfs, default: 0])))"
+                }
+                return row
+            }
             if all && filter.isEmpty && newest == nil { rows += containers.store.broken().map { PsRow(brokenID: $0, truncate: !noTrunc) } }
             if quiet {
                 for r in rows { print(r.ID) }
             } else if format == "table" {
-                print(formatTable([PsRow.headers] + rows.map(\.cells)), terminator: "")
+                let table = size ? [PsRow.headers + ["SIZE"]] + rows.map { $0.cells + [$0.Size ?? ""] } : [PsRow.headers] + rows.map(\.cells)
+                print(formatTable(table), terminator: "")
             } else if format == "json" {
                 let e = JSONEncoder()
                 e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -61,6 +61,7 @@ func printViews<T: Encodable>(_ views: [T], template: Template?) throws {
     } else {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        print(String(decoding: try e.encode(views), as: UTF8.self))
+        // docker prints [] for nothing found (the encoder would print "[\n\n]").
+        print(views.isEmpty ? "[]" : String(decoding: try e.encode(views), as: UTF8.self))
     }
 }

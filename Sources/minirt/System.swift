@@ -8,7 +8,32 @@ import Glibc
 struct System: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "system", abstract: "Housekeeping: prune stopped containers, collect what crashes left.",
-        subcommands: [SystemPrune.self, SystemGC.self, SystemInfo.self])
+        subcommands: [SystemPrune.self, SystemGC.self, SystemInfo.self, SystemDF.self])
+}
+
+/// `system df`: docker's disk usage table (sizes read now, from the folders).
+struct SystemDF: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "df", abstract: "Show the disk space images, containers and volumes use.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: ArgumentHelp("table, json (one object a line) or a Go template such as '{{.Type}} {{.Size}}'.", valueName: "format"))
+    var format = "table"
+    func run() throws {
+        do {
+            let rows = global.containers().diskUsage()
+            if format == "table" {
+                print(formatTable([DiskUsageRow.headers] + rows.map(\.cells)), terminator: "")
+            } else if format == "json" {
+                let e = JSONEncoder()
+                e.outputFormatting = [.sortedKeys]
+                for r in rows { print(String(decoding: try e.encode(r), as: UTF8.self)) }
+            } else {
+                let t = try Template(format)
+                for r in rows { print(try t.render(r)) }
+            }
+        } catch {
+            throw fail(error, defaultCode: 1)
+        }
+    }
 }
 
 /// docker's `container` group: the same verbs under `minirt container VERB`,

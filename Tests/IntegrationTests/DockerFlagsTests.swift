@@ -273,6 +273,37 @@ import Glibc
         try s.finish()
     }
 
+    /// ls -s, inspect --size, system df and inspect --type: sizes read from the
+    /// folders, each kind of object found by name.
+    @Test func sizesAndInspectTypes() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        try #require(try s.minirt("run", "-d", "--name", "sz", "--network", "none", "-v", "/data", "busybox", "sh", "-c",
+                                  "head -c 300000 /dev/zero > /big; head -c 100000 /dev/zero > /data/v; touch /done; sleep 300").status == 0)
+        for _ in 0..<50 where try s.minirt("exec", "sz", "test", "-e", "/done").status != 0 { usleep(100_000) }
+        let size = try s.minirt("ls", "-s", "--format", "{{.Size}}").stdout
+        #expect(size.hasPrefix("3") && size.contains("kB (virtual ") && size.contains("MB)"), "\(size)")
+        let table = try s.minirt("ls", "-s").lines
+        #expect(table.first?.hasSuffix("SIZE") == true && table.count == 2, "\(table)")
+        let rw = try s.minirt("inspect", "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "sz").stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        #expect(rw.count == 2 && rw[0] >= 300_000 && rw[0] < 400_000 && rw[1] > rw[0], "\(rw)")
+        let df = try s.minirt("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}").lines
+        #expect(df.count == 3 && df[0].hasPrefix("Images ") && df[1] == "Containers 1 1" && df[2] == "Local Volumes 1 1", "\(df)")
+        #expect(try s.minirt("system", "df").lines.first?.hasPrefix("TYPE") == true)
+
+        // inspect finds each kind by name; --type narrows it.
+        #expect(try s.minirt("inspect", "-f", "{{.Os}} {{.GraphDriver.Name}}", "busybox").stdout == "linux rootfs\n")
+        #expect(try s.minirt("image", "inspect", "-f", "{{json .RepoTags}}", "busybox").stdout == "[\"busybox\"]\n")
+        #expect(try s.minirt("inspect", "--type", "network", "-f", "{{.Name}}", "none").stdout == "none\n")
+        let volume = try s.minirt("volume", "ls", "-q").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try s.minirt("inspect", "-f", "{{.Driver}}", volume).stdout == "local\n")
+        let wrongKind = try s.minirt("inspect", "--type", "volume", "busybox")
+        #expect(wrongKind.status == 1 && wrongKind.stdout == "[]\n" && wrongKind.stderr.contains("no such volume: busybox"), "\(wrongKind)")
+        #expect(try s.minirt("inspect", "--type", "colour", "sz").status == 1)
+        try s.minirt("rm", "-f", "-v", "sz")
+        #expect(try s.minirt("volume", "ls", "-q").stdout.isEmpty)
+        try s.finish()
+    }
+
     @Test func stopSignalAndTimeout() throws {
         let s = try Sandbox(isolatedNetwork: false)
         // A shell that leaves on USR1 only: stop must send that, and not wait its 10 s.
