@@ -9,7 +9,8 @@ import Glibc
 /// `inet minirt`, written only here and through `nft -f -`, one atomic
 /// transaction per change. `system gc`, `explain` and the leak checks read it.
 ///
-/// It holds the loopback guard and the services' rules (ServiceRules). The guard: portmap DNATs `-p 127.0.0.1:…` in
+/// It holds the loopback guard, the services' rules (ServiceRules) and a chain
+/// per network made with docker's enable_icc=false. The guard: portmap DNATs `-p 127.0.0.1:…` in
 /// PREROUTING, before the kernel's martian check, and sets route_localnet on
 /// the bridge, so a neighbour on the LAN that routes 127.0.0.1 via this host
 /// would reach the container (moby#45610, CVE-2020-8558). Packets to
@@ -78,6 +79,57 @@ public enum HostFirewall {
         return hold
     }
 
+    // MARK: enable_icc=false
+
+    /// /proc/sys/net/bridge/bridge-nf-call-iptables: 1 when bridged IP packets
+    /// pass the inet hooks (br_netfilter), which the icc and service rules need.
+    static let bridgeNetfilter = "/proc/sys/net/bridge/bridge-nf-call-iptables"
+
+    static func bridgeNetfilterActive() -> Bool {
+        guard let fd = Optional(open(bridgeNetfilter, O_RDONLY | O_CLOEXEC)), fd >= 0 else { return false }
+        defer { close(fd) }
+        var c: UInt8 = 0
+        return read(fd, &c, 1) == 1 && c == UInt8(ascii: "1")
+    }
+
+    static let iccPrefix = "no-icc-"
+
+    /// docker's com.docker.network.bridge.enable_icc=false: packets that enter
+    /// from the bridge and leave by it (one container to another) are dropped in
+    /// the forward hook; the host, the gateway and the world stay reachable.
+    /// Idempotent (written at network create and again at each attach, so a
+    /// reboot that emptied the tables cannot leave the network open).
+    public static func denyInterContainer(bridge: String) throws {
+        guard bridgeNetfilterActive() else {
+            throw FirewallError(description: "enable_icc=false needs br_netfilter (\(bridgeNetfilter) is not 1): bridged packets would pass unfiltered; run modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1")
+        }
+        let chain = "\(family) \(table) \(iccPrefix)\(bridge)"
+        try apply("""
+            add table \(family) \(table)
+            add chain \(chain) { type filter hook forward priority -4; policy accept; }
+            flush chain \(chain)
+            add rule \(chain) iifname "\(bridge)" oifname "\(bridge)" counter drop comment "minirt: enable_icc=false, no traffic between containers of \(bridge)"
+
+            """)
+    }
+
+    /// The chain's removal (network rm, gc); the table goes too if nothing else needs it.
+    public static func allowInterContainer(bridge: String) {
+        if let text = listing(), text.contains("chain \(iccPrefix)\(bridge) ") {
+            try? apply("delete chain \(family) \(table) \(iccPrefix)\(bridge)\n")
+        }
+        dropTableIfUnused()
+    }
+
+    /// The bridges that have an icc chain (for gc: those without a network lose it).
+    static func interContainerDenied() -> [String] {
+        (listing() ?? "").split(separator: "\n").compactMap { line in
+            let t = line.trimmingCharacters(in: .whitespaces)
+            guard t.hasPrefix("chain \(iccPrefix)") else { return nil }
+            return String(t.dropFirst(6 + iccPrefix.count).prefix { $0 != " " })
+        }
+    }
+
     /// The table as nft prints it, or nil when it does not exist (for explain, gc and the tests).
     public static func listing() -> String? {
         guard let out = try? run(["list", "table", family, table]), out.status == 0 else { return nil }
@@ -120,7 +172,8 @@ public enum HostFirewall {
         let fd = lock(LOCK_EX)
         defer { if fd >= 0 { close(fd) } }
         // Read again under the lock: a service may have been installed meanwhile.
-        guard let current = listing(), !current.contains("chain svc-"), !current.contains("chain ep-") else { return false }
+        guard let current = listing(), !current.contains("chain svc-"), !current.contains("chain ep-"),
+              !current.contains("chain \(iccPrefix)") else { return false }
         let dnat = (try? ChildProcess.run("/usr/sbin/iptables", arguments: ["-w", "-t", "nat", "-S", "CNI-HOSTPORT-DNAT"],
                                           environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]))
         let rules = dnat.map { String(decoding: $0.stdout, as: UTF8.self) } ?? ""

@@ -639,6 +639,13 @@ extension Containers {
         }
         // Services rewritten from the records (endpoints of containers gone above are out).
         fixed += services.rebuild()
+        // enable_icc=false chains of bridges that no network has any more (nor the
+        // host: another store's network; were it wrong, its next attach writes it again).
+        let bridges = Set(networks.all().compactMap { Networks.bridgeDevice(of: $0.0) })
+        for bridge in HostFirewall.interContainerDenied() where !bridges.contains(bridge) && access("/sys/class/net/\(bridge)", F_OK) != 0 {
+            HostFirewall.allowInterContainer(bridge: bridge)
+            fixed.append("removed the enable_icc=false rule of bridge \(bridge): its network is gone")
+        }
         // minirt's own nft table, once no published port or service needs it.
         if HostFirewall.dropTableIfUnused() { fixed.append("removed the table \(HostFirewall.family) \(HostFirewall.table): no port is published and no service defined") }
         // A server started for a container whose ADD never finished (a crash).

@@ -85,6 +85,10 @@ struct NetworkAttacher {
         net.addStarted = true
         r.network = net
         try save(r)
+        // enable_icc=false: its rule again before the container's veth exists (a reboot empties the tables).
+        if !Networks.allowsInterContainer(list), let bridge = Networks.bridgeDevice(of: list) {
+            try HostFirewall.denyInterContainer(bridge: bridge)
+        }
         // Published ports get minirt's loopback guard before portmap writes its DNAT.
         let guardHold = ports.isEmpty ? nil : try HostFirewall.holdLoopbackGuard()
         defer { withExtendedLifetime(guardHold) {} }

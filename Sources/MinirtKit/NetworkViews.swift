@@ -51,6 +51,7 @@ extension Containers {
             var options: [String: String] = [:]
             if let b = first?["bridge"]?.stringValue { options["bridge"] = b }
             if let m = first?["master"]?.stringValue { options["parent"] = m }
+            if !Networks.allowsInterContainer(list) { options["com.docker.network.bridge.enable_icc"] = "false" }
             let hasDefaultRoute = first?["ipam"]?["routes"]?.arrayValue?.isEmpty == false
             views.append(NetworkView(
                 Name: list.name, Driver: list.types.first ?? "", Internal: !hasDefaultRoute,

@@ -9,6 +9,8 @@ public enum NetworkError: Error, CustomStringConvertible, Equatable {
     case unknown(String, dir: String)
     case exists(String)
     case badSubnet(String, String)
+    /// An option this network cannot have, with why.
+    case refused(String)
     case overlaps(String, with: String)
     case inUse(String, [String])
     case builtin(String)
@@ -19,6 +21,7 @@ public enum NetworkError: Error, CustomStringConvertible, Equatable {
         case .unknown(let n, let dir):
             return "unknown network \"\(n)\": use none, host, bridge, container:NAME or a network from minirt network ls (conflists in \(dir))"
         case .exists(let n): return "network \"\(n)\" already exists: choose another name or remove it first"
+        case .refused(let why): return why
         case .badSubnet(let s, let why): return "invalid subnet \"\(s)\": \(why); write an IPv4 CIDR such as 10.42.0.0/24"
         case .overlaps(let s, let other):
             return "subnet \(s) overlaps \(other): choose a subnet that no host route or other network uses"
@@ -139,14 +142,17 @@ public struct Networks: Sendable {
     }
 
     public static func bridgeConfig(name: String, bridge: String, subnet: IPv4Subnet, gateway: String,
-                                    isInternal: Bool, ipamDir: String, ipMasq: Bool = true, isolated: Bool = true, mtu: Int? = nil) -> JSONValue {
+                                    isInternal: Bool, ipamDir: String, ipMasq: Bool = true, isolated: Bool = true, mtu: Int? = nil,
+                                    interContainer: Bool = true) -> JSONValue {
         let ipam: JSONValue = .object([
             "type": .string("host-local"),
             "ranges": .array([.array([.object(["subnet": .string(subnet.description), "gateway": .string(gateway)])])]),
             "routes": .array(isInternal ? [] : [.object(["dst": .string("0.0.0.0/0")])]),
             "dataDir": .string(ipamDir),
         ])
-        return .object([
+        // minirt's own settings, beside the plugins (runtimes ignore unknown conflist keys).
+        let own: [String: JSONValue] = interContainer ? [:] : ["minirt": .object(["enableICC": .bool(false)])]
+        return .object(own.merging([
             "cniVersion": .string("1.0.0"),
             "name": .string(name),
             "plugins": .array([
@@ -161,7 +167,17 @@ public struct Networks: Sendable {
                 // plugin's CNI-ISOLATION-STAGE-1/2 chains); -o isolate=false opts out.
                 .object(isolated ? ["type": .string("firewall"), "ingressPolicy": .string("same-bridge")] : ["type": .string("firewall")]),
             ]),
-        ])
+        ]) { a, _ in a })
+    }
+
+    /// Whether containers of the network may reach each other (enable_icc; a bridge's only).
+    public static func allowsInterContainer(_ list: NetworkConfigList) -> Bool {
+        list.raw["minirt"]?["enableICC"]?.boolValue != false
+    }
+
+    /// The bridge device of a bridge network.
+    static func bridgeDevice(of list: NetworkConfigList) -> String? {
+        list.types.first == "bridge" ? list.plugins.first?["bridge"]?.stringValue : nil
     }
 
     public static func macvlanConfig(name: String, driver: String, parent: String, subnet: IPv4Subnet,
@@ -186,7 +202,7 @@ public struct Networks: Sendable {
     /// `minirt network create`: writes a conflist after checking the subnet is free.
     public func create(name: String, subnet cidr: String, gateway: String?, driver: String,
                        isInternal: Bool, parent: String?, ipMasq: Bool = true, isolated: Bool = true,
-                       bridgeName: String? = nil, mtu: Int? = nil) throws -> NetworkConfigList {
+                       bridgeName: String? = nil, mtu: Int? = nil, interContainer: Bool = true) throws -> NetworkConfigList {
         guard StateStore.isValidName(name) else { throw NetworkError.invalidName(name) }
         guard !["none", "host", "default", "container"].contains(name) else { throw NetworkError.builtin(name) }
         if access(file(for: name), F_OK) == 0 || all().contains(where: { $0.0.name == name }) {
@@ -224,8 +240,12 @@ public struct Networks: Sendable {
                 throw NetworkError.badSubnet(cidr, "MTU \(m) is outside 68-65535")
             }
             doc = Self.bridgeConfig(name: name, bridge: bridgeName ?? Self.bridgeName(for: name), subnet: subnet, gateway: gw,
-                                    isInternal: isInternal, ipamDir: ipamDir, ipMasq: ipMasq, isolated: isolated, mtu: mtu)
+                                    isInternal: isInternal, ipamDir: ipamDir, ipMasq: ipMasq, isolated: isolated, mtu: mtu,
+                                    interContainer: interContainer)
         case "macvlan", "ipvlan":
+            guard interContainer else {
+                throw NetworkError.refused("enable_icc=false is for bridge networks: macvlan and ipvlan traffic bypasses the host's netfilter")
+            }
             guard let parent = parent ?? Self.defaultRouteInterface() else {
                 throw NetworkError.badSubnet(cidr, "no parent interface: give --opt parent=IFACE")
             }
@@ -235,7 +255,14 @@ public struct Networks: Sendable {
             throw NetworkError.badSubnet(cidr, "unknown driver \"\(driver)\" (use bridge, macvlan or ipvlan)")
         }
         try write(doc)
-        return try NetworkConfigList(file: file(for: name))
+        let list = try NetworkConfigList(file: file(for: name))
+        if !interContainer, let bridge = Self.bridgeDevice(of: list) {
+            do { try HostFirewall.denyInterContainer(bridge: bridge) } catch {
+                unlink(file(for: name))
+                throw NetworkError.refused("\(error)")
+            }
+        }
+        return list
     }
 
     func write(_ doc: JSONValue) throws {
@@ -252,6 +279,7 @@ public struct Networks: Sendable {
         if let bridge = list.plugins.first?["bridge"]?.stringValue, list.types.first == "bridge" {
             _ = try? Command.run("/usr/sbin/ip", ["link", "delete", bridge, "type", "bridge"]) // absent is fine
             Self.dropIsolationRules(bridge: bridge)
+            if !Self.allowsInterContainer(list) { HostFirewall.allowInterContainer(bridge: bridge) }
         }
         let ipam = list.plugins.first?["ipam"]?["dataDir"]?.stringValue ?? ipamDir
         try? FileManager.default.removeItem(atPath: "\(ipam)/\(name)")

@@ -491,6 +491,53 @@ import Glibc
     }
 }
 
+/// docker's com.docker.network.bridge.enable_icc=false (issue 14): containers
+/// of the network cannot reach each other, the gateway and the host still can;
+/// the rule lives in minirt's nft table, comes back after the tables are
+/// flushed (a reboot) at the next start, and goes with network rm or gc.
+@Suite struct InterContainerTests {
+    @Test func iccFalseSeparatesContainersOfOneNetwork() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("network", "create", "--subnet", "10.77.41.0/24", "-o", "com.docker.network.bridge.enable_icc=false", "apart").status == 0)
+        #expect(try s.minirt("network", "create", "--subnet", "10.77.42.0/24", "-o", "icc=true", "together").status == 0)
+        #expect(try s.minirt("network", "inspect", "-f", "{{json .Options}}", "apart").stdout.contains("\"com.docker.network.bridge.enable_icc\":\"false\""))
+        for (name, net) in [("a1", "apart"), ("a2", "apart"), ("t1", "together"), ("t2", "together")] {
+            try #require(try s.minirt("run", "-d", "--name", name, "--network", net, "busybox", "sleep", "120").status == 0)
+            _ = try s.waitForPid(name)
+        }
+        func address(_ n: String) throws -> String {
+            try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", n).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        func reaches(_ from: String, _ ip: String) throws -> Bool {
+            try s.minirt("exec", from, "ping", "-c", "1", "-W", "1", ip).status == 0
+        }
+        #expect(try !reaches("a1", try address("a2")) && !reaches("a2", try address("a1")), "enable_icc=false containers reach each other")
+        #expect(try reaches("a1", "10.77.41.1"), "the gateway (the host) is still reachable")
+        #expect(try reaches("t1", try address("t2")))
+        let table = try s.host("nft", "list", "table", "inet", "minirt").stdout
+        #expect(table.contains("chain no-icc-") && table.contains("enable_icc=false"), "\(table)")
+
+        // The tables emptied (as by a reboot): the next start writes the rule again first.
+        try s.host("nft", "delete", "table", "inet", "minirt")
+        try #require(try s.minirt("run", "-d", "--name", "a3", "--network", "apart", "busybox", "sleep", "120").status == 0)
+        _ = try s.waitForPid("a3")
+        #expect(try !reaches("a3", try address("a1")))
+        try s.minirt("rm", "-f", "a1", "a2", "a3", "t1", "t2")
+        try s.minirt("network", "rm", "apart", "together")
+        #expect(try s.host("nft", "list", "table", "inet", "minirt").status != 0, "network rm leaves no icc chain, and no empty table")
+
+        // A network removed by hand (its conflist deleted): gc drops its rule.
+        #expect(try s.minirt("network", "create", "--subnet", "10.77.43.0/24", "-o", "icc=false", "gone").status == 0)
+        #expect(try s.host("nft", "list", "table", "inet", "minirt").stdout.contains("no-icc-"))
+        try FileManager.default.removeItem(atPath: s.root + "/.cni-config/gone.conflist")
+        #expect(try s.minirt("system", "gc").stdout.contains("enable_icc=false rule"))
+        #expect(try s.host("nft", "list", "table", "inet", "minirt").status != 0)
+        let macvlan = try s.minirt("network", "create", "--subnet", "10.77.44.0/24", "-d", "macvlan", "-o", "parent=lo", "-o", "icc=false", "mv")
+        #expect(macvlan.status == 1 && macvlan.stderr.contains("bridge networks"), "\(macvlan.stderr)")
+        try s.finish()
+    }
+}
+
 /// docker's bridge options and `network prune` (issue 14).
 @Suite struct NetworkOptionsTests {
     @Test func bridgeNameMTUAndPrune() throws {
