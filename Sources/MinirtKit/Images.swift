@@ -29,6 +29,10 @@ public struct EmptyObject: Codable, Sendable, Equatable {
 /// An image folder's config.json: an OCI image configuration.
 struct ImageFile: Codable {
     var config: ImageConfig?
+    /// The OCI image config's provenance (set by commit).
+    var created: String?
+    var author: String?
+    var comment: String?
 }
 
 /// A root filesystem and what to run in it: an image from the store, an image

@@ -49,7 +49,9 @@ struct Inspect: ParsableCommand {
         for kind in kinds {
             switch kind {
             case "container":
-                guard let r = try? c.get(ref) else { continue }
+                let r: ContainerRecord
+                do { r = try c.get(ref) } catch StateError.noSuchContainer { continue }
+                // Any other error (an unreadable record) is the answer: with its way out.
                 var view = InspectView(r, directory: c.store.directory(r.id))
                 if size {
                     let own = c.layerSize(r)

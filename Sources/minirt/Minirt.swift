@@ -16,7 +16,7 @@ struct Minirt: ParsableCommand {
         abstract: "A small container runtime: real Linux namespaces, docker-style commands.",
         version: version,
         subcommands: [Run.self, Create.self, Exec.self, List.self, Inspect.self, Logs.self, Stop.self, Start.self, Restart.self, Kill.self, Wait.self,
-                      Remove.self, Port.self, Stats.self, Diff.self, Export.self, Copy.self, Pause.self, Unpause.self, Rename.self, Top.self, Explain.self, Network.self, Service.self, Images.self, ImageCommand.self, System.self, VolumeCommand.self, ContainerGroup.self, Version.self, InfoAlias.self, Events.self, Attach.self, Update.self, OCI.self, InternalStart.self, InternalExited.self, InternalHealth.self])
+                      Remove.self, Port.self, Stats.self, Diff.self, Export.self, Copy.self, Pause.self, Unpause.self, Rename.self, Top.self, Explain.self, Network.self, Service.self, Images.self, ImageCommand.self, System.self, VolumeCommand.self, ContainerGroup.self, Version.self, InfoAlias.self, Events.self, Attach.self, Commit.self, Update.self, OCI.self, InternalStart.self, InternalExited.self, InternalHealth.self])
 
     /// Like `docker`: usage errors exit 125, not ArgumentParser's 64.
     static func main() {

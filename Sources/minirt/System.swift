@@ -43,7 +43,7 @@ struct ContainerGroup: ParsableCommand {
         commandName: "container", abstract: "Manage containers (the same verbs as at top level).",
         subcommands: [Run.self, Create.self, Start.self, Stop.self, Restart.self, Kill.self, Wait.self, Remove.self, List.self,
                       Inspect.self, Logs.self, Exec.self, Port.self, Stats.self, Pause.self, Unpause.self, Rename.self, Top.self,
-                      Diff.self, Export.self, Copy.self, Update.self, Attach.self, SystemPrune.self])
+                      Diff.self, Export.self, Copy.self, Update.self, Attach.self, Commit.self, SystemPrune.self])
 }
 
 /// `version`: what this minirt is, in docker's words where they apply.
