@@ -103,11 +103,23 @@ struct NetworkAttacher {
         let dns = dns(for: list)
         let domain = clusterDomain(of: list.name)
         var launch: NetworkDNS.Launch?
-        let result: JSONValue
+        var added: JSONValue?
         do {
-            result = try cni.add(list, Self.attachment(r, net), trace: trace) { index, _ in
-                if index == 0 && NetworkDNS.serves(list) && !gateway.isEmpty {
-                    launch = dns.beginStart(network: list.name, gateway: gateway, upstream: upstreamDNS, domain: domain)
+            var attempt = 0
+            while added == nil {
+                do {
+                    added = try cni.add(list, Self.attachment(r, net), trace: trace) { index, _ in
+                        if index == 0 && launch == nil && NetworkDNS.serves(list) && !gateway.isEmpty {
+                            launch = dns.beginStart(network: list.name, gateway: gateway, upstream: upstreamDNS, domain: domain)
+                        }
+                    }
+                } catch where attempt < 3 && Self.lostChainRace(error) {
+                    // The firewall plugin (1.1.1) checks for its isolation chains and then
+                    // creates them: two first ADDs at once on a new host, and the slower
+                    // one fails with "File exists". The failed ADD was undone (DEL); the
+                    // chain exists now, so the next ADD passes.
+                    attempt += 1
+                    usleep(UInt32(20_000 * attempt))
                 }
             }
         } catch {
@@ -123,6 +135,7 @@ struct NetworkAttacher {
                 throw error
             }
         }
+        guard let result = added else { throw RunError.invalid("CNI ADD gave no result") }
         let summary = ResultSummary(result, ifName: net.ifName)
         r.network!.result = result.text()
         r.network!.ipAddress = summary.ipAddress
@@ -141,6 +154,12 @@ struct NetworkAttacher {
                                                                                               address: summary.ipAddress, clusterDomain: domain)),
                              upstream: upstreamDNS, domain: domain)
         }
+    }
+
+    /// An iptables chain created by two plugin runs at once: the loser's error.
+    static func lostChainRace(_ error: Error) -> Bool {
+        let text = "\(error)"
+        return text.contains("CHAIN_USER_ADD failed (File exists)") || text.contains("Chain already exists")
     }
 
     /// CNI CHECK of a live attachment: each plugin verifies what it set up is
