@@ -76,10 +76,11 @@ public enum ChildProcess {
     /// child, given the descriptor as its fd 3 (so that the caller's close of it
     /// is only a reference dropped), is reaped later. nft's commit, seen by its
     /// notification, is such a point (HostFirewall.apply).
-    /// With `stdoutFD` the child writes its output there (a stream to pass on, e.g. a tar), not to us.
+    /// With `stdoutFD` the child writes its output there (a stream to pass on, e.g. a tar), not to us;
+    /// with `stdinFD` it reads that instead of `stdin`.
     public static func run(_ path: String, arguments: [String] = [], environment: [String], stdin: Data = Data(),
                            newSession: Bool = false, waitForExit: Bool = true, timeout: Double? = nil,
-                           stdoutFD: Int32? = nil,
+                           stdoutFD: Int32? = nil, stdinFD: Int32? = nil,
                            doneWhen: (fd: Int32, isDone: (pid_t) -> Bool)? = nil) throws -> ChildOutput {
         reapFinished()
         // Close-on-exec from the start: a child another thread spawns meanwhile must
@@ -89,7 +90,7 @@ public enum ChildProcess {
             throw CNIError.exec(path, String(cString: strerror(errno)))
         }
         let spawned = spawn(path, arguments: arguments, environment: environment,
-                            stdio: (inPipe[0], stdoutFD ?? outPipe[1], errPipe[1]), closing: inPipe + outPipe + errPipe,
+                            stdio: (stdinFD ?? inPipe[0], stdoutFD ?? outPipe[1], errPipe[1]), closing: inPipe + outPipe + errPipe,
                             newSession: newSession, fd3: doneWhen?.fd)
         close(inPipe[0]); close(outPipe[1]); close(errPipe[1])
         guard case .success(let pid) = spawned else {

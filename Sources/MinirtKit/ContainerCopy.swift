@@ -1,4 +1,5 @@
 import Foundation
+import MinirtCNI
 import MinirtEngine
 import MinirtState
 #if canImport(Glibc)
@@ -65,6 +66,51 @@ extension Containers {
         defer { close(dirFD) }
         guard !name.isEmpty, name != ".", name != ".." else { throw CopyError("\(destination): give a file name") }
         try Self.copy(from: src, stat: st, into: dirFD, name: name, o)
+    }
+
+    /// `cp CONTAINER:SRC -`: SRC as a tar stream on `output`. The copy out is
+    /// the in-root one above, into a private folder of the host, which GNU tar
+    /// then archives: tar never walks the container's tree itself.
+    public func copyOutArchive(_ ref: String, from source: String, to output: Int32, _ o: CopyOptions = CopyOptions()) throws {
+        try withScratch { scratch in
+            var options = o
+            options.archive = true // the stream keeps owners, as docker's does
+            try copyOut(ref, from: source, to: scratch, options)
+            let name = Self.baseName(source).isEmpty ? "." : Self.baseName(source)
+            let out = try ChildProcess.run("/bin/tar", arguments: ["-c", "-f", "-", "--numeric-owner", "-C", scratch, name],
+                                           environment: [], stdoutFD: output)
+            guard out.status == 0 else { throw CopyError("tar: \(String(decoding: out.stderr, as: UTF8.self).split(separator: "\n").first ?? "status \(out.status)")") }
+        }
+    }
+
+    /// `cp - CONTAINER:DEST`: a tar stream from `input` unpacked into DEST (a
+    /// directory). GNU tar unpacks it into a private folder of the host first
+    /// (it refuses members with .. and holds back links that lead out until the
+    /// end, so nothing lands outside that folder); each entry is then copied in
+    /// with the in-root copy, which never follows what the container planted.
+    public func copyInArchive(_ ref: String, from input: Int32, to destination: String, _ o: CopyOptions = CopyOptions()) throws {
+        let root = try containerRoot(ref)
+        let dest = InRoot.openAt(destination, inRootFD: root, flags: O_RDONLY | O_DIRECTORY)
+        close(root)
+        guard dest >= 0 else { throw CopyError("the destination \(destination) must be an existing directory in the container") }
+        close(dest)
+        try withScratch { scratch in
+            let out = try ChildProcess.run("/bin/tar", arguments: ["-x", "-f", "-", "--no-same-owner", "--no-overwrite-dir", "-C", scratch],
+                                           environment: [], stdinFD: input)
+            guard out.status == 0 else { throw CopyError("the archive could not be unpacked: \(String(decoding: out.stderr, as: UTF8.self).split(separator: "\n").first ?? "tar status \(out.status)")") }
+            for name in ((try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? []).sorted() {
+                try copyIn(ref, from: scratch + "/" + name, to: destination, o)
+            }
+        }
+    }
+
+    /// A folder of the host only root can enter, removed afterwards whatever happens.
+    func withScratch(_ body: (String) throws -> Void) throws {
+        var template = Array("/tmp/minirt-cp-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw CopyError("cannot make a scratch folder: \(String(cString: strerror(errno)))") }
+        let scratch = String(cString: made)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try body(scratch)
     }
 
     /// /proc/PID/root of a running container, as an O_PATH descriptor.

@@ -20,8 +20,16 @@ struct Copy: ParsableCommand {
                 guard !s.hasPrefix("/"), !s.hasPrefix("."), let colon = s.firstIndex(of: ":") else { return nil }
                 return (String(s[..<colon]), String(s[s.index(after: colon)...]))
             }
-            if source == "-" || destination == "-" {
-                throw RunError.invalid("tar streams (-) are not supported yet: copy to or from a path (minirt export gives the whole filesystem as a tar)")
+            // docker's tar streams: `cp C:SRC -` writes one, `cp - C:DEST` reads one.
+            if destination == "-" {
+                guard let (c, path) = split(source) else { throw RunError.invalid("cp SRC -: the source must be CONTAINER:PATH") }
+                try global.containers().copyOutArchive(c, from: path, to: 1, o)
+                return
+            }
+            if source == "-" {
+                guard let (c, path) = split(destination) else { throw RunError.invalid("cp - DEST: the destination must be CONTAINER:PATH") }
+                try global.containers().copyInArchive(c, from: 0, to: path, o)
+                return
             }
             switch (split(source), split(destination)) {
             case (let (c, path)?, nil): try global.containers().copyOut(c, from: path, to: destination, o)
