@@ -1,5 +1,6 @@
 import Foundation
 import MinirtEngine
+import MinirtLog
 import MinirtState
 #if canImport(Glibc)
 import Glibc
@@ -108,7 +109,7 @@ extension Containers {
                 while pending.count >= 8 {
                     let length = Int(pending[4]) << 24 | Int(pending[5]) << 16 | Int(pending[6]) << 8 | Int(pending[7])
                     guard pending.count >= 8 + length else { break }
-                    writeAll(pending[0] == 2 ? 2 : 1, pending[8..<(8 + length)])
+                    JSONLogWriter.writeAll(pending[0] == 2 ? 2 : 1, pending[8..<(8 + length)])
                     pending.removeFirst(8 + length)
                 }
             }
@@ -128,16 +129,6 @@ extension Containers {
         if detached { return 0 }
         _ = waitExited(r, seconds: 10)
         return (try? get(r.id).state.exitCode) ?? 0
-    }
-
-    private func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>) {
-        var off = bytes.startIndex
-        while off < bytes.endIndex {
-            let w = bytes[off...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if w < 0 && errno == EINTR { continue }
-            if w <= 0 { return }
-            off += w
-        }
     }
 
     private func sendAll(_ fd: Int32, _ bytes: [UInt8]) {

@@ -57,16 +57,10 @@ struct List: ParsableCommand {
             if all && filter.isEmpty && newest == nil { rows += containers.store.broken().map { PsRow(brokenID: $0, truncate: !noTrunc) } }
             if quiet {
                 for r in rows { print(r.ID) }
-            } else if format == "table" {
-                let table = size ? [PsRow.headers + ["SIZE"]] + rows.map { $0.cells + [$0.Size ?? ""] } : [PsRow.headers] + rows.map(\.cells)
-                print(formatTable(table), terminator: "")
-            } else if format == "json" {
-                let e = JSONEncoder()
-                e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-                for r in rows { print(String(decoding: try e.encode(r), as: UTF8.self)) }
             } else {
-                let t = try Template(format)
-                for r in rows { print(try t.render(r)) }
+                try printRows(rows, format: format) {
+                    size ? [PsRow.headers + ["SIZE"]] + rows.map { $0.cells + [$0.Size ?? ""] } : [PsRow.headers] + rows.map(\.cells)
+                }
             }
         } catch {
             throw fail(error, defaultCode: 1)

@@ -54,6 +54,21 @@ func forEachName(_ names: [String], _ body: (String) throws -> Void) throws {
     if failed { throw ExitCode(1) }
 }
 
+/// A listing's `--format`: docker's table, json (one object a line) or a Go template.
+func printRows<T: Encodable>(_ rows: [T], format: String, table: () -> [[String]]) throws {
+    switch format {
+    case "table":
+        print(formatTable(table()), terminator: "")
+    case "json":
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for r in rows { print(String(decoding: try e.encode(r), as: UTF8.self)) }
+    default:
+        let t = try Template(format)
+        for r in rows { print(try t.render(r)) }
+    }
+}
+
 /// `inspect`'s output: each view through the Go template, or all of them as docker's pretty JSON array.
 func printViews<T: Encodable>(_ views: [T], template: Template?) throws {
     if let template {

@@ -20,16 +20,7 @@ struct SystemDF: ParsableCommand {
     func run() throws {
         do {
             let rows = global.containers().diskUsage()
-            if format == "table" {
-                print(formatTable([DiskUsageRow.headers] + rows.map(\.cells)), terminator: "")
-            } else if format == "json" {
-                let e = JSONEncoder()
-                e.outputFormatting = [.sortedKeys]
-                for r in rows { print(String(decoding: try e.encode(r), as: UTF8.self)) }
-            } else {
-                let t = try Template(format)
-                for r in rows { print(try t.render(r)) }
-            }
+            try printRows(rows, format: format) { [DiskUsageRow.headers] + rows.map(\.cells) }
         } catch {
             throw fail(error, defaultCode: 1)
         }

@@ -140,7 +140,7 @@ import Glibc
             .write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
         let image = "health-test-\(getpid())"
         try #require(try s.minirt("image", "import", folder, image).status == 0)
-        defer { _ = try? s.minirt("image", "rm", image) }
+        defer { _ = try? Sandbox.exec(Sandbox.binary, ["--root", s.root, "--images", Sandbox.images, "image", "rm", "-f", image]) } // runs after finish(), without its netns
         try #require(try s.minirt("run", "-d", "--name", "img", "--network", "none", image).status == 0)
         var fromImage = ""
         for _ in 0..<100 where fromImage != "healthy\n" { usleep(100_000); fromImage = try s.minirt("inspect", "-f", "{{.State.Health.Status}}", "img").stdout }
