@@ -29,6 +29,7 @@ public struct EmptyObject: Codable, Sendable, Equatable {
 /// An image folder's config.json: an OCI image configuration.
 struct ImageFile: Codable {
     var config: ImageConfig?
+    init(config: ImageConfig? = nil) { self.config = config }
     /// The OCI image config's provenance (set by commit).
     var created: String?
     var author: String?

@@ -26,7 +26,7 @@ struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image", abstract: "Manage the image store.",
         discussion: "Images are built from Debian packages with rootfs-images/build RECIPE (see rootfs-images/).",
-        subcommands: [ImageList.self, ImageImport.self, ImageRemove.self, ImageInspect.self])
+        subcommands: [ImageList.self, ImageImport.self, ImageRemove.self, ImageInspect.self, ImageTag.self, ImagePrune.self, ImageHistory.self])
 }
 
 struct ImageList: ParsableCommand {
@@ -84,5 +84,39 @@ struct ImageInspect: ParsableCommand {
         i.type = "image"
         i.names = names
         try i.run()
+    }
+}
+
+struct ImageTag: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tag", abstract: "Give an image another name (a link in the store).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The image.", valueName: "source")) var source: String
+    @Argument(help: ArgumentHelp("Its new name.", valueName: "target")) var target: String
+    func run() throws {
+        do { try global.containers().images.tag(source, as: target) } catch { throw fail(error, defaultCode: 1) }
+    }
+}
+
+struct ImagePrune: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "prune", abstract: "Remove unused images (-a: every image no container was made from).")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: [.short, .long], help: "Every image no container uses (the store has no dangling images, so without -a nothing goes).") var all = false
+    @Flag(name: [.short, .long], help: "Do not ask (minirt never asks).") var force = false
+    func run() throws {
+        let c = global.containers()
+        let removed = c.images.prune(all: all, users: c.list(all: true))
+        if !removed.isEmpty { print("Deleted Images:\n" + removed.map { "untagged: \($0)" }.joined(separator: "\n") + "\n") }
+        print("Total reclaimed images: \(removed.count)")
+    }
+}
+
+struct ImageHistory: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "history", abstract: "Show how an image was made (one layer: the store keeps no others).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: ArgumentHelp("The image.", valueName: "image")) var image: String
+    func run() throws {
+        do {
+            print(formatTable([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], try global.containers().images.history(image)]), terminator: "")
+        } catch { throw fail(error, defaultCode: 1) }
     }
 }

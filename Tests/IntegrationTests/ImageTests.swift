@@ -83,3 +83,40 @@ import Glibc
         try s.finish()
     }
 }
+
+/// `image tag`, `image history` and `image prune`, in an image store of the test's own
+/// (prune -a would empty the shared one).
+@Suite struct ImageTagTests {
+    @Test func tagsHistoryAndPrune() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let store = s.root + "/.images"
+        func m(_ args: String...) throws -> Outcome { try s.minirt(["--images", store] + args) }
+        try #require(try m("image", "import", Sandbox.images + "/busybox", "base").status == 0)
+        #expect(try m("image", "tag", "base", "alias").status == 0)
+        #expect(try m("image", "tag", "alias", "second").status == 0)
+        #expect(try m("images", "-q").lines == ["alias", "base", "second"])
+        // A tag of a tag names the image's folder itself.
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: store + "/second")) == "base")
+        #expect(try m("run", "--rm", "--network", "none", "second", "echo", "from a tag").stdout == "from a tag\n")
+        let history = try m("image", "history", "base").lines
+        #expect(history.count == 2 && history[0].hasPrefix("IMAGE") && history[1].hasPrefix("base "), "\(history)")
+        // The image with tags goes only with -f (taking them); a tag goes alone.
+        let refused = try m("image", "rm", "base")
+        #expect(refused.status == 1 && refused.stderr.contains("also tagged alias, second"), "\(refused.stderr)")
+        #expect(try m("image", "rm", "second").status == 0)
+        #expect(try m("images", "-q").lines == ["alias", "base"])
+        for bad in [["image", "tag", "nope", "x"], ["image", "tag", "base", "alias"], ["image", "tag", "base", "name:v1"], ["image", "tag", "base", "../up"]] {
+            let out = try s.minirt(["--images", store] + bad)
+            #expect(out.status == 1 && out.stderr.split(separator: "\n").count == 1, "\(bad) \(out.stderr)")
+        }
+        // prune: nothing without -a (no dangling images here); with -a every image no container uses.
+        try #require(try m("create", "--name", "user", "--network", "none", "alias", "true").status == 0)
+        #expect(try m("image", "prune", "-f").stdout == "Total reclaimed images: 0\n")
+        #expect(try m("image", "prune", "-a", "-f").stdout.contains("Total reclaimed images: 0"), "alias is used, base is behind it")
+        try s.minirt("rm", "user")
+        let pruned = try m("image", "prune", "-a", "-f")
+        #expect(pruned.stdout.contains("untagged: alias") && pruned.stdout.contains("untagged: base") && pruned.stdout.contains("Total reclaimed images: 2"), "\(pruned.stdout)")
+        #expect(try m("images", "-q").stdout.isEmpty)
+        try s.finish()
+    }
+}
