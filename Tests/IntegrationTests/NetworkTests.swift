@@ -538,6 +538,44 @@ import Glibc
     }
 }
 
+/// The host firewall's say (issue 14): the firewall plugin jumps from its
+/// CNI-FORWARD chain to CNI-ADMIN before any rule of its own and never writes
+/// CNI-ADMIN itself, so an administrator's rules there filter traffic to
+/// published ports and between containers, as docker's DOCKER-USER chain does;
+/// minirt's runs and removals leave them alone.
+@Suite struct AdminChainTests {
+    @Test func adminRulesFilterPublishedPortsAndContainers() throws {
+        let s = try Sandbox()
+        try #require(try s.minirt("run", "-d", "--name", "web", "-p", "8090:80", "busybox", "sh", "-c",
+                                  "mkdir -p /www && echo served > /www/index.html && exec httpd -f -p 80 -h /www").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "client", "--add-host", "gw:host-gateway", "busybox", "sleep", "120").status == 0)
+        _ = try s.waitForPid("web")
+        _ = try s.waitForPid("client")
+        func ip(_ n: String) throws -> String {
+            try s.minirt("inspect", "-f", "{{.NetworkSettings.IPAddress}}", n).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let web = try ip("web"), client = try ip("client")
+        func get(_ url: String) throws -> String { try s.minirt("exec", "client", "timeout", "3", "wget", "-qO-", url).stdout }
+        var direct = ""
+        for _ in 0..<50 where direct != "served\n" { direct = try get("http://\(web)/"); if direct != "served\n" { usleep(100_000) } }
+        #expect(direct == "served\n")
+        #expect(try get("http://gw:8090/") == "served\n")
+
+        // The administrator: no traffic from this client to the container, whichever way it comes.
+        let rule = ["-s", client, "-d", web, "-p", "tcp", "--dport", "80", "-j", "REJECT"]
+        #expect(try s.host(["iptables", "-I", "CNI-ADMIN"] + rule).status == 0)
+        #expect(try get("http://\(web)/").isEmpty, "the admin's rule holds between containers")
+        #expect(try get("http://gw:8090/").isEmpty, "and for the published port (after portmap's DNAT)")
+        // minirt's own starts and removals leave CNI-ADMIN as the administrator wrote it.
+        try #require(try s.minirt("run", "--rm", "busybox", "true").status == 0)
+        #expect(try s.host("iptables", "-S", "CNI-ADMIN").stdout.contains("-s \(client)/32 -d \(web)/32"))
+        #expect(try s.host(["iptables", "-D", "CNI-ADMIN"] + rule).status == 0)
+        #expect(try get("http://\(web)/") == "served\n")
+        try s.minirt("rm", "-f", "web", "client")
+        try s.finish()
+    }
+}
+
 /// docker's bridge options and `network prune` (issue 14).
 @Suite struct NetworkOptionsTests {
     @Test func bridgeNameMTUAndPrune() throws {

@@ -53,7 +53,9 @@ final class Sandbox: @unchecked Sendable {
 
     /// Runs a host command, inside the test's network namespace when it has one.
     @discardableResult
-    func host(_ args: String...) throws -> Outcome {
+    func host(_ args: String...) throws -> Outcome { try host(args) }
+
+    func host(_ args: [String]) throws -> Outcome {
         if let netns { return try Self.exec("/usr/bin/nsenter", ["--net=/run/netns/\(netns)", "--"] + args) }
         return try Self.exec(args[0], Array(args.dropFirst()))
     }
