@@ -52,6 +52,9 @@ extension Containers {
             if let b = first?["bridge"]?.stringValue { options["bridge"] = b }
             if let m = first?["master"]?.stringValue { options["parent"] = m }
             if !Networks.allowsInterContainer(list) { options["com.docker.network.bridge.enable_icc"] = "false" }
+            if let bw = list.plugins.first(where: { $0["type"]?.stringValue == "bandwidth" }) {
+                for key in ["ingressRate", "egressRate"] { if let v = bw[key]?.int64Value { options[key == "ingressRate" ? "ingress-rate" : "egress-rate"] = "\(v)bit" } }
+            }
             let hasDefaultRoute = first?["ipam"]?["routes"]?.arrayValue?.isEmpty == false
             views.append(NetworkView(
                 Name: list.name, Driver: list.types.first ?? "", Internal: !hasDefaultRoute,

@@ -143,7 +143,7 @@ public struct Networks: Sendable {
 
     public static func bridgeConfig(name: String, bridge: String, subnet: IPv4Subnet, gateway: String,
                                     isInternal: Bool, ipamDir: String, ipMasq: Bool = true, isolated: Bool = true, mtu: Int? = nil,
-                                    interContainer: Bool = true) -> JSONValue {
+                                    interContainer: Bool = true, bandwidth: Bandwidth = Bandwidth()) -> JSONValue {
         let ipam: JSONValue = .object([
             "type": .string("host-local"),
             "ranges": .array([.array([.object(["subnet": .string(subnet.description), "gateway": .string(gateway)])])]),
@@ -163,11 +163,42 @@ public struct Networks: Sendable {
                     "capabilities": .object(["ips": .bool(true), "mac": .bool(true)]),
                 ].merging(mtu.map { ["mtu": .int(Int64($0))] } ?? [:]) { a, _ in a }),
                 .object(["type": .string("portmap"), "capabilities": .object(["portMappings": .bool(true)])]),
+            ] + bandwidth.plugin + [
                 // Docker's default: no traffic between different bridge networks (the
                 // plugin's CNI-ISOLATION-STAGE-1/2 chains); -o isolate=false opts out.
                 .object(isolated ? ["type": .string("firewall"), "ingressPolicy": .string("same-bridge")] : ["type": .string("firewall")]),
             ]),
         ]) { a, _ in a })
+    }
+
+    /// `-o ingress-rate=`/`egress-rate=` (and bursts): the bandwidth plugin in
+    /// the chain, shaping each container's veth (tbf; an ifb device for egress).
+    public struct Bandwidth: Sendable, Equatable {
+        /// Bits per second and bits, as the plugin takes them.
+        public var ingressRate: Int64 = 0, ingressBurst: Int64 = 0, egressRate: Int64 = 0, egressBurst: Int64 = 0
+        public init() {}
+
+        var plugin: [JSONValue] {
+            guard ingressRate > 0 || egressRate > 0 else { return [] }
+            var p: [String: JSONValue] = ["type": .string("bandwidth")]
+            // A burst of a tenth of a second's worth, at least a few full frames, unless given.
+            func burst(_ rate: Int64, _ given: Int64) -> Int64 { given > 0 ? given : max(rate / 10, 8 * 1500 * 4) }
+            if ingressRate > 0 { p["ingressRate"] = .int(ingressRate); p["ingressBurst"] = .int(burst(ingressRate, ingressBurst)) }
+            if egressRate > 0 { p["egressRate"] = .int(egressRate); p["egressBurst"] = .int(burst(egressRate, egressBurst)) }
+            return [.object(p)]
+        }
+
+        /// tc's rate words: 10mbit, 512kbit, 1gbit, or bits per second; bursts take the same.
+        public static func bits(_ text: String, option: String) throws -> Int64 {
+            let units: [(String, Int64)] = [("gbit", 1_000_000_000), ("mbit", 1_000_000), ("kbit", 1000), ("bit", 1), ("", 1)]
+            let lower = text.lowercased()
+            for (unit, factor) in units where lower.hasSuffix(unit) {
+                let number = lower.dropLast(unit.count)
+                guard !number.isEmpty, number.allSatisfy(\.isNumber), let n = Int64(number), n > 0, n <= Int64.max / factor / 8 else { break }
+                return n * factor
+            }
+            throw NetworkError.refused("invalid -o \(option)=\(Validate.printable(text)): give a rate such as 10mbit, 512kbit or 1gbit (bits per second)")
+        }
     }
 
     /// Whether containers of the network may reach each other (enable_icc; a bridge's only).
@@ -202,7 +233,8 @@ public struct Networks: Sendable {
     /// `minirt network create`: writes a conflist after checking the subnet is free.
     public func create(name: String, subnet cidr: String, gateway: String?, driver: String,
                        isInternal: Bool, parent: String?, ipMasq: Bool = true, isolated: Bool = true,
-                       bridgeName: String? = nil, mtu: Int? = nil, interContainer: Bool = true) throws -> NetworkConfigList {
+                       bridgeName: String? = nil, mtu: Int? = nil, interContainer: Bool = true,
+                       bandwidth: Bandwidth = Bandwidth()) throws -> NetworkConfigList {
         guard StateStore.isValidName(name) else { throw NetworkError.invalidName(name) }
         guard !["none", "host", "default", "container"].contains(name) else { throw NetworkError.builtin(name) }
         if access(file(for: name), F_OK) == 0 || all().contains(where: { $0.0.name == name }) {
@@ -241,8 +273,9 @@ public struct Networks: Sendable {
             }
             doc = Self.bridgeConfig(name: name, bridge: bridgeName ?? Self.bridgeName(for: name), subnet: subnet, gateway: gw,
                                     isInternal: isInternal, ipamDir: ipamDir, ipMasq: ipMasq, isolated: isolated, mtu: mtu,
-                                    interContainer: interContainer)
+                                    interContainer: interContainer, bandwidth: bandwidth)
         case "macvlan", "ipvlan":
+            guard bandwidth == Bandwidth() else { throw NetworkError.refused("ingress-rate and egress-rate are for bridge networks") }
             guard interContainer else {
                 throw NetworkError.refused("enable_icc=false is for bridge networks: macvlan and ipvlan traffic bypasses the host's netfilter")
             }

@@ -35,7 +35,7 @@ struct NetworkCreate: ParsableCommand {
     @Option(name: [.short, .long], help: ArgumentHelp("bridge, macvlan or ipvlan.", valueName: "driver")) var driver = "bridge"
     @Flag(help: "No outbound NAT and no default route.") var `internal` = false
     @Option(name: [.short, .customLong("opt")],
-            help: ArgumentHelp("parent=IFACE (macvlan/ipvlan); ip-masq=false (bridge: no outbound NAT, as Docker's com.docker.network.bridge.enable_ip_masquerade); isolate=false (bridge: reachable from other networks); com.docker.network.bridge.enable_icc=false (icc=false: containers of the network cannot reach each other).",
+            help: ArgumentHelp("parent=IFACE (macvlan/ipvlan); ip-masq=false (bridge: no outbound NAT, as Docker's com.docker.network.bridge.enable_ip_masquerade); isolate=false (bridge: reachable from other networks); com.docker.network.bridge.enable_icc=false (icc=false: containers of the network cannot reach each other); ingress-rate=10mbit, egress-rate=RATE (the bandwidth plugin, per container).",
                                valueName: "key=value")) var opt: [String] = []
     @Option(name: .customLong("service-range"), help: ArgumentHelp("Where its services' virtual IPs come from (default: a free /24 of 10.96.0.0/16).", valueName: "cidr"))
     var serviceRange: String?
@@ -51,6 +51,7 @@ struct NetworkCreate: ParsableCommand {
             var bridgeName: String?
             var mtu: Int?
             var icc = true
+            var bandwidth = Networks.Bandwidth()
             for o in opt {
                 let kv = o.split(separator: "=", maxSplits: 1).map(String.init)
                 switch (kv[0], kv.count > 1 ? kv[1] : "") {
@@ -63,9 +64,13 @@ struct NetworkCreate: ParsableCommand {
                     mtu = m
                 case ("icc", "false"), ("com.docker.network.bridge.enable_icc", "false"): icc = false
                 case ("icc", "true"), ("com.docker.network.bridge.enable_icc", "true"): icc = true
+                case ("ingress-rate", let v): bandwidth.ingressRate = try Networks.Bandwidth.bits(v, option: "ingress-rate")
+                case ("ingress-burst", let v): bandwidth.ingressBurst = try Networks.Bandwidth.bits(v, option: "ingress-burst")
+                case ("egress-rate", let v): bandwidth.egressRate = try Networks.Bandwidth.bits(v, option: "egress-rate")
+                case ("egress-burst", let v): bandwidth.egressBurst = try Networks.Bandwidth.bits(v, option: "egress-burst")
                 case ("isolate", "false"): isolated = false
                 case ("isolate", "true"): isolated = true
-                default: throw RunError.invalid("unknown network option \"\(o)\": use parent=IFACE, ip-masq=true|false, isolate=true|false, icc=true|false, com.docker.network.bridge.name=NAME or com.docker.network.driver.mtu=N")
+                default: throw RunError.invalid("unknown network option \"\(o)\": use parent=IFACE, ip-masq=true|false, isolate=true|false, icc=true|false, ingress-rate=RATE, egress-rate=RATE, com.docker.network.bridge.name=NAME or com.docker.network.driver.mtu=N")
                 }
             }
             let c = global.containers()
@@ -74,7 +79,7 @@ struct NetworkCreate: ParsableCommand {
             }
             let list = try c.networks.create(name: name, subnet: subnet, gateway: gateway,
                                              driver: driver, isInternal: `internal`, parent: parent, ipMasq: ipMasq, isolated: isolated,
-                                             bridgeName: bridgeName, mtu: mtu, interContainer: icc)
+                                             bridgeName: bridgeName, mtu: mtu, interContainer: icc, bandwidth: bandwidth)
             if serviceRange != nil || clusterDomain != nil {
                 do { try c.services.setNetworkOptions(list.name, range: serviceRange, clusterDomain: clusterDomain) } catch {
                     try? c.networks.remove(list.name)

@@ -576,6 +576,31 @@ import Glibc
     }
 }
 
+/// `network create -o ingress-rate= -o egress-rate=` (issue 14): the bandwidth
+/// plugin shapes each container's traffic; the test reads the kernel's qdiscs
+/// (a token bucket on the host veth for ingress, on an ifb device for egress).
+@Suite struct BandwidthTests {
+    @Test func ratesBecomeTokenBucketsOnTheVeth() throws {
+        let s = try Sandbox()
+        #expect(try s.minirt("network", "create", "--subnet", "10.77.51.0/24", "-o", "ingress-rate=1mbit", "-o", "egress-rate=2mbit", "shaped").status == 0)
+        try #require(try s.minirt("run", "-d", "--name", "slow", "--network", "shaped", "busybox", "sleep", "120").status == 0)
+        _ = try s.waitForPid("slow")
+        let veth = try s.minirt("inspect", "-f", "{{.NetworkSettings.HostInterface}}", "slow").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let qdiscs = try s.host("tc", "qdisc", "show").stdout
+        #expect(qdiscs.contains("tbf 1: dev \(veth) root") && qdiscs.contains("rate 1Mbit"), "\(veth): \(qdiscs)")
+        #expect(qdiscs.contains("dev bwp") && qdiscs.contains("rate 2Mbit"), "\(qdiscs)")
+        #expect(try s.minirt("network", "inspect", "-f", "{{json .Options}}", "shaped").stdout.contains("\"ingress-rate\":\"1000000bit\""))
+        try s.minirt("rm", "-f", "slow")
+        #expect(!(try s.host("ip", "-o", "link").stdout.contains("bwp")), "the plugin's ifb device went with the container")
+        for bad in ["ingress-rate=fast", "egress-rate=0", "ingress-rate=-5mbit"] {
+            let o = try s.minirt("network", "create", "--subnet", "10.77.52.0/24", "-o", bad, "bad")
+            #expect(o.status == 1 && o.stderr.split(separator: "\n").count == 1, "\(bad): \(o.stderr)")
+        }
+        try s.minirt("network", "rm", "shaped")
+        try s.finish()
+    }
+}
+
 /// docker's bridge options and `network prune` (issue 14).
 @Suite struct NetworkOptionsTests {
     @Test func bridgeNameMTUAndPrune() throws {
