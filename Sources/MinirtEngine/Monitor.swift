@@ -58,6 +58,9 @@ public final class ForegroundMonitor {
     /// to ours and into the log.
     let outputs: [(fd: Int32, stream: JSONLogWriter.Stream)]
     private var savedTermios: termios?
+    /// Called on every turn of the loop: does what is due (a health check) and
+    /// says how long the loop may wait before the next turn (ms, -1: forever).
+    public var tick: (() -> Int32)?
 
     public init(pid: Int32, consoleMaster: Int32?, forwardStdin: Bool, log: JSONLogWriter? = nil,
                 stdoutPipe: Int32? = nil, stderrPipe: Int32? = nil,
@@ -109,7 +112,8 @@ public final class ForegroundMonitor {
             if masterOpen, let m = master { fds.append(pollfd(fd: m, events: Int16(POLLIN), revents: 0)) }
             if stdinOpen { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
             for (fd, _) in outputs where openOutputs.contains(fd) { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
-            let n = poll(&fds, nfds_t(fds.count), sfd >= 0 ? -1 : 100)
+            let due = tick?() ?? -1
+            let n = poll(&fds, nfds_t(fds.count), sfd >= 0 ? due : (due < 0 ? 100 : min(due, 100)))
             if n < 0 && errno != EINTR { break }
             for p in fds where p.revents != 0 {
                 if p.fd == sfd {

@@ -202,9 +202,8 @@ public struct Containers: Sendable {
         record.state.startedAt = .now()
         record.state.oomKilled = false
         record.state.error = ""
-        // Health starts over with each start, as in docker; checks run under a
-        // supervisor, so a foreground run (which has none) shows no health.
-        record.state.health = record.config.healthcheck?.isActive == true && record.state.detached ? Health() : nil
+        // Health starts over with each start, as in docker.
+        record.state.health = record.config.healthcheck?.isActive == true ? Health() : nil
         // Running on its network: an endpoint of the services that select it from now on.
         if record.network != nil { record.network?.serving = true }
         _ = try? store.save(record)
@@ -282,6 +281,9 @@ public struct Containers: Sendable {
                                         stdoutPipe: o.tty ? nil : outPipe[0], stderrPipe: o.tty ? nil : errPipe[0],
                                         proxySignals: o.sigProxy,
                                         shown: attached.isEmpty ? [.stdout, .stderr] : Set(attached.compactMap(JSONLogWriter.Stream.init(rawValue:))))
+        // Health checks on docker's schedule, as the supervisor keeps it for detached ones.
+        let ticker = record.config.healthcheck.flatMap { $0.isActive ? HealthTicker(check: $0, id: id, root: store.root) : nil }
+        if let ticker { monitor.tick = { ticker.tick() } }
         let code = exitCode(fromWaitStatus: monitor.run())
         // rm -f may have released it already: then the folder is gone and only
         // the cgroup may be left. Without --rm a failing DEL keeps the pin and

@@ -1,4 +1,5 @@
 import Foundation
+import MinirtCNI
 import MinirtEngine
 import MinirtState
 #if canImport(Glibc)
@@ -83,5 +84,53 @@ extension Containers {
         while waitpid(spawned.pid, &status, 0) < 0 && errno == EINTR {}
         if timedOut { return (-1, "Health check exceeded timeout (\(GoDuration.format(timeout)))") }
         return (exitCode(fromWaitStatus: status), String(decoding: output, as: UTF8.self))
+    }
+}
+
+/// The foreground runner's health schedule (minirt-supervisor keeps the same
+/// for detached containers): `minirt __health ID` one at a time, the next an
+/// interval (a start interval during the start period) after the last ended.
+final class HealthTicker {
+    let check: HealthConfig, id: String, root: String
+    let startedAt = HealthTicker.now()
+    var next: Int64
+    var checker: pid_t = 0
+
+    init(check: HealthConfig, id: String, root: String) {
+        self.check = check; self.id = id; self.root = root
+        next = startedAt
+        next = startedAt + period()
+    }
+
+    static func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    func period() -> Int64 {
+        (Self.now() - startedAt < check.startPeriod / 1_000_000 ? check.startInterval : check.interval) / 1_000_000
+    }
+
+    func tick() -> Int32 {
+        let now = Self.now()
+        if checker != 0 {
+            var status: Int32 = 0
+            guard waitpid(checker, &status, WNOHANG) == checker else { return 100 }
+            checker = 0
+            next = now + period()
+        }
+        if now >= next {
+            guard let minirt = try? SealedExecutable.currentPath() else { next = now + period(); return Int32(clamping: period()) }
+            let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+            defer { close(null) }
+            if case .success(let pid) = ChildProcess.spawn(minirt, arguments: ["--root", root, "__health", id],
+                                                          environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], stdio: (null, null, null)) {
+                checker = pid
+                return 100
+            }
+            next = now + period()
+        }
+        return Int32(clamping: max(1, next - now))
     }
 }

@@ -159,6 +159,23 @@ import Glibc
         try s.finish()
     }
 
+    /// A foreground run's health is checked by its own `minirt run`, on the same schedule.
+    @Test func foregroundRunsAreCheckedToo() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let run = try s.start(["run", "--name", "fg", "--network", "none", "--health-cmd", "test -e /tmp/ok", "--health-interval", "100ms",
+                               "--health-retries", "1", "busybox", "sh", "-c", "sleep 0.5; touch /tmp/ok; sleep 3"])
+        var seen: [String] = []
+        for _ in 0..<60 where !seen.contains("healthy") {
+            usleep(100_000)
+            let now = try s.minirt("inspect", "-f", "{{.State.Health.Status}}", "fg").stdout.trimmingCharacters(in: .newlines)
+            if seen.last != now { seen.append(now) }
+        }
+        #expect(seen.contains("unhealthy") && seen.last == "healthy", "\(seen)")
+        #expect(run.terminationStatus == 0)
+        try s.minirt("rm", "fg")
+        try s.finish()
+    }
+
     /// --log-opt max-size/max-file rotate the log as docker's json-file does (logs
     /// reads the rotated files too, oldest first); --log-driver none keeps none;
     /// logs --since/--until keep a time window.
