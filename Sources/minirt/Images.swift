@@ -1,5 +1,8 @@
 import ArgumentParser
 import MinirtKit
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Images: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "images", abstract: "List the images in the image store.")
@@ -26,7 +29,7 @@ struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image", abstract: "Manage the image store.",
         discussion: "Images are built from Debian packages with rootfs-images/build RECIPE (see rootfs-images/).",
-        subcommands: [ImageList.self, ImageImport.self, ImageRemove.self, ImageInspect.self, ImageTag.self, ImagePrune.self, ImageHistory.self])
+        subcommands: [ImageList.self, ImageImport.self, ImageRemove.self, ImageInspect.self, ImageTag.self, ImagePrune.self, ImageHistory.self, ImageSave.self])
 }
 
 struct ImageList: ParsableCommand {
@@ -117,6 +120,30 @@ struct ImageHistory: ParsableCommand {
     func run() throws {
         do {
             print(formatTable([["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"], try global.containers().images.history(image)]), terminator: "")
+        } catch { throw fail(error, defaultCode: 1) }
+    }
+}
+
+struct ImageSave: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "save", abstract: "Write an image as an OCI image layout tar (podman load reads it).")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: [.short, .long], help: ArgumentHelp("The archive to write (default: stdout, when it is not a terminal).", valueName: "file")) var output: String?
+    @Argument(help: ArgumentHelp("The image.", valueName: "image")) var image: String
+    func run() throws {
+        do {
+            let fd: Int32
+            if let output {
+                fd = open(output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+                guard fd >= 0 else { throw RunError.invalid("cannot write \(output): \(String(cString: strerror(errno)))") }
+            } else {
+                guard isatty(1) == 0 else { throw RunError.invalid("cowardly refusing to write an archive to a terminal: give -o FILE or redirect stdout") }
+                fd = 1
+            }
+            defer { if fd != 1 { close(fd) } }
+            do { try global.containers().images.save(image, to: fd) } catch {
+                if let output { unlink(output) }
+                throw error
+            }
         } catch { throw fail(error, defaultCode: 1) }
     }
 }

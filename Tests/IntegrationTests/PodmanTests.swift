@@ -100,4 +100,30 @@ import Glibc
         try podman.reset()
         try s.finish()
     }
+
+    /// `minirt image save` writes an OCI image layout podman loads: its config
+    /// (the command) and its layer (the rootfs) arrive, and it runs (on minirt).
+    @Test func podmanLoadsAnImageMinirtSaved() throws {
+        let s = try Sandbox()
+        let podman = try Podman(s)
+        defer { try? podman.reset() }
+        let archive = podman.dir + "/saved.tar"
+        let saved = try Sandbox.exec(Sandbox.binary, ["--images", Sandbox.images, "image", "save", "-o", archive, "nginx-rootfs"])
+        try #require(saved.status == 0, "\(saved.stderr)")
+        let listing = try Sandbox.exec("/bin/tar", ["-tf", archive]).lines
+        #expect(listing.contains("oci-layout") && listing.contains("index.json") && listing.filter { $0.hasPrefix("blobs/sha256/") && $0.count == 13 + 64 }.count == 3, "\(listing)")
+        let loaded = try podman.run("load", "-i", archive)
+        try #require(loaded.status == 0, "\(loaded.stdout) \(loaded.stderr)")
+        let images = try podman.run("images", "--format", "{{.Repository}}")
+        #expect(images.stdout.contains("nginx-rootfs"), "\(images.stdout)")
+        let cmd = try podman.run("image", "inspect", "-f", "{{json .Config.Cmd}}", "nginx-rootfs")
+        #expect(cmd.stdout.contains("nginx"), "the image's command came along: \(cmd.stdout) \(cmd.stderr)")
+        let ran = try podman.run("run", "--rm", "--network", "none", "nginx-rootfs", "nginx", "-v")
+        #expect(ran.status == 0 && (ran.stdout + ran.stderr).contains("nginx version"), "\(ran.stdout) \(ran.stderr)")
+        #expect(try Sandbox.exec(Sandbox.binary, ["--images", Sandbox.images, "image", "save", "-o", podman.dir + "/x.tar", "no-such-image"]).status == 1)
+        #expect(!FileManager.default.fileExists(atPath: podman.dir + "/x.tar"), "a failed save leaves no archive")
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).allSatisfy { !$0.hasPrefix("minirt-save-") })
+        try podman.reset()
+        try s.finish()
+    }
 }
