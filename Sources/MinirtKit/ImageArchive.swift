@@ -1,5 +1,6 @@
 import Foundation
 import MinirtCNI
+import MinirtEngine
 import MinirtState
 #if canImport(Glibc)
 import Glibc
@@ -79,5 +80,191 @@ extension ImageStore {
             throw RunError.invalid("image save: \(String(cString: strerror(errno)))")
         }
         return ("sha256:" + hex, Int(st.st_size))
+    }
+}
+
+/// `image load`: an OCI image layout tar (`podman save --format oci-archive`,
+/// `minirt image save`) or a docker-archive (`docker save`, `podman save`) as
+/// an image of the store. Untrusted content, so: the archive is unpacked by GNU
+/// tar into a private folder (members with `..` refused); blobs are named only
+/// by digests checked to be 64 hex digits (and their sha256 checked); each
+/// layer is unpacked into a folder of its own and then applied onto the new
+/// rootfs by descriptor-relative operations that never follow a link: a
+/// whiteout (`.wh.NAME`) removes NAME, an opaque marker (`.wh..wh..opq`)
+/// empties its directory, a directory where a file or link was replaces it,
+/// files and links are copied as they are (device nodes are not). The image is
+/// built in a hidden folder of the store and renamed into place whole.
+extension ImageStore {
+    public func load(from input: Int32, name given: String?) throws -> Image {
+        var template = Array("/tmp/minirt-load-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw RunError.invalid("image load: cannot make a scratch folder: \(String(cString: strerror(errno)))") }
+        let scratch = String(cString: made)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let outer = scratch + "/archive"
+        try FileManager.default.createDirectory(atPath: outer, withIntermediateDirectories: true)
+        let untar = try ChildProcess.run("/bin/tar", arguments: ["-x", "-f", "-", "--no-same-owner", "-C", outer], environment: [], stdinFD: input)
+        guard untar.status == 0 else { throw RunError.invalid("image load: not a tar archive: \(Self.firstLine(untar.stderr))") }
+
+        let (configPath, layerPaths, suggested) = try Self.readArchive(outer)
+        let name = given ?? suggested
+        guard StateStore.isValidName(name) else {
+            throw RunError.invalid("image load: \"\(Validate.printable(name))\" is not a name for the store: give --name NAME (letters, digits, '.', '_' and '-')")
+        }
+        guard access("\(root)/\(name)", F_OK) != 0 else {
+            throw RunError.invalid("image \(name) already exists: remove it first (minirt image rm \(name)) or give --name")
+        }
+        struct OCIConfig: Decodable { var config: ImageConfig? }
+        guard let configData = FileManager.default.contents(atPath: configPath) else { throw RunError.invalid("image load: the image config is missing") }
+        let config: ImageConfig
+        do { config = try JSONDecoder().decode(OCIConfig.self, from: configData).config ?? ImageConfig() } catch {
+            throw RunError.invalid("image load: the image config is not JSON an image config has: \(Self.describe(error))")
+        }
+
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        let stage = "\(root)/.load-\(name)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: stage)
+        do {
+            try FileManager.default.createDirectory(atPath: stage + "/rootfs", withIntermediateDirectories: true)
+            let rootfs = open(stage + "/rootfs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard rootfs >= 0 else { throw RunError.invalid("image load: \(String(cString: strerror(errno)))") }
+            defer { close(rootfs) }
+            for (i, layer) in layerPaths.enumerated() {
+                let dir = scratch + "/layer\(i)"
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                let x = try ChildProcess.run("/bin/tar", arguments: ["-x", "-f", layer, "--numeric-owner", "--same-owner", "--xattrs", "-C", dir], environment: [])
+                guard x.status == 0 else { throw RunError.invalid("image load: layer \(i + 1) could not be unpacked: \(Self.firstLine(x.stderr))") }
+                let src = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard src >= 0 else { throw RunError.invalid("image load: \(String(cString: strerror(errno)))") }
+                defer { close(src) }
+                try Self.apply(layer: src, onto: rootfs)
+                try? FileManager.default.removeItem(atPath: dir)
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            try encoder.encode(ImageFile(config: config)).write(to: URL(fileURLWithPath: stage + "/config.json"))
+            guard Glibc.rename(stage, "\(root)/\(name)") == 0 else {
+                throw RunError.invalid("cannot move the image into \(root)/\(name): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: stage)
+            throw error
+        }
+        return try resolve(name)
+    }
+
+    /// The config's path, the layers' paths in order and a name, from index.json
+    /// (OCI) or manifest.json (docker-archive); every path checked to stay inside.
+    static func readArchive(_ dir: String) throws -> (String, [String], String) {
+        func blob(_ digest: String) throws -> String {
+            let hex = digest.hasPrefix("sha256:") ? String(digest.dropFirst(7)) : ""
+            guard hex.count == 64, hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+                throw RunError.invalid("image load: \"\(Validate.printable(digest))\" is not a sha256 digest")
+            }
+            let path = "\(dir)/blobs/sha256/\(hex)"
+            var st = stat()
+            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw RunError.invalid("image load: blob \(digest) is missing") }
+            let sum = try ChildProcess.run("/usr/bin/sha256sum", arguments: [path], environment: [])
+            guard String(decoding: sum.stdout, as: UTF8.self).hasPrefix(hex + " ") else {
+                throw RunError.invalid("image load: blob \(digest) does not have that digest: the archive is corrupt")
+            }
+            return path
+        }
+        func inside(_ relative: String) throws -> String {
+            guard !relative.hasPrefix("/"), !relative.split(separator: "/").contains(".."), !relative.isEmpty else {
+                throw RunError.invalid("image load: the path \"\(Validate.printable(relative))\" leaves the archive")
+            }
+            var st = stat()
+            guard lstat("\(dir)/\(relative)", &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw RunError.invalid("image load: \(relative) is missing") }
+            return "\(dir)/\(relative)"
+        }
+        struct Descriptor: Decodable { var digest: String; var annotations: [String: String]? }
+        struct Index: Decodable { var manifests: [Descriptor] }
+        struct Manifest: Decodable { var config: Descriptor; var layers: [Descriptor] }
+        struct DockerEntry: Decodable { var Config: String; var RepoTags: [String]?; var Layers: [String] }
+        let decoder = JSONDecoder()
+        // docker-archive first: podman's and docker's saves carry manifest.json (an OCI layout may too).
+        if let data = FileManager.default.contents(atPath: dir + "/manifest.json"),
+           let entry = (try? decoder.decode([DockerEntry].self, from: data))?.first {
+            return (try inside(entry.Config), try entry.Layers.map(inside), suggestedName(entry.RepoTags?.first))
+        }
+        guard let data = FileManager.default.contents(atPath: dir + "/index.json"),
+              let index = try? decoder.decode(Index.self, from: data), let first = index.manifests.first else {
+            throw RunError.invalid("image load: neither an OCI image layout (index.json) nor a docker archive (manifest.json)")
+        }
+        guard let mdata = FileManager.default.contents(atPath: try blob(first.digest)),
+              let manifest = try? decoder.decode(Manifest.self, from: mdata) else {
+            throw RunError.invalid("image load: the manifest \(first.digest) is not an image manifest (an index of indexes is not supported)")
+        }
+        return (try blob(manifest.config.digest), try manifest.layers.map { try blob($0.digest) },
+                suggestedName(first.annotations?["org.opencontainers.image.ref.name"]))
+    }
+
+    /// docker.io/library/nginx:1.25 → nginx-1.25; :latest is dropped.
+    static func suggestedName(_ ref: String?) -> String {
+        guard let ref, !ref.isEmpty else { return "" }
+        var last = String(ref.split(separator: "/").last ?? "")
+        if last.hasSuffix(":latest") { last.removeLast(7) }
+        return last.replacingOccurrences(of: ":", with: "-")
+    }
+
+    /// Applies an unpacked layer (src) onto the rootfs being built (dst), by descriptors only.
+    static func apply(layer src: Int32, onto dst: Int32) throws {
+        let list = openat(src, ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard list >= 0, let dir = fdopendir(list) else { throw RunError.invalid("image load: \(String(cString: strerror(errno)))") }
+        defer { closedir(dir) }
+        let names = Containers.entryNames(dir)
+        if names.contains(".wh..wh..opq") { try removeChildren(of: dst) }
+        for name in names where name != ".wh..wh..opq" {
+            if name.hasPrefix(".wh.") {
+                try removeTree(String(name.dropFirst(4)), in: dst)
+                continue
+            }
+            var st = stat()
+            guard fstatat(dirfd(dir), name, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                var existing = stat()
+                if fstatat(dst, name, &existing, AT_SYMLINK_NOFOLLOW) == 0 && (existing.st_mode & S_IFMT) != S_IFDIR {
+                    try removeTree(name, in: dst) // a file or a link where the layer has a directory: replaced, never followed
+                }
+                if mkdirat(dst, name, st.st_mode & 0o7777) != 0 && errno != EEXIST {
+                    throw RunError.invalid("image load: mkdir \(name): \(String(cString: strerror(errno)))")
+                }
+                let child = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                let from = openat(dirfd(dir), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                defer { if child >= 0 { close(child) }; if from >= 0 { close(from) } }
+                guard child >= 0, from >= 0 else { throw RunError.invalid("image load: \(name): \(String(cString: strerror(errno)))") }
+                _ = fchmod(child, st.st_mode & 0o7777)
+                _ = fchown(child, st.st_uid, st.st_gid)
+                try apply(layer: from, onto: child)
+            } else {
+                var existing = stat()
+                if fstatat(dst, name, &existing, AT_SYMLINK_NOFOLLOW) == 0 && (existing.st_mode & S_IFMT) == S_IFDIR {
+                    try removeTree(name, in: dst) // a file where a directory was: the directory goes
+                }
+                let from = openat(dirfd(dir), name, InRoot.pathOnly | O_NOFOLLOW | O_CLOEXEC)
+                guard from >= 0 else { continue }
+                defer { close(from) }
+                var options = Containers.CopyOptions()
+                options.archive = true
+                try Containers.copy(from: from, stat: st, into: dst, name: name, options)
+            }
+        }
+    }
+
+    static func removeTree(_ name: String, in dir: Int32) throws {
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else { return }
+        if unlinkat(dir, name, 0) == 0 || errno == ENOENT { return }
+        let child = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard child >= 0 else { return }
+        try removeChildren(of: child)
+        close(child)
+        _ = unlinkat(dir, name, AT_REMOVEDIR)
+    }
+
+    static func removeChildren(of dirFD: Int32) throws {
+        let list = openat(dirFD, ".", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard list >= 0, let dir = fdopendir(list) else { return }
+        defer { closedir(dir) }
+        for n in Containers.entryNames(dir) { try removeTree(n, in: dirfd(dir)) }
     }
 }

@@ -29,7 +29,7 @@ struct ImageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image", abstract: "Manage the image store.",
         discussion: "Images are built from Debian packages with rootfs-images/build RECIPE (see rootfs-images/).",
-        subcommands: [ImageList.self, ImageImport.self, ImageRemove.self, ImageInspect.self, ImageTag.self, ImagePrune.self, ImageHistory.self, ImageSave.self])
+        subcommands: [ImageList.self, ImageImport.self, ImageRemove.self, ImageInspect.self, ImageTag.self, ImagePrune.self, ImageHistory.self, ImageSave.self, ImageLoad.self])
 }
 
 struct ImageList: ParsableCommand {
@@ -144,6 +144,23 @@ struct ImageSave: ParsableCommand {
                 if let output { unlink(output) }
                 throw error
             }
+        } catch { throw fail(error, defaultCode: 1) }
+    }
+}
+
+struct ImageLoad: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "load", abstract: "Load an image from an OCI image layout tar or a docker archive.")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: [.short, .long], help: ArgumentHelp("The archive (default: stdin).", valueName: "file")) var input: String?
+    @Option(help: ArgumentHelp("The name in the store (default: the archive's, without :latest).", valueName: "name")) var name: String?
+    @Flag(name: [.short, .long], help: "Print only the name.") var quiet = false
+    func run() throws {
+        do {
+            let fd = input.map { open($0, O_RDONLY | O_CLOEXEC) } ?? 0
+            guard fd >= 0 else { throw RunError.invalid("cannot read \(input ?? ""): \(String(cString: strerror(errno)))") }
+            defer { if fd != 0 { close(fd) } }
+            let image = try global.containers().images.load(from: fd, name: name)
+            print(quiet ? image.name : "Loaded image: \(image.name)")
         } catch { throw fail(error, defaultCode: 1) }
     }
 }

@@ -120,3 +120,67 @@ import Glibc
         try s.finish()
     }
 }
+
+/// `image load`: archives are untrusted. A hand-made OCI layout whose first
+/// layer plants a link to a host folder and whose second writes "through" it,
+/// deletes a file (a whiteout) and empties a directory (an opaque marker):
+/// everything lands inside the new image, nothing on the host.
+@Suite struct ImageLoadTests {
+    @Test func layersApplyInsideTheImageOnly() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let store = s.root + "/.images", work = s.root + "/.archive", host = s.root + "/.host-target"
+        for d in [store, work + "/l1/keep", work + "/l1/emptied", work + "/l2/through", work + "/l2/emptied", work + "/oci/blobs/sha256", host] {
+            try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        }
+        try Sandbox.exec("/bin/cp", ["-a", Sandbox.images + "/busybox/rootfs/.", work + "/l1/"])
+        try FileManager.default.createSymbolicLink(atPath: work + "/l1/through", withDestinationPath: host)
+        try "old\n".write(toFile: work + "/l1/emptied/old", atomically: true, encoding: .utf8)
+        try "gone\n".write(toFile: work + "/l1/keep/gone", atomically: true, encoding: .utf8)
+        try "pwned\n".write(toFile: work + "/l2/through/pwned", atomically: true, encoding: .utf8)
+        FileManager.default.createFile(atPath: work + "/l2/emptied/.wh..wh..opq", contents: Data())
+        try FileManager.default.createDirectory(atPath: work + "/l2/keep", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: work + "/l2/keep/.wh.gone", contents: Data())
+        func blob(_ path: String) throws -> String {
+            let hex = String(try Sandbox.exec("/usr/bin/sha256sum", [path]).stdout.prefix(64))
+            try FileManager.default.moveItem(atPath: path, toPath: work + "/oci/blobs/sha256/" + hex)
+            return "sha256:" + hex
+        }
+        try Sandbox.exec("/bin/tar", ["-c", "-f", work + "/l1.tar", "-C", work + "/l1", "."])
+        try Sandbox.exec("/bin/tar", ["-c", "-f", work + "/l2.tar", "-C", work + "/l2", "."])
+        let l1 = try blob(work + "/l1.tar"), l2 = try blob(work + "/l2.tar")
+        try #"{"config": {"Cmd": ["sh", "-c", "ls /through /emptied; cat /through/pwned; test -e /keep/gone || echo whiteout"]}}"#.write(toFile: work + "/config.json", atomically: true, encoding: .utf8)
+        let config = try blob(work + "/config.json")
+        try """
+            {"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"\(config)","size":1},
+             "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"\(l1)","size":1},{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"\(l2)","size":1}]}
+            """.write(toFile: work + "/manifest.json", atomically: true, encoding: .utf8)
+        let manifest = try blob(work + "/manifest.json")
+        try #"{"schemaVersion":2,"manifests":[{"digest":"\#(manifest)","annotations":{"org.opencontainers.image.ref.name":"example.org/team/layered:latest"}}]}"#
+            .write(toFile: work + "/oci/index.json", atomically: true, encoding: .utf8)
+        try #"{"imageLayoutVersion":"1.0.0"}"#.write(toFile: work + "/oci/oci-layout", atomically: true, encoding: .utf8)
+        try Sandbox.exec("/bin/tar", ["-c", "-f", work + "/image.tar", "-C", work + "/oci", "."])
+
+        let loaded = try s.minirt("--images", store, "image", "load", "-i", work + "/image.tar")
+        #expect(loaded.stdout == "Loaded image: layered\n", "\(loaded.stdout) \(loaded.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: host + "/pwned"), "a layer wrote through a link onto the host")
+        let ran = try s.minirt("--images", store, "run", "--rm", "--network", "none", "layered")
+        // /emptied lost layer 1's file (opaque), /through is a directory of the image with the file, /keep/gone was whited out.
+        #expect(ran.lines == ["/emptied:", "/through:", "pwned", "pwned", "whiteout"], "\(ran.stdout) \(ran.stderr)")
+
+        // A digest that is a path, a blob that does not match its digest, not an archive: refused, nothing left.
+        try #"{"schemaVersion":2,"manifests":[{"digest":"sha256:../../../etc/passwd"}]}"#.write(toFile: work + "/oci/index.json", atomically: true, encoding: .utf8)
+        try Sandbox.exec("/bin/tar", ["-c", "-f", work + "/bad.tar", "-C", work + "/oci", "."])
+        let bad = try s.minirt("--images", store, "image", "load", "-i", work + "/bad.tar", "--name", "bad")
+        #expect(bad.status == 1 && bad.stderr.contains("not a sha256 digest"), "\(bad.stderr)")
+        try "tampered".write(toFile: work + "/oci/blobs/sha256/" + String(manifest.dropFirst(7)), atomically: true, encoding: .utf8)
+        try #"{"schemaVersion":2,"manifests":[{"digest":"\#(manifest)"}]}"#.write(toFile: work + "/oci/index.json", atomically: true, encoding: .utf8)
+        try Sandbox.exec("/bin/tar", ["-c", "-f", work + "/tampered.tar", "-C", work + "/oci", "."])
+        let tampered = try s.minirt("--images", store, "image", "load", "-i", work + "/tampered.tar", "--name", "bad")
+        #expect(tampered.status == 1 && tampered.stderr.contains("does not have that digest"), "\(tampered.stderr)")
+        #expect(try s.minirt("--images", store, "image", "load", "-i", "/etc/hostname", "--name", "bad").status == 1)
+        #expect(try s.minirt("--images", store, "images", "-q").lines == ["layered"])
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: store)) ?? []).allSatisfy { !$0.hasPrefix(".load-") })
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).allSatisfy { !$0.hasPrefix("minirt-load-") })
+        try s.finish()
+    }
+}

@@ -120,6 +120,18 @@ import Glibc
         #expect(cmd.stdout.contains("nginx"), "the image's command came along: \(cmd.stdout) \(cmd.stderr)")
         let ran = try podman.run("run", "--rm", "--network", "none", "nginx-rootfs", "nginx", "-v")
         #expect(ran.status == 0 && (ran.stdout + ran.stderr).contains("nginx version"), "\(ran.stdout) \(ran.stderr)")
+        // And back: podman's own archives (OCI and docker's format) load into a store of minirt's.
+        let store = podman.dir + "/minirt-images"
+        for format in ["oci-archive", "docker-archive"] {
+            let file = podman.dir + "/\(format).tar"
+            let out = try podman.run("save", "--format", format, "-o", file, "nginx-rootfs")
+            try #require(out.status == 0, "\(out.stderr)")
+            let back = try Sandbox.exec(Sandbox.binary, ["--images", store, "image", "load", "-i", file, "--name", "back-\(format)"])
+            #expect(back.status == 0, "\(format): \(back.stderr)")
+            let v = try s.minirt("--images", store, "run", "--rm", "--network", "none", "back-\(format)", "nginx", "-v")
+            #expect((v.stdout + v.stderr).contains("nginx version"), "\(format): \(v.stdout) \(v.stderr)")
+            #expect(try Sandbox.exec(Sandbox.binary, ["--images", store, "image", "inspect", "-f", "{{json .Config.Cmd}}", "back-\(format)"]).stdout.contains("nginx"))
+        }
         #expect(try Sandbox.exec(Sandbox.binary, ["--images", Sandbox.images, "image", "save", "-o", podman.dir + "/x.tar", "no-such-image"]).status == 1)
         #expect(!FileManager.default.fileExists(atPath: podman.dir + "/x.tar"), "a failed save leaves no archive")
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).allSatisfy { !$0.hasPrefix("minirt-save-") })
