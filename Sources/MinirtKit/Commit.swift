@@ -191,6 +191,7 @@ extension Containers {
             try? FileManager.default.removeItem(atPath: stage)
             throw error
         }
+        emit("commit", r, ["comment": comment ?? "", "imageRef": name])
         return try images.resolve(name)
     }
 }

@@ -23,7 +23,19 @@ extension Containers {
     }
 }
 
+extension Containers {
+    /// docker's image events (tag, untag, delete, import, load, save): the image is the actor.
+    public func imageEvent(_ action: String, _ name: String) {
+        journal.append(Event(type: "image", action: action, id: name, attributes: ["name": name]))
+    }
+}
+
 extension EventJournal {
+    /// docker's volume create and destroy.
+    func volume(_ action: String, _ name: String) {
+        append(Event(type: "volume", action: action, id: name, attributes: ["driver": "local"]))
+    }
+
     /// docker's network connect/disconnect: the network is the actor.
     func network(_ action: String, _ r: ContainerRecord, network: String) {
         append(Event(type: "network", action: action, id: network, attributes: ["container": r.id, "name": network, "type": "bridge"]))

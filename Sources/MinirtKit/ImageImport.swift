@@ -112,6 +112,9 @@ extension ImageStore {
         return (target as NSString).lastPathComponent
     }
 
+    /// Whether a name of the store is a tag (a link to another's folder).
+    public func isTag(_ name: String) -> Bool { StateStore.isValidName(name) && folderName(name) != name }
+
     /// The tags (links) that name a folder.
     func tags(of folder: String) -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).filter { $0 != folder && folderName($0) == folder }.sorted()

@@ -91,7 +91,7 @@ extension VolumeStore {
         for m in r.hostConfig.security?.mounts ?? [] where m.type == "volume" && m.anonymous == true {
             let name = URL(fileURLWithPath: m.source).deletingLastPathComponent().lastPathComponent
             guard Self.isValidName(name), exists(name), users(of: name, in: store).allSatisfy({ $0.id == r.id }) else { continue }
-            try? remove(name)
+            if (try? remove(name)) != nil { EventJournal(root: store.root).volume("destroy", name) }
         }
     }
 }
@@ -122,12 +122,22 @@ extension Containers {
             throw RunError.invalid("remove \(name): volume is in use - [\(users.map(\.id).joined(separator: ", "))]")
         }
         try volumes.remove(name)
+        journal.volume("destroy", name)
+    }
+
+    /// `volume create`: made (with docker's create event), or there already.
+    public func createVolume(_ name: String?) throws -> String {
+        let (n, created) = try volumes.create(name)
+        if created { journal.volume("create", n) }
+        return n
     }
 
     /// `volume prune`: the anonymous volumes no container uses (docker 23's
     /// default), with `all` the named ones too.
     public func pruneVolumes(all: Bool = false) -> [String] {
-        volumes.names().filter { (all || volumes.isAnonymous($0)) && users(ofVolume: $0).isEmpty && (try? volumes.remove($0)) != nil }
+        let removed = volumes.names().filter { (all || volumes.isAnonymous($0)) && users(ofVolume: $0).isEmpty && (try? volumes.remove($0)) != nil }
+        for n in removed { journal.volume("destroy", n) }
+        return removed
     }
 
 
@@ -138,6 +148,7 @@ extension Containers {
         for m in r.hostConfig.security?.mounts ?? [] where m.type == "volume" {
             let name = URL(fileURLWithPath: m.source).deletingLastPathComponent().lastPathComponent
             let (_, created) = try volumes.create(name, anonymous: m.anonymous == true)
+            if created { journal.volume("create", name) }
             let empty = ((try? FileManager.default.contentsOfDirectory(atPath: volumes.data(name))) ?? []).isEmpty
             guard created || empty else { continue }
             let imageRoot = open(r.rootfs, InRoot.pathOnly | O_DIRECTORY | O_CLOEXEC)

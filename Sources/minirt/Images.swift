@@ -54,8 +54,9 @@ struct ImageImport: ParsableCommand {
     @Argument(help: ArgumentHelp("Name in the store.", valueName: "name")) var name: String
     func run() throws {
         do {
-            let image = try global.containers().images.importImage(source, name: name,
-                                                                   cmd: cmd.map { $0.split(separator: " ").map(String.init) })
+            let c = global.containers()
+            let image = try c.images.importImage(source, name: name, cmd: cmd.map { $0.split(separator: " ").map(String.init) })
+            c.imageEvent("import", image.name)
             print(image.name)
         } catch {
             throw fail(error, defaultCode: 1)
@@ -71,7 +72,11 @@ struct ImageRemove: ParsableCommand {
     @Argument(help: ArgumentHelp("Image names.", valueName: "image")) var names: [String]
     func run() throws {
         let c = global.containers()
-        try forEachName(names) { n in try c.images.remove(n, users: c.list(all: true), force: force) }
+        try forEachName(names) { n in
+            let tag = c.images.isTag(n)
+            try c.images.remove(n, users: c.list(all: true), force: force)
+            c.imageEvent(tag ? "untag" : "delete", n)
+        }
     }
 }
 
@@ -96,7 +101,11 @@ struct ImageTag: ParsableCommand {
     @Argument(help: ArgumentHelp("The image.", valueName: "source")) var source: String
     @Argument(help: ArgumentHelp("Its new name.", valueName: "target")) var target: String
     func run() throws {
-        do { try global.containers().images.tag(source, as: target) } catch { throw fail(error, defaultCode: 1) }
+        do {
+            let c = global.containers()
+            try c.images.tag(source, as: target)
+            c.imageEvent("tag", target)
+        } catch { throw fail(error, defaultCode: 1) }
     }
 }
 
@@ -108,6 +117,7 @@ struct ImagePrune: ParsableCommand {
     func run() throws {
         let c = global.containers()
         let removed = c.images.prune(all: all, users: c.list(all: true))
+        for n in removed { c.imageEvent("delete", n) }
         if !removed.isEmpty { print("Deleted Images:\n" + removed.map { "untagged: \($0)" }.joined(separator: "\n") + "\n") }
         print("Total reclaimed images: \(removed.count)")
     }
@@ -140,7 +150,11 @@ struct ImageSave: ParsableCommand {
                 fd = 1
             }
             defer { if fd != 1 { close(fd) } }
-            do { try global.containers().images.save(image, to: fd) } catch {
+            let c = global.containers()
+            do {
+                try c.images.save(image, to: fd)
+                c.imageEvent("save", image)
+            } catch {
                 if let output { unlink(output) }
                 throw error
             }
@@ -159,7 +173,9 @@ struct ImageLoad: ParsableCommand {
             let fd = input.map { open($0, O_RDONLY | O_CLOEXEC) } ?? 0
             guard fd >= 0 else { throw RunError.invalid("cannot read \(input ?? ""): \(String(cString: strerror(errno)))") }
             defer { if fd != 0 { close(fd) } }
-            let image = try global.containers().images.load(from: fd, name: name)
+            let c = global.containers()
+            let image = try c.images.load(from: fd, name: name)
+            c.imageEvent("load", image.name)
             print(quiet ? image.name : "Loaded image: \(image.name)")
         } catch { throw fail(error, defaultCode: 1) }
     }

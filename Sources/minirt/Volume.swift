@@ -13,7 +13,7 @@ struct VolumeCreate: ParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: ArgumentHelp("Volume name.", valueName: "name")) var name: String?
     func run() throws {
-        do { print(try global.containers().volumes.create(name).name) } catch { throw fail(error, defaultCode: 1) }
+        do { print(try global.containers().createVolume(name)) } catch { throw fail(error, defaultCode: 1) }
     }
 }
 

@@ -72,4 +72,28 @@ import Glibc
         }
         try s.finish()
     }
+
+    /// Volumes and images have their events too (docker's create/destroy, import/tag/untag/delete/save/load, commit).
+    @Test func volumesAndImagesAreRecorded() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let store = s.root + "/.images"
+        try s.minirt("volume", "create", "v1")
+        try s.minirt("volume", "rm", "v1")
+        try #require(try s.minirt("run", "--name", "anon", "--network", "none", "-v", "/scratch", "busybox", "true").status == 0)
+        let anonymous = try s.minirt("volume", "ls", "-q").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try s.minirt("rm", "-v", "anon")
+        try #require(try s.minirt("--images", store, "image", "import", Sandbox.images + "/busybox", "imp").status == 0)
+        try s.minirt("--images", store, "image", "tag", "imp", "imp2")
+        try s.minirt("--images", store, "image", "rm", "imp2")
+        try s.minirt("--images", store, "image", "save", "-o", s.root + "/.imp.tar", "imp")
+        try s.minirt("--images", store, "image", "rm", "imp")
+        try s.minirt("--images", store, "image", "load", "-i", s.root + "/.imp.tar")
+        try s.minirt("--images", store, "image", "rm", "imp")
+        func events(_ type: String) throws -> [String] {
+            try s.minirt("events", "--since", "5m", "--until", "0s", "--filter", "type=" + type, "--format", "{{.Action}} {{.Actor.ID}}").lines
+        }
+        #expect(try events("volume") == ["create v1", "destroy v1", "create \(anonymous)", "destroy \(anonymous)"])
+        #expect(try events("image") == ["import imp", "tag imp2", "untag imp2", "save imp", "delete imp", "load imp", "delete imp"])
+        try s.finish()
+    }
 }
