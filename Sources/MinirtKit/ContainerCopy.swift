@@ -104,14 +104,7 @@ extension Containers {
         }
     }
 
-    /// A folder of the host only root can enter, removed afterwards whatever happens.
-    func withScratch(_ body: (String) throws -> Void) throws {
-        var template = Array("/tmp/minirt-cp-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw CopyError("cannot make a scratch folder: \(String(cString: strerror(errno)))") }
-        let scratch = String(cString: made)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        try body(scratch)
-    }
+    func withScratch(_ body: (String) throws -> Void) throws { try Scratch.folder("cp", body) }
 
     /// /proc/PID/root of a running container, as an O_PATH descriptor.
     func containerRoot(_ ref: String) throws -> Int32 {
@@ -205,6 +198,19 @@ extension Containers {
         default:
             break // device nodes, sockets, FIFOs: not copied
         }
+    }
+}
+
+/// A folder of the host only root can enter (mkdtemp's 0700), for content on
+/// its way in or out (cp's tar streams, image save and load), removed
+/// afterwards whatever happens.
+enum Scratch {
+    static func folder<T>(_ purpose: String, _ body: (String) throws -> T) throws -> T {
+        var template = Array("/tmp/minirt-\(purpose)-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw RunError.invalid("cannot make a scratch folder in /tmp: \(String(cString: strerror(errno)))") }
+        let scratch = String(cString: made)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        return try body(scratch)
     }
 }
 

@@ -15,10 +15,10 @@ extension ImageStore {
     public func save(_ name: String, to output: Int32) throws {
         let image = try resolve(name)
         guard image.folder != nil else { throw RunError.invalid("no such image: \(name) (a rootfs directory is not an image: minirt image import it first)") }
-        var template = Array("/tmp/minirt-save-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw RunError.invalid("image save: cannot make a scratch folder: \(String(cString: strerror(errno)))") }
-        let scratch = String(cString: made)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try Scratch.folder("save") { scratch in try save(image, name: name, in: scratch, to: output) }
+    }
+
+    func save(_ image: Image, name: String, in scratch: String, to output: Int32) throws {
         let blobs = scratch + "/blobs/sha256"
         try FileManager.default.createDirectory(atPath: blobs, withIntermediateDirectories: true)
 
@@ -96,10 +96,10 @@ extension ImageStore {
 /// built in a hidden folder of the store and renamed into place whole.
 extension ImageStore {
     public func load(from input: Int32, name given: String?) throws -> Image {
-        var template = Array("/tmp/minirt-load-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw RunError.invalid("image load: cannot make a scratch folder: \(String(cString: strerror(errno)))") }
-        let scratch = String(cString: made)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try Scratch.folder("load") { scratch in try load(from: input, name: given, in: scratch) }
+    }
+
+    func load(from input: Int32, name given: String?, in scratch: String) throws -> Image {
         let outer = scratch + "/archive"
         try FileManager.default.createDirectory(atPath: outer, withIntermediateDirectories: true)
         let untar = try ChildProcess.run("/bin/tar", arguments: ["-x", "-f", "-", "--no-same-owner", "-C", outer], environment: [], stdinFD: input)
