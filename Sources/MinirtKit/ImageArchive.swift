@@ -155,14 +155,28 @@ extension ImageStore {
     /// The config's path, the layers' paths in order and a name, from index.json
     /// (OCI) or manifest.json (docker-archive); every path checked to stay inside.
     static func readArchive(_ dir: String) throws -> (String, [String], String) {
+        /// A regular file of the unpacked archive, reached through no link: the
+        /// archive's own links (GNU tar makes them at its end) could lead anywhere.
+        func plain(_ relative: String) throws -> String {
+            var path = dir
+            let parts = relative.split(separator: "/").map(String.init)
+            for (i, part) in parts.enumerated() {
+                path += "/" + part
+                var st = stat()
+                guard lstat(path, &st) == 0 else { throw RunError.invalid("image load: \(relative) is missing") }
+                let kind = st.st_mode & S_IFMT
+                guard kind == (i == parts.count - 1 ? S_IFREG : S_IFDIR) else {
+                    throw RunError.invalid("image load: \(relative) is not a plain file of the archive (a link or a special file on its way)")
+                }
+            }
+            return path
+        }
         func blob(_ digest: String) throws -> String {
             let hex = digest.hasPrefix("sha256:") ? String(digest.dropFirst(7)) : ""
             guard hex.count == 64, hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
                 throw RunError.invalid("image load: \"\(Validate.printable(digest))\" is not a sha256 digest")
             }
-            let path = "\(dir)/blobs/sha256/\(hex)"
-            var st = stat()
-            guard lstat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw RunError.invalid("image load: blob \(digest) is missing") }
+            let path = try plain("blobs/sha256/\(hex)")
             let sum = try ChildProcess.run("/usr/bin/sha256sum", arguments: [path], environment: [])
             guard String(decoding: sum.stdout, as: UTF8.self).hasPrefix(hex + " ") else {
                 throw RunError.invalid("image load: blob \(digest) does not have that digest: the archive is corrupt")
@@ -173,9 +187,7 @@ extension ImageStore {
             guard !relative.hasPrefix("/"), !relative.split(separator: "/").contains(".."), !relative.isEmpty else {
                 throw RunError.invalid("image load: the path \"\(Validate.printable(relative))\" leaves the archive")
             }
-            var st = stat()
-            guard lstat("\(dir)/\(relative)", &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw RunError.invalid("image load: \(relative) is missing") }
-            return "\(dir)/\(relative)"
+            return try plain(relative)
         }
         struct Descriptor: Decodable { var digest: String; var annotations: [String: String]? }
         struct Index: Decodable { var manifests: [Descriptor] }
@@ -183,11 +195,11 @@ extension ImageStore {
         struct DockerEntry: Decodable { var Config: String; var RepoTags: [String]?; var Layers: [String] }
         let decoder = JSONDecoder()
         // docker-archive first: podman's and docker's saves carry manifest.json (an OCI layout may too).
-        if let data = FileManager.default.contents(atPath: dir + "/manifest.json"),
+        if let manifestPath = try? plain("manifest.json"), let data = FileManager.default.contents(atPath: manifestPath),
            let entry = (try? decoder.decode([DockerEntry].self, from: data))?.first {
             return (try inside(entry.Config), try entry.Layers.map(inside), suggestedName(entry.RepoTags?.first))
         }
-        guard let data = FileManager.default.contents(atPath: dir + "/index.json"),
+        guard let indexPath = try? plain("index.json"), let data = FileManager.default.contents(atPath: indexPath),
               let index = try? decoder.decode(Index.self, from: data), let first = index.manifests.first else {
             throw RunError.invalid("image load: neither an OCI image layout (index.json) nor a docker archive (manifest.json)")
         }
