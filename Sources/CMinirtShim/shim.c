@@ -131,7 +131,14 @@ static int open_in_root(int rootfd, const char *path, int flags) {
     memset(&how, 0, sizeof how);
     how.flags = (uint64_t)(flags | O_CLOEXEC);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+    // EAGAIN: a mount or rename anywhere on the host raced the lookup (the
+    // kernel cannot vouch for the walk then); openat2(2) says to retry.
+    int fd = -1;
+    for (int i = 0; i < 1000; i++) {
+        fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+        if (fd >= 0 || errno != EAGAIN) break;
+    }
+    return fd;
 }
 
 // An O_PATH descriptor of path inside the root, creating missing directories

@@ -22,7 +22,13 @@ int minirt_open_in_root(int rootfd, const char *path, int flags, int mode) {
     how.flags = (uint64_t)(flags | O_CLOEXEC);
     if (flags & O_CREAT) how.mode = (uint64_t)mode;
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+    // EAGAIN: a mount or rename on the host raced the lookup; openat2(2) says to retry.
+    int fd = -1;
+    for (int i = 0; i < 1000; i++) {
+        fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+        if (fd >= 0 || errno != EAGAIN) break;
+    }
+    return fd;
 }
 
 int minirt_readonly_clone(const char *path) {
