@@ -28,7 +28,10 @@ public enum ImageChanges {
                 c.Env = env
             case "LABEL":
                 var labels = c.Labels ?? [:]
-                for (k, v) in try pairs(rest, allowSpaceForm: false) { labels[k] = v }
+                for (k, v) in try pairs(rest, allowSpaceForm: false) {
+                    guard Validate.isToken(k) else { throw bad }
+                    labels[k] = v
+                }
                 c.Labels = labels
             case "EXPOSE":
                 var ports = c.ExposedPorts ?? [:]
@@ -160,16 +163,16 @@ extension Containers {
             // minirt's /etc files were bind mounts, not the container's: the image's stay.
             let rootfs = open(stage + "/rootfs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             defer { close(rootfs) }
-            for target in Self.bindTargets {
-                let inside = String(target.dropFirst())
-                let parent = InRoot.openAt("/etc", inRootFD: rootfs, flags: O_RDONLY | O_DIRECTORY)
-                guard parent >= 0 else { continue }
-                defer { close(parent) }
-                let file = String(inside.dropFirst(4)) // after "etc/"
-                unlinkat(parent, file, 0)
-                if let bytes = try? InRoot.read(target, root: r.rootfs) {
-                    let fd = openat(parent, file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-                    if fd >= 0 { _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }; close(fd) }
+            let etc = InRoot.openAt("/etc", inRootFD: rootfs, flags: O_RDONLY | O_DIRECTORY)
+            if etc >= 0 {
+                defer { close(etc) }
+                for target in Self.bindTargets {
+                    let file = String(target.dropFirst(5)) // after "/etc/"
+                    unlinkat(etc, file, 0)
+                    if let bytes = try? InRoot.read(target, root: r.rootfs) {
+                        let fd = openat(etc, file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+                        if fd >= 0 { _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }; close(fd) }
+                    }
                 }
             }
             // --init's binary was bound in too.

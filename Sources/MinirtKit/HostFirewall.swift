@@ -86,10 +86,7 @@ public enum HostFirewall {
     static let bridgeNetfilter = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 
     static func bridgeNetfilterActive() -> Bool {
-        guard let fd = Optional(open(bridgeNetfilter, O_RDONLY | O_CLOEXEC)), fd >= 0 else { return false }
-        defer { close(fd) }
-        var c: UInt8 = 0
-        return read(fd, &c, 1) == 1 && c == UInt8(ascii: "1")
+        FileManager.default.contents(atPath: bridgeNetfilter)?.first == UInt8(ascii: "1")
     }
 
     static let iccPrefix = "no-icc-"

@@ -58,8 +58,6 @@ public struct Services: Sendable {
         return 30000...32767
     }
 
-    static let bridgeNetfilter = "/proc/sys/net/bridge/bridge-nf-call-iptables"
-
     // MARK: create, rm, ls
 
     public func create(_ q: ServiceRequest) throws -> (ServiceDefinition, [String]) {
@@ -75,9 +73,8 @@ public struct Services: Sendable {
             throw ServiceError.invalid("nft is missing: services are nftables rules; install Debian's nftables package (apt-get install nftables)")
         }
         if !q.headless {
-            let nf = (FileManager.default.contents(atPath: Self.bridgeNetfilter).map { String(decoding: $0, as: UTF8.self) } ?? "")
-            guard nf.hasPrefix("1") else {
-                throw ServiceError.invalid("br_netfilter is not active (\(Self.bridgeNetfilter) is not 1): replies between containers on one bridge would escape the service's NAT; run modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1")
+            guard HostFirewall.bridgeNetfilterActive() else {
+                throw ServiceError.invalid("br_netfilter is not active (\(HostFirewall.bridgeNetfilter) is not 1): replies between containers on one bridge would escape the service's NAT; run modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1")
             }
         }
         if q.headless, q.ip != nil { throw ServiceError.invalid("a headless service has no virtual IP: drop --ip or --headless") }

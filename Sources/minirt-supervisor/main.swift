@@ -150,12 +150,7 @@ final class Supervisor {
     /// --log-opt): "MAXSIZE MAXFILES" to rotate, "none" for no log; absent: one file.
     static func logWriter(dir: String) -> JSONLogWriter {
         let path = "\(dir)/container.log"
-        let fd = open("\(dir)/log.options", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return JSONLogWriter(path: path, rotation: .init()) }
-        var buf = [UInt8](repeating: 0, count: 64)
-        let n = read(fd, &buf, buf.count)
-        close(fd)
-        let fields = n > 0 ? buf[0..<n].split { $0 == 0x20 || $0 == 0x0a }.map { String(decoding: $0, as: UTF8.self) } : []
+        let fields = words("\(dir)/log.options")
         if fields.first == "none" { return JSONLogWriter(fd: -1) }
         guard fields.count == 2, let size = Int(fields[0]), let files = Int(fields[1]), size >= 0, files >= 1 else {
             return JSONLogWriter(path: path, rotation: .init())
@@ -217,14 +212,24 @@ final class Supervisor {
         return sig == 0 ? (status >> 8) & 0xff : 128 + sig
     }
 
-    func readInitPid() -> pid_t {
-        let fd = open("\(dir)/init.pid", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return 0 }
+    /// A small file of the container's folder (minirt writes them: init.pid,
+    /// health.schedule, log.options), or nil when absent or empty.
+    static func readSmall(_ path: String) -> ArraySlice<UInt8>? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 32)
+        var buf = [UInt8](repeating: 0, count: 128)
         let n = read(fd, &buf, buf.count)
-        guard n > 0 else { return 0 }
-        return pid_t(String(decoding: buf[0..<n].filter { $0 >= 48 && $0 <= 57 }, as: UTF8.self)) ?? 0
+        return n > 0 ? buf[0..<n] : nil
+    }
+
+    /// Its whitespace-separated words.
+    static func words(_ path: String) -> [String] {
+        readSmall(path)?.split { $0 == 0x20 || $0 == 0x0a }.map { String(decoding: $0, as: UTF8.self) } ?? []
+    }
+
+    func readInitPid() -> pid_t {
+        pid_t(Self.words("\(dir)/init.pid").first ?? "") ?? 0
     }
 
     /// Start-up touched code and read-only data (the Swift runtime, libc, our own
@@ -256,13 +261,7 @@ final class Supervisor {
 
     /// DIR/health.schedule: interval, start period, start interval (ms), or nil.
     func readHealthSchedule() -> (interval: Int64, startPeriod: Int64, startInterval: Int64)? {
-        let fd = open("\(dir)/health.schedule", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buf = [UInt8](repeating: 0, count: 128)
-        let n = read(fd, &buf, buf.count)
-        guard n > 0 else { return nil }
-        let fields = buf[0..<n].split { $0 == 0x20 || $0 == 0x0a }.compactMap { Int64(String(decoding: $0, as: UTF8.self)) }
+        let fields = Self.words("\(dir)/health.schedule").compactMap { Int64($0) }
         guard fields.count == 3, fields.allSatisfy({ $0 >= 0 }), fields[0] > 0, fields[2] > 0 else { return nil }
         return (fields[0], fields[1], fields[2])
     }

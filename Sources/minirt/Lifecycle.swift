@@ -138,7 +138,7 @@ struct LogPrinter {
         let directory = containers.store.directory(record.id)
         let path = directory + "/container.log"
         guard access(directory, F_OK) == 0 else { throw StateError.noSuchContainer(record.name) }
-        let keep = Int(record.hostConfig.logConfig?.config["max-file"] ?? "1") ?? 1
+        let keep = LogOptions.rotation(record.hostConfig.logConfig)?.maxFiles ?? 1
         var older: [UInt8] = []
         for n in stride(from: max(keep - 1, 0), through: 1, by: -1) {
             older += EventJournal.contents(LogOptions.rotated(path, n))

@@ -71,7 +71,7 @@ import Glibc
         try s.minirt("stop", "-t", "0", "src")
         #expect(try s.minirt("commit", "src", second).status == 0)
         #expect(try s.minirt("run", "--rm", "--network", "none", second, "cat", "/made").stdout == "made\n")
-        for bad in [["-c", "FROM busybox"], ["-c", "CMD"], ["-c", "WORKDIR relative"], ["-c", "EXPOSE 99999"], ["-c", "CMD [broken"]] {
+        for bad in [["-c", "FROM busybox"], ["-c", "CMD"], ["-c", "LABEL bad\u{1}key=x"], ["-c", "WORKDIR relative"], ["-c", "EXPOSE 99999"], ["-c", "CMD [broken"]] {
             let out = try s.minirt(["commit"] + bad + ["src", "commit-bad-\(getpid())"])
             #expect(out.status == 1 && out.stderr.split(separator: "\n").count == 1, "\(bad) \(out.stderr)")
         }
