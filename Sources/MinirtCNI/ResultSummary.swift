@@ -7,6 +7,7 @@ public struct ResultSummary: Sendable, Equatable, Codable {
     public var macAddress = ""
     public var ipv6Address = ""
     public var ipv6PrefixLength = 0
+    public var ipv6Gateway = ""
     public var hostInterface = ""
     public var bridge = ""
 
@@ -27,7 +28,7 @@ public struct ResultSummary: Sendable, Equatable, Codable {
             let addr = String(parts[0])
             let prefix = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
             if addr.contains(":") {
-                if ipv6Address.isEmpty { ipv6Address = addr; ipv6PrefixLength = prefix }
+                if ipv6Address.isEmpty { ipv6Address = addr; ipv6PrefixLength = prefix; ipv6Gateway = ip["gateway"]?.stringValue ?? "" }
             } else if ipAddress.isEmpty {
                 ipAddress = addr
                 prefixLength = prefix

@@ -41,6 +41,20 @@ public enum NetworkNamespace {
         }
     }
 
+    /// Pins an existing namespace (a running container's, by its init's
+    /// /proc/PID/ns/net) at path, as `create` pins a new one.
+    public static func pin(_ source: String, at path: String) throws {
+        _ = mkdir(directory, 0o755)
+        let fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard fd >= 0 else { throw EngineError.system("create \(path)", Errno(rawValue: errno)) }
+        close(fd)
+        guard mount(source, path, "none", UInt(MS_BIND), nil) == 0 else {
+            let e = Errno(rawValue: errno)
+            unlink(path)
+            throw EngineError.system("bind-mount \(source) on \(path)", e)
+        }
+    }
+
     /// Unpins (the namespace dies with its last user) and removes the file; absent is fine.
     public static func remove(at path: String) {
         if umount2(path, Int32(MNT_DETACH)) != 0 && errno != EINVAL && errno != ENOENT {

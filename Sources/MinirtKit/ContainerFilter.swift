@@ -51,7 +51,7 @@ public struct ContainerFilter: Sendable {
                 case "id": return r.id.hasPrefix(v.lowercased())
                 case "exited": return r.state.status == .exited && r.state.exitCode == Int32(v)
                 case "ancestor": return r.image == v
-                case "network": return r.hostConfig.networkMode == v || r.network?.network == v
+                case "network": return r.hostConfig.networkMode == v || r.attachment(on: v) != nil || r.hostConfig.endpoints.contains { $0.network == v }
                 case "publish":
                     let (port, proto) = Self.port(v)
                     return r.hostConfig.portBindings.contains { $0.containerPort == port && $0.proto == proto }

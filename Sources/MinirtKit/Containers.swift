@@ -92,8 +92,34 @@ public struct Containers: Sendable {
         plan.record.hostConfig.links = o.links.isEmpty ? nil : o.links
         plan.record.hostConfig.staticIP = o.ip
         plan.record.hostConfig.macAddress = o.macAddress
+        if let list {
+            try Networks.checkStatic6(o.ip6, list: list)
+            try Networks.checkPublished(requested, list: list)
+            plan.record.hostConfig.networks = [.init(network: list.name, aliases: o.networkAliases, ip: o.ip, ip6: o.ip6, mac: o.macAddress)]
+                + (try moreNetworks(o.moreNetworks, first: list.name))
+        } else if o.ip6 != nil {
+            throw RunError.invalid("--ip6 needs a dual-stack network of minirt's (network create --ipv6): the network mode \(choice.modeName) has none")
+        } else if !o.moreNetworks.isEmpty {
+            throw RunError.invalid("container cannot be connected to multiple networks with one of the networks in \(choice.modeName) mode: give only CNI networks to --network")
+        }
         _ = try extraHosts(plan.record, list: list)
         return Decision(plan: plan, list: list, choice: choice, requestedPorts: requested)
+    }
+
+    /// The networks after the first of `run --network a --network b`: CNI networks
+    /// that exist, each once.
+    func moreNetworks(_ names: [String], first: String) throws -> [ContainerRecord.EndpointConfig] {
+        var seen = [first]
+        return try names.map { name in
+            guard case .cni(let n) = try NetworkMode(name) else {
+                throw RunError.invalid("container cannot be connected to multiple networks with one of the networks in \(name) mode: give only CNI networks to --network")
+            }
+            let l = try networks.load(n)
+            guard !seen.contains(l.name) else { throw RunError.invalid("--network \(l.name) is given twice: a container joins a network once") }
+            seen.append(l.name)
+            try networks.cni.validate(l)
+            return .init(network: l.name)
+        }
     }
 
     func resolveNetwork(_ mode: NetworkMode, id: String) throws -> (NetworkConfigList?, NetworkChoice) {
@@ -181,13 +207,17 @@ public struct Containers: Sendable {
                 io: SpawnIO, parentDeathSignal: Int32,
                 whileSettingUp: ((Int32) -> Void)? = nil) throws -> SpawnedProcess {
         // A container started again may still hold an old attachment: DEL before ADD.
-        if record.network != nil { try attacher.detach(&record) }
+        if !record.attachments.isEmpty { try attacher.detach(&record) }
         if let list {
             let h = record.hostConfig
             let upstream = DNSFiles.upstreamServers(host: Self.read("/etc/resolv.conf") ?? "",
                                                     upstream: Self.read("/run/systemd/resolve/resolv.conf"))
-            try attacher.attach(&record, list: list, ports: h.portBindings, aliases: h.networkAliases,
-                                upstreamDNS: h.dns.isEmpty ? upstream : h.dns, ip: h.staticIP, mac: h.macAddress)
+            // Each network in order: the first gets the default route and the published ports.
+            for (i, endpoint) in h.endpoints.enumerated() {
+                let l = endpoint.network == list.name ? list : try networks.load(endpoint.network)
+                try attacher.attach(&record, list: l, endpoint: endpoint, ports: i == 0 ? h.portBindings : [],
+                                    upstreamDNS: h.dns.isEmpty ? upstream : h.dns)
+            }
         }
         try writeDNSFiles(record, choice: choice, extraHosts: try extraHosts(record, list: list))
         return try Engine.spawn(spec, bundle: store.directory(record.id),
@@ -207,7 +237,7 @@ public struct Containers: Sendable {
         // Running on its network: an endpoint of the services that select it from now on.
         if record.network != nil { record.network?.serving = true }
         _ = try? store.save(record)
-        if let net = record.network { journal.network("connect", record, network: net.network) }
+        for net in record.attachments { journal.network("connect", record, network: net.network) }
         emit("start", record)
         if record.network != nil { services.joined(record) }
     }
@@ -297,13 +327,16 @@ public struct Containers: Sendable {
     }
 
     /// /etc/hosts, /etc/hostname and /etc/resolv.conf for the container, in its folder.
-    func writeDNSFiles(_ r: ContainerRecord, choice: NetworkChoice, extraHosts: [(String, String)]) throws {
+    /// `running`: the files are bind-mounted into the container already, so
+    /// hosts and resolv.conf are rewritten in place (a rename would leave the
+    /// container the old inode), as after network connect and disconnect.
+    func writeDNSFiles(_ r: ContainerRecord, choice: NetworkChoice, extraHosts: [(String, String)], running: Bool = false) throws {
         let read = Self.read
         let hosts: String
         if choice == .host {
             hosts = (read("/etc/hosts") ?? "") + extraHosts.map { "\($1)\t\($0)\n" }.joined()
         } else {
-            hosts = DNSFiles.hosts(hostname: r.config.hostname, name: r.name, address: r.network?.ipAddress ?? "",
+            hosts = DNSFiles.hosts(hostname: r.config.hostname, name: r.name, addresses: r.attachments.flatMap { [$0.ipAddress] + ($0.ipv6Address.map { [$0] } ?? []) },
                                    extraHosts: extraHosts)
         }
         let served = r.network?.dnsRegistered == true
@@ -314,7 +347,13 @@ public struct Containers: Sendable {
                                          options: r.hostConfig.dnsOptions, keepLoopback: choice == .host,
                                          networkServer: served ? r.network?.gateway : nil,
                                          networkDomain: served ? r.network?.network : nil,
+                                         otherNetworks: r.attachments.dropFirst().filter(\.dnsRegistered).map(\.network),
                                          clusterDomain: served ? attacher.clusterDomain(of: r.network!.network) : ServiceNetworkOptions.defaultClusterDomain)
+        if running {
+            try Self.overwrite(Data(hosts.utf8), at: r.hostsPath)
+            try Self.overwrite(Data(resolv.utf8), at: r.resolvConfPath)
+            return
+        }
         // The paths come from the plan.
         try StateStore.writeAtomically(Data(hosts.utf8), to: r.hostsPath)
         try StateStore.writeAtomically(Data((r.config.hostname + "\n").utf8), to: r.hostnamePath)
@@ -333,6 +372,15 @@ public struct Containers: Sendable {
             }
         }
         fatalError("unreachable")
+    }
+
+    /// Replaces a file's content, keeping its inode (what a bind mount shows).
+    static func overwrite(_ data: Data, at path: String) throws {
+        let fd = open(path, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { throw RunError.invalid("cannot rewrite \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == data.count else { throw RunError.invalid("cannot rewrite \(path): \(String(cString: strerror(errno)))") }
     }
 
     static func read(_ path: String) -> String? {

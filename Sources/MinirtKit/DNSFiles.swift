@@ -7,6 +7,12 @@ public enum DNSFiles {
 
     public static func hosts(hostname: String, name: String, address: String, aliases: [String] = [],
                              extraHosts: [(String, String)]) -> String {
+        hosts(hostname: hostname, name: name, addresses: address.isEmpty ? [] : [address], aliases: aliases, extraHosts: extraHosts)
+    }
+
+    /// One line for each of the container's addresses (one per network, as docker writes them).
+    public static func hosts(hostname: String, name: String, addresses: [String], aliases: [String] = [],
+                             extraHosts: [(String, String)]) -> String {
         var s = """
         127.0.0.1\tlocalhost
         ::1\tlocalhost ip6-localhost ip6-loopback
@@ -17,9 +23,9 @@ public enum DNSFiles {
 
         """
         for (host, ip) in extraHosts { s += "\(ip)\t\(host)\n" }
-        if !address.isEmpty {
-            var names = [hostname]
-            for n in [name] + aliases where !names.contains(n) { names.append(n) }
+        var names = [hostname]
+        for n in [name] + aliases where !names.contains(n) { names.append(n) }
+        for address in addresses where !address.isEmpty {
             s += "\(address)\t\(names.joined(separator: " "))\n"
         }
         return s
@@ -52,6 +58,7 @@ public enum DNSFiles {
     /// all resolve, from the start: no rewrite when a service appears later.
     public static func resolvConf(host: String, upstream: String?, dns: [String], search: [String],
                                   options: [String], keepLoopback: Bool, networkServer: String?, networkDomain: String?,
+                                  otherNetworks: [String] = [],
                                   clusterDomain: String = ServiceNetworkOptions.defaultClusterDomain) -> String {
         var s = search
         var o = options
@@ -59,7 +66,8 @@ public enum DNSFiles {
             if search.isEmpty {
                 let hostSearch = host.split(whereSeparator: \.isNewline).first { $0.hasPrefix("search ") || $0.hasPrefix("domain ") }
                     .map { $0.split(separator: " ").dropFirst().map(String.init) } ?? []
-                let cluster = ["\(d).svc.\(clusterDomain)", "svc.\(clusterDomain)", clusterDomain, d]
+                // The container's other networks last: their names resolve too (the first server forwards them).
+                let cluster = ["\(d).svc.\(clusterDomain)", "svc.\(clusterDomain)", clusterDomain, d] + otherNetworks.filter { $0 != d }
                 s = cluster + hostSearch.filter { !cluster.contains($0) }
             }
             if options.isEmpty { o = ["ndots:5"] }

@@ -17,6 +17,8 @@ struct Lease {
     var address: String
     var owner: String
     var path: String
+    /// The container's interface it was given for (host-local's second line): eth0, eth1, …
+    var ifName = "eth0"
 
     /// Seconds since host-local wrote it.
     var age: Int {
@@ -46,11 +48,14 @@ extension Containers {
         for dir in networks.stateDirs(own: store.root).map({ $0 + "/.ipam" }) {
             for net in (try? fm.contentsOfDirectory(atPath: dir)) ?? [] {
                 for address in (try? fm.contentsOfDirectory(atPath: "\(dir)/\(net)")) ?? []
-                where address.first?.isNumber == true && !address.hasPrefix("last_reserved") {
+                where Validate.isIP(address) {
                     let path = "\(dir)/\(net)/\(address)"
-                    let owner = fm.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }?
-                        .split(whereSeparator: \.isWhitespace).first.map(String.init) ?? ""
-                    if StateStore.isID(owner) { found.append(Lease(network: net, address: address, owner: owner, path: path)) }
+                    let words = fm.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }?
+                        .split(whereSeparator: \.isWhitespace).map(String.init) ?? []
+                    let owner = words.first ?? ""
+                    var lease = Lease(network: net, address: address, owner: owner, path: path)
+                    if words.count > 1, words[1].hasPrefix("eth"), words[1].dropFirst(3).allSatisfy(\.isNumber), words[1].count <= 8 { lease.ifName = words[1] }
+                    if StateStore.isID(owner) { found.append(lease) }
                 }
             }
         }
@@ -95,22 +100,32 @@ extension Containers {
         var security = ContainerRecord.Security()
         security.cgroupsPath = "/minirt/\(l.id)"
         base.hostConfig.security = security
-        var attachments = l.leases.compactMap { lease -> NetworkState? in
+        // One attachment per network and interface: a dual-stack one holds a lease of each family.
+        var groups: [String: [Lease]] = [:]
+        for lease in l.leases { groups["\(lease.network)/\(lease.ifName)", default: []].append(lease) }
+        var attachments = groups.keys.sorted().compactMap { key -> NetworkState? in
+            let leases = groups[key]!
+            let lease = leases[0]
             guard let list = try? networks.load(lease.network) else {
                 warnings.append("network \(lease.network) of lease \(lease.address) has no conflist any more: the lease is dropped, its rules are left")
                 return nil
             }
             var net = NetworkState(network: list.name, netnsPath: l.pin ?? NetworkNamespace.pinPath(for: l.id), config: list.raw.text())
+            net.ifName = lease.ifName
             net.pinned = l.pin != nil
             net.addStarted = true
             net.dnsRegistered = true
-            let prefix = Networks.subnet(of: list)?.prefix ?? 32
-            var ip: [String: JSONValue] = ["address": .string("\(lease.address)/\(prefix)"), "interface": .int(0)]
-            if let gw = Networks.gateway(of: list) { ip["gateway"] = .string(gw) }
+            let ips = leases.map { lease -> JSONValue in
+                let v6 = lease.address.contains(":")
+                let prefix = v6 ? Networks.subnet6(of: list)?.prefix ?? 128 : Networks.subnet(of: list)?.prefix ?? 32
+                var ip: [String: JSONValue] = ["address": .string("\(lease.address)/\(prefix)"), "interface": .int(0)]
+                if let gw = v6 ? Networks.gateway6(of: list) : Networks.gateway(of: list) { ip["gateway"] = .string(gw) }
+                return .object(ip)
+            }
             net.result = JSONValue.object([
                 "cniVersion": .string(list.cniVersion),
-                "interfaces": .array([.object(["name": .string("eth0"), "sandbox": .string(net.netnsPath)])]),
-                "ips": .array([.object(ip)]),
+                "interfaces": .array([.object(["name": .string(net.ifName), "sandbox": .string(net.netnsPath)])]),
+                "ips": .array(ips),
             ]).text()
             // portmap's DEL does nothing without mappings, and cleans by container id
             // with any: one placeholder makes it remove whatever DNAT the id has.
@@ -123,11 +138,12 @@ extension Containers {
             net.pinned = true
             attachments.append(net)
         }
-        for net in attachments {
+        if !attachments.isEmpty {
+            // One release for all of them, the last interface first, as rm does.
             var r = base
-            r.network = net
+            r.attachments = attachments.sorted { $0.ifName.compare($1.ifName, options: .numeric) == .orderedAscending }
             do { warnings += try release(r, ending: .keep, force: true).warnings } catch { warnings.append("\(error)") }
-            if !net.network.isEmpty { attacher.dns(for: net).unregister(network: net.network, id: l.id) }
+            for net in attachments where !net.network.isEmpty { attacher.dns(for: net).unregister(network: net.network, id: l.id) }
         }
         if attachments.isEmpty, let cg = l.cgroup, cg.exists(), !cg.remove() {
             warnings.append("its cgroup \(cg.path) could not be removed")

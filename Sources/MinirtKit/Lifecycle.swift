@@ -157,6 +157,11 @@ extension Containers {
             }
             var spec = try JSONDecoder().decode(OCISpec.self, from: data)
             let (list, choice) = try resolveNetwork(try NetworkMode(record.hostConfig.networkMode), id: id)
+            if case .cni = choice, record.hostConfig.endpoints.isEmpty {
+                // Disconnected from every network: a namespace of its own with lo only, as with none.
+                let namespaces = spec.linux?.namespaces?.map { $0.type == "network" ? OCISpec.Namespace(type: "network") : $0 }
+                spec.linux?.namespaces = namespaces
+            }
             if case .container(_, let netns) = choice {
                 // The joined container may have a new namespace since the spec was written.
                 let namespaces = spec.linux?.namespaces?.map { $0.type == "network" ? OCISpec.Namespace(type: "network", path: netns) : $0 }
@@ -300,12 +305,12 @@ extension Containers {
         let before = services.affected(by: r)
         try store.changeName(of: r.id, to: name)
         guard var renamed = try? store.load(r.id) else { return }
-        if let net = renamed.network, net.dnsRegistered, !net.ipAddress.isEmpty, !net.gateway.isEmpty {
+        for net in renamed.attachments where net.dnsRegistered && !net.ipAddress.isEmpty && !net.gateway.isEmpty {
             let dns = attacher.dns(for: net)
             let domain = attacher.clusterDomain(of: net.network)
             try? dns.register(network: net.network, gateway: net.gateway, id: renamed.id,
                               entry: .init(address: net.ipAddress, names: NetworkDNS.names(for: renamed, network: net.network, aliases: net.aliases,
-                                                                                          address: net.ipAddress, clusterDomain: domain)),
+                                                                                          address: net.ipAddress, clusterDomain: domain), address6: net.ipv6Address),
                               upstream: [], domain: domain)
         }
         emit("rename", renamed, ["oldName": r.name])
@@ -556,7 +561,7 @@ extension Containers {
     public func gc() -> [String] {
         var fixed: [String] = []
         let records = store.all().map(refreshed)
-        for r in records where r.state.status != .running && r.network != nil {
+        for r in records where r.state.status != .running && !r.attachments.isEmpty {
             // Keep the record (an exited container), release what it held.
             do {
                 let report = try release(r, ending: .keep, force: true)

@@ -22,6 +22,15 @@ struct NetworkDNS {
     struct Entry: Codable, Equatable {
         var address: String
         var names: [String]
+        /// A dual-stack container's IPv6 address: its names get AAAA records too.
+        var address6: String?
+
+        /// Its hosts-file lines; the pod record (A-B-C-D.…) belongs to the IPv4 address only.
+        var lines: String {
+            var out = "\(address) \(names.joined(separator: " "))\n"
+            if let a6 = address6 { out += "\(a6) \(names.filter { !$0.contains(".pod.") }.joined(separator: " "))\n" }
+            return out
+        }
     }
 
     func directory(_ network: String) -> String { "\(root)/\(network)" }
@@ -67,7 +76,7 @@ struct NetworkDNS {
         }
         let resolv = upstream.map { "nameserver \($0)\n" }.joined()
         try StateStore.writeAtomically(Data(resolv.utf8), to: dir + "/upstream.conf")
-        for f in ["hosts", "services.hosts"] where access("\(dir)/\(f)", F_OK) != 0 {
+        for f in ["hosts", "services.hosts", "servers.conf"] where access("\(dir)/\(f)", F_OK) != 0 {
             try StateStore.writeAtomically(Data(), to: "\(dir)/\(f)")
         }
         var err: [Int32] = [-1, -1]
@@ -123,6 +132,39 @@ struct NetworkDNS {
         }
     }
 
+    /// A domain this server hands to another network's server.
+    struct Forward: Equatable {
+        var domain: String
+        var server: String
+        var line: String { "server=/\(domain)/\(server)\n" }
+    }
+
+    /// Adds forwards to the server's servers.conf (dnsmasq re-reads it on SIGHUP).
+    /// Each domain is a network's name and the server an IPv4 or IPv6 gateway:
+    /// nothing else reaches the file.
+    func forward(network: String, _ forwards: [Forward]) {
+        let dir = directory(network)
+        guard access(dir, F_OK) == 0 else { return }
+        let valid = forwards.filter { f in
+            !f.domain.isEmpty && f.domain.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+                && Validate.isIP(f.server)
+        }
+        try? StateStore(root: dir).withLock(dir + "/.lock") {
+            let path = dir + "/servers.conf"
+            let old = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            var lines = old.split(separator: "\n").map { String($0) + "\n" }
+            // A domain has one server: a network made again with another gateway replaces its line.
+            for f in valid where !lines.contains(f.line) {
+                lines.removeAll { $0.hasPrefix("server=/\(f.domain)/") }
+                lines.append(f.line)
+            }
+            let text = lines.joined()
+            guard text != old else { return }
+            try StateStore.writeAtomically(Data(text.utf8), to: path)
+            if let pid = runningPid(dir) { kill(pid, SIGHUP) }
+        }
+    }
+
     /// Removes the container's names; the last one out stops the server.
     func unregister(network: String, id: String) {
         let dir = directory(network)
@@ -132,7 +174,7 @@ struct NetworkDNS {
             guard entries.removeValue(forKey: id) != nil else { return }
             if entries.isEmpty {
                 if let pid = runningPid(dir) { kill(pid, SIGTERM); waitGone(pid) }
-                for f in ["entries.json", "upstream.conf", "dnsmasq.pid"] { unlink("\(dir)/\(f)") }
+                for f in ["entries.json", "upstream.conf", "dnsmasq.pid", "servers.conf"] { unlink("\(dir)/\(f)") }
                 unlink(dir + "/hosts")
                 // The services' names stay for the next server.
                 if loadServices(dir).isEmpty { for f in ["services.json", "services.hosts"] { unlink("\(dir)/\(f)") } }
@@ -182,8 +224,7 @@ struct NetworkDNS {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         try StateStore.writeAtomically(try e.encode(entries), to: dir + "/entries.json")
-        let hosts = entries.values.sorted { $0.address < $1.address }
-            .map { "\($0.address) \($0.names.joined(separator: " "))\n" }.joined()
+        let hosts = entries.values.sorted { $0.address < $1.address }.map(\.lines).joined()
         try StateStore.writeAtomically(Data(hosts.utf8), to: dir + "/hosts")
     }
 
@@ -212,6 +253,7 @@ struct NetworkDNS {
     func arguments(dir: String, network: String, gateway: String, hasUpstream: Bool, domain: String) -> [String] {
         [
             "--conf-file=/dev/null", "--no-hosts", "--addn-hosts=\(dir)/hosts", "--addn-hosts=\(dir)/services.hosts", "--pid-file=\(dir)/dnsmasq.pid",
+            "--servers-file=\(dir)/servers.conf",
             "--listen-address=\(gateway)", "--bind-interfaces", "--except-interface=lo",
             "--local=/\(network)/", "--local=/\(domain)/", "--domain-needed", "--user=root", "--log-facility=/dev/null",
             hasUpstream ? "--resolv-file=\(dir)/upstream.conf" : "--no-resolv",

@@ -6,6 +6,7 @@ public struct NetworkView: Encodable {
     public var Name: String
     public var Driver: String
     public var Scope = "local"
+    public var EnableIPv6: Bool
     public var Internal: Bool
     public var IPAM: IPAMView
     public var Options: [String: String]
@@ -25,6 +26,7 @@ public struct NetworkView: Encodable {
     public struct EndpointView: Encodable {
         public var Name: String
         public var IPv4Address: String
+        public var IPv6Address: String
         public var MacAddress: String
         public var HostInterface: String
     }
@@ -34,9 +36,9 @@ extension Containers {
     public func networkViews() -> [NetworkView] {
         let records = store.all()
         var views = [
-            NetworkView(Name: "none", Driver: "null", Internal: false, IPAM: .init(Driver: "", Config: []),
+            NetworkView(Name: "none", Driver: "null", EnableIPv6: false, Internal: false, IPAM: .init(Driver: "", Config: []),
                         Options: [:], ConfigFile: "", Containers: [:]),
-            NetworkView(Name: "host", Driver: "host", Internal: false, IPAM: .init(Driver: "", Config: []),
+            NetworkView(Name: "host", Driver: "host", EnableIPv6: false, Internal: false, IPAM: .init(Driver: "", Config: []),
                         Options: [:], ConfigFile: "", Containers: [:]),
         ]
         for (list, file) in networks.all() {
@@ -44,8 +46,9 @@ extension Containers {
             let subnet = Networks.subnet(of: list)
             var endpoints: [String: NetworkView.EndpointView] = [:]
             for r in records {
-                guard let n = r.network, n.network == list.name else { continue }
+                guard let n = r.attachment(on: list.name) else { continue }
                 endpoints[r.id] = .init(Name: r.name, IPv4Address: n.ipAddress.isEmpty ? "" : "\(n.ipAddress)/\(n.prefixLength)",
+                                        IPv6Address: n.ipv6Address.map { "\($0)/\(n.ipv6PrefixLength ?? 128)" } ?? "",
                                         MacAddress: n.macAddress, HostInterface: n.hostInterface)
             }
             var options: [String: String] = [:]
@@ -57,9 +60,10 @@ extension Containers {
             }
             let hasDefaultRoute = first?["ipam"]?["routes"]?.arrayValue?.isEmpty == false
             views.append(NetworkView(
-                Name: list.name, Driver: list.types.first ?? "", Internal: !hasDefaultRoute,
+                Name: list.name, Driver: list.types.first ?? "", EnableIPv6: Networks.subnet6(of: list) != nil, Internal: !hasDefaultRoute,
                 IPAM: .init(Driver: first?["ipam"]?["type"]?.stringValue ?? "",
-                            Config: subnet.map { [.init(Subnet: $0.description, Gateway: Networks.gateway(of: list) ?? "")] } ?? []),
+                            Config: (subnet.map { [.init(Subnet: $0.description, Gateway: Networks.gateway(of: list) ?? "")] } ?? [])
+                                + (Networks.subnet6(of: list).map { [.init(Subnet: $0.description, Gateway: Networks.gateway6(of: list) ?? "")] } ?? [])),
                 Options: options, ConfigFile: file, Containers: endpoints))
         }
         return views
@@ -70,7 +74,7 @@ extension Containers {
         let r = try get(ref)
         guard r.state.status == .running else { throw RunError.invalid("container \(r.name) is not running") }
         try attacher.check(r)
-        return r.network?.network ?? ""
+        return r.attachments.map(\.network).joined(separator: ", ")
     }
 
     /// `network prune`: every network of this config folder that no container
@@ -81,7 +85,7 @@ extension Containers {
 
     /// `minirt network rm`: refused while any container is attached.
     public func removeNetwork(_ name: String) throws {
-        let users = store.all().filter { $0.network?.network == name || $0.hostConfig.networkMode == name }.map(\.name)
+        let users = store.all().filter { r in r.attachment(on: name) != nil || r.hostConfig.endpoints.contains { $0.network == name } || r.hostConfig.networkMode == name }.map(\.name)
         guard users.isEmpty else { throw NetworkError.inUse(name, users) }
         try services.removeNetworkOptions(name)
         try networks.remove(name)

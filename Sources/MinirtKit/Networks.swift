@@ -9,6 +9,7 @@ public enum NetworkError: Error, CustomStringConvertible, Equatable {
     case unknown(String, dir: String)
     case exists(String)
     case badSubnet(String, String)
+    case badSubnet6(String, String)
     /// An option this network cannot have, with why.
     case refused(String)
     case overlaps(String, with: String)
@@ -23,6 +24,7 @@ public enum NetworkError: Error, CustomStringConvertible, Equatable {
         case .exists(let n): return "network \"\(n)\" already exists: choose another name or remove it first"
         case .refused(let why): return why
         case .badSubnet(let s, let why): return "invalid subnet \"\(s)\": \(why); write an IPv4 CIDR such as 10.42.0.0/24"
+        case .badSubnet6(let s, let why): return "invalid IPv6 subnet \"\(s)\": \(why)"
         case .overlaps(let s, let other):
             return "subnet \(s) overlaps \(other): choose a subnet that no host route or other network uses"
         case .inUse(let n, let names):
@@ -141,13 +143,36 @@ public struct Networks: Sendable {
                                     gateway: subnet.firstHost, isInternal: false, ipamDir: ipamDir))
     }
 
+    /// A host-local range: the subnet, its gateway, and with --ip-range where addresses come from.
+    public struct AddressRange: Sendable, Equatable {
+        public var subnet: String
+        public var gateway: String
+        public var start: String?
+        public var end: String?
+        public init(subnet: String, gateway: String, start: String? = nil, end: String? = nil) {
+            self.subnet = subnet; self.gateway = gateway; self.start = start; self.end = end
+        }
+
+        var json: JSONValue {
+            var o: [String: JSONValue] = ["subnet": .string(subnet), "gateway": .string(gateway)]
+            if let start { o["rangeStart"] = .string(start) }
+            if let end { o["rangeEnd"] = .string(end) }
+            return .object(o)
+        }
+    }
+
     public static func bridgeConfig(name: String, bridge: String, subnet: IPv4Subnet, gateway: String,
                                     isInternal: Bool, ipamDir: String, ipMasq: Bool = true, isolated: Bool = true, mtu: Int? = nil,
-                                    interContainer: Bool = true, bandwidth: Bandwidth = Bandwidth()) -> JSONValue {
+                                    interContainer: Bool = true, bandwidth: Bandwidth = Bandwidth(),
+                                    range4: (String, String)? = nil, ipv6: AddressRange? = nil) -> JSONValue {
+        // One range set per family: host-local gives one address of each (dual stack).
+        let v4 = AddressRange(subnet: subnet.description, gateway: gateway, start: range4?.0, end: range4?.1)
+        let ranges = [v4] + (ipv6.map { [$0] } ?? [])
+        let defaults = isInternal ? [] : ["0.0.0.0/0"] + (ipv6 == nil ? [] : ["::/0"])
         let ipam: JSONValue = .object([
             "type": .string("host-local"),
-            "ranges": .array([.array([.object(["subnet": .string(subnet.description), "gateway": .string(gateway)])])]),
-            "routes": .array(isInternal ? [] : [.object(["dst": .string("0.0.0.0/0")])]),
+            "ranges": .array(ranges.map { .array([$0.json]) }),
+            "routes": .array(defaults.map { .object(["dst": .string($0)]) }),
             "dataDir": .string(ipamDir),
         ])
         // minirt's own settings, beside the plugins (runtimes ignore unknown conflist keys).
@@ -201,6 +226,31 @@ public struct Networks: Sendable {
         }
     }
 
+    /// The network as a container's second (third, …) attachment: no default
+    /// route (the first network's is the container's) and no default gateway.
+    static func withoutDefaultRoute(_ list: NetworkConfigList) -> NetworkConfigList {
+        func strip(_ plugin: JSONValue) -> JSONValue {
+            guard var p = plugin.objectValue else { return plugin }
+            if p["isDefaultGateway"] != nil { p["isDefaultGateway"] = .bool(false) }
+            if var ipam = p["ipam"]?.objectValue, let routes = ipam["routes"]?.arrayValue {
+                ipam["routes"] = .array(routes.filter { !["0.0.0.0/0", "::/0"].contains($0["dst"]?.stringValue ?? "") })
+                p["ipam"] = .object(ipam)
+            }
+            return .object(p)
+        }
+        guard var doc = list.raw.objectValue else { return list }
+        if let plugins = doc["plugins"]?.arrayValue { doc["plugins"] = .array(plugins.map(strip)) } else { doc = strip(list.raw).objectValue ?? doc }
+        return (try? NetworkConfigList(data: JSONValue.object(doc).encoded(), source: list.name)) ?? list
+    }
+
+    /// Whether the network gives its containers a default route (it is not --internal).
+    static func hasDefaultRoute(_ list: NetworkConfigList) -> Bool {
+        list.plugins.contains { p in
+            p["isDefaultGateway"]?.boolValue == true
+                || (p["ipam"]?["routes"]?.arrayValue ?? []).contains { ["0.0.0.0/0", "::/0"].contains($0["dst"]?.stringValue ?? "") }
+        }
+    }
+
     /// Whether containers of the network may reach each other (enable_icc; a bridge's only).
     public static func allowsInterContainer(_ list: NetworkConfigList) -> Bool {
         list.raw["minirt"]?["enableICC"]?.boolValue != false
@@ -231,10 +281,60 @@ public struct Networks: Sendable {
     }
 
     /// `minirt network create`: writes a conflist after checking the subnet is free.
+    /// The IPv6 half of `network create --ipv6`: a subnet (default: a random unique
+    /// local /64), its gateway, an --ip-range inside it.
+    public struct IPv6Plan: Sendable {
+        public var subnet: String?
+        public var gateway: String?
+        public var ipRange: String?
+        public init(subnet: String? = nil, gateway: String? = nil, ipRange: String? = nil) {
+            self.subnet = subnet; self.gateway = gateway; self.ipRange = ipRange
+        }
+    }
+
+    /// --ip-range inside the subnet, as host-local's first and last address (never the network's, broadcast or gateway).
+    static func range4(_ cidr: String, in subnet: IPv4Subnet) throws -> (String, String) {
+        let r = try IPv4Subnet(cidr)
+        guard subnet.contains(r.network), r.prefix >= subnet.prefix else {
+            throw NetworkError.badSubnet(subnet.description, "the --ip-range \(cidr) is not inside it")
+        }
+        let last = r.network | ~r.mask, broadcast = subnet.network | ~subnet.mask
+        return (IPv4Subnet.format(r.network == subnet.network ? r.network + 1 : r.network),
+                IPv4Subnet.format(last == broadcast ? last - 1 : last))
+    }
+
+    func plan6(_ p: IPv6Plan, name: String) throws -> AddressRange {
+        let subnet: IPv6Subnet
+        if let cidr = p.subnet { subnet = try IPv6Subnet(cidr) } else {
+            // docker 27's: a unique local /64 nobody uses.
+            var pick = IPv6Subnet.randomUniqueLocal()
+            for _ in 0..<8 where all().contains(where: { Self.subnet6(of: $0.0)?.overlaps(pick) == true }) { pick = IPv6Subnet.randomUniqueLocal() }
+            subnet = pick
+        }
+        for (list, _) in all() {
+            if let s = Self.subnet6(of: list), s.overlaps(subnet) { throw NetworkError.overlaps(subnet.description, with: "network \(list.name) (\(s))") }
+        }
+        for r in hostRoutes6() where r.overlaps(subnet) { throw NetworkError.overlaps(subnet.description, with: "the host route \(r)") }
+        let gw = p.gateway.flatMap(IPv6Subnet.canonical) ?? p.gateway ?? subnet.firstHost
+        guard let g = IPv6Subnet.parse(gw), subnet.contains(g), g != (subnet.high, subnet.low) else {
+            throw NetworkError.badSubnet6(subnet.description, "the gateway \(Validate.printable(gw)) is not a host address inside it")
+        }
+        var range = AddressRange(subnet: subnet.description, gateway: gw)
+        if let cidr = p.ipRange {
+            let r = try IPv6Subnet(cidr)
+            guard subnet.contains((r.high, r.low)), r.prefix >= subnet.prefix else {
+                throw NetworkError.badSubnet6(subnet.description, "the --ip-range \(cidr) is not inside it")
+            }
+            range.start = r.high == subnet.high && r.low == subnet.low ? r.firstHost : IPv6Subnet.format(r.high, r.low)
+            range.end = r.lastHost
+        }
+        return range
+    }
+
     public func create(name: String, subnet cidr: String, gateway: String?, driver: String,
                        isInternal: Bool, parent: String?, ipMasq: Bool = true, isolated: Bool = true,
                        bridgeName: String? = nil, mtu: Int? = nil, interContainer: Bool = true,
-                       bandwidth: Bandwidth = Bandwidth()) throws -> NetworkConfigList {
+                       bandwidth: Bandwidth = Bandwidth(), ipRange: String? = nil, ipv6: IPv6Plan? = nil) throws -> NetworkConfigList {
         guard StateStore.isValidName(name) else { throw NetworkError.invalidName(name) }
         guard !["none", "host", "default", "container"].contains(name) else { throw NetworkError.builtin(name) }
         if access(file(for: name), F_OK) == 0 || all().contains(where: { $0.0.name == name }) {
@@ -253,6 +353,11 @@ public struct Networks: Sendable {
         guard let g = IPv4Subnet.parse(gw), subnet.contains(g), g != subnet.network else {
             throw NetworkError.badSubnet(cidr, "the gateway \(gw) is not a host address inside it")
         }
+        let range4 = try ipRange.map { try Self.range4($0, in: subnet) }
+        if (ipv6 != nil || ipRange != nil) && driver != "bridge" {
+            throw NetworkError.refused("--ipv6 and --ip-range are for bridge networks here (macvlan and ipvlan take one IPv4 subnet)")
+        }
+        let v6 = try ipv6.map { try plan6($0, name: name) }
         let doc: JSONValue
         switch driver {
         case "bridge":
@@ -273,7 +378,7 @@ public struct Networks: Sendable {
             }
             doc = Self.bridgeConfig(name: name, bridge: bridgeName ?? Self.bridgeName(for: name), subnet: subnet, gateway: gw,
                                     isInternal: isInternal, ipamDir: ipamDir, ipMasq: ipMasq, isolated: isolated, mtu: mtu,
-                                    interContainer: interContainer, bandwidth: bandwidth)
+                                    interContainer: interContainer, bandwidth: bandwidth, range4: range4, ipv6: v6)
         case "macvlan", "ipvlan":
             guard bandwidth == Bandwidth() else { throw NetworkError.refused("ingress-rate and egress-rate are for bridge networks") }
             guard interContainer else {
@@ -371,6 +476,35 @@ public struct Networks: Sendable {
     /// inside its subnet, not its network, broadcast or gateway address, not
     /// leased; a MAC unicast and not zero; both only where the network's first
     /// plugin declares the capability (networks made before minirt did cannot).
+    /// -p on an IPv6 host address needs a dual-stack network, and never ::1:
+    /// Linux has no route_localnet for IPv6 and portmap masquerades only IPv4's
+    /// localhost, so DNAT cannot carry it (docker needs its userland proxy).
+    public static func checkPublished(_ ports: [PortBinding], list: NetworkConfigList) throws {
+        for p in ports where p.hostIP.contains(":") {
+            if IPv6Subnet.canonical(p.hostIP) == "::1" {
+                throw RunError.invalid("cannot publish on [::1]:\(p.hostPort): IPv6 loopback cannot be forwarded into a container (no route_localnet for IPv6, and minirt runs no userland proxy); publish on [::] or a host address")
+            }
+            guard subnet6(of: list) != nil else {
+                throw RunError.invalid("cannot publish on [\(p.hostIP)]:\(p.hostPort): network \(list.name) has no IPv6 subnet (network create --ipv6 makes one)")
+            }
+        }
+    }
+
+    /// --ip6 against the network: inside its IPv6 subnet, not its gateway.
+    public static func checkStatic6(_ ip6: String?, list: NetworkConfigList) throws {
+        guard let ip6 else { return }
+        guard let subnet = subnet6(of: list) else {
+            throw RunError.invalid("--ip6 \(Validate.printable(ip6)): network \(list.name) has no IPv6 subnet (network create --ipv6 makes one)")
+        }
+        guard let a = IPv6Subnet.parse(ip6) else { throw RunError.invalid("invalid --ip6 \(Validate.printable(ip6)): give an IPv6 address such as fd00:42::10") }
+        guard subnet.contains(a) else {
+            throw RunError.invalid("--ip6 \(ip6) is outside network \(list.name)'s subnet \(subnet): give an address inside it")
+        }
+        guard a != (subnet.high, subnet.low), IPv6Subnet.canonical(ip6) != gateway6(of: list).flatMap(IPv6Subnet.canonical) else {
+            throw RunError.invalid("--ip6 \(ip6) is network \(list.name)'s network or gateway address: give a host address")
+        }
+    }
+
     public static func checkStatic(ip: String?, mac: String?, list: NetworkConfigList?, mode: String) throws {
         if let mac {
             let octets = mac.split(separator: ":", omittingEmptySubsequences: false)

@@ -58,7 +58,7 @@ enum Release {
         var report = ReleaseReport()
         report.oomKilled = host.oomKilled(r)
         var keptNetwork = false
-        if r.network != nil {
+        if !r.attachments.isEmpty {
             host.withdrawEndpoints(&r)
             host.withdrawNames(&r)
             do {
@@ -101,9 +101,12 @@ struct StoreRelease: ReleaseHost {
     func withdrawEndpoints(_ r: inout ContainerRecord) { services.withdraw(&r) }
     func withdrawNames(_ r: inout ContainerRecord) { attacher.withdrawNames(&r) }
     func cniDelete(_ r: inout ContainerRecord) throws {
-        let network = r.network?.addStarted == true ? r.network?.network : nil
-        try attacher.deleteAttachment(&r)
-        if let network { EventJournal(root: store.root).network("disconnect", r, network: network) }
+        let journal = EventJournal(root: store.root)
+        for i in r.attachments.indices.reversed() {
+            let added = r.attachments[i].addStarted
+            try attacher.deleteAttachment(&r, at: i)
+            if added { journal.network("disconnect", r, network: r.attachments[i].network) }
+        }
     }
     func unpin(_ r: inout ContainerRecord) { attacher.unpin(&r) }
 
@@ -124,7 +127,7 @@ struct StoreRelease: ReleaseHost {
         case .exited(let code, let decide):
             // Under the lock, against a stop or rm racing the exit; nil if rm got there first.
             return try store.update(r.id) { c in
-                c.network = r.network
+                c.attachments = r.attachments
                 c.state.status = .exited
                 c.state.exitCode = code
                 c.state.oomKilled = oomKilled
@@ -135,7 +138,7 @@ struct StoreRelease: ReleaseHost {
             }
         case .failed(let message):
             return try store.update(r.id) { c in
-                c.network = r.network
+                c.attachments = r.attachments
                 // Never started (a created container): it stays Created, with the error, as in docker.
                 c.state.status = c.state.startedAt.isZero ? .created : .exited
                 c.state.error = message

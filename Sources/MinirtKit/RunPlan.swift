@@ -17,6 +17,8 @@ public struct RunOptions: Sendable {
     /// nil keeps the image's entrypoint; "" clears it.
     public var entrypoint: String?
     public var network: String = Networks.defaultName
+    /// --network given again: more CNI networks, eth1, eth2, … in order.
+    public var moreNetworks: [String] = []
     public var publish: [String] = []
     public var publishAll = false
     public var dns: [String] = []
@@ -28,6 +30,8 @@ public struct RunOptions: Sendable {
     public var links: [String] = []
     /// --ip and --mac-address.
     public var ip: String?
+    /// --ip6, on a dual-stack network.
+    public var ip6: String?
     public var macAddress: String?
     public var autoRemove = false
     public var interactive = false

@@ -284,20 +284,22 @@ public struct Services: Sendable {
     /// The running, live containers of this store on the service's network that it selects.
     func endpoints(of d: ServiceDefinition, in records: [ContainerRecord]) -> [ServiceEndpoint] {
         records.filter { r in
-            guard let n = r.network, n.network == d.network, n.serving == true,
+            // `serving` is the container's (kept on its first attachment); the address is the one on the service's network.
+            guard r.network?.serving == true, let n = r.attachment(on: d.network),
                   IPv4Subnet.parse(n.ipAddress).map(IPv4Subnet.format) == n.ipAddress,
                   r.state.status == .running, Containers.isAlive(r) else { return false }
             return d.selects(r)
         }
-        .map { ServiceEndpoint(id: $0.id, name: $0.name, address: $0.network!.ipAddress) }
+        .map { ServiceEndpoint(id: $0.id, name: $0.name, address: $0.attachment(on: d.network)!.ipAddress) }
         .sorted { $0.address.compare($1.address, options: .numeric) == .orderedAscending }
     }
 
-    /// This store's services a container on `network` may serve.
+    /// This store's services a container may serve, on each of its networks.
     func affected(by r: ContainerRecord) -> [ServiceDefinition] {
-        guard let net = r.network?.network else { return [] }
-        let found = definitions.candidates(network: net, labels: r.config.labels, name: r.name, id: r.id) ?? []
-        return found.filter { $0.network == net && $0.stateRoot == store.root && $0.selects(r) }
+        r.attachments.flatMap { a -> [ServiceDefinition] in
+            let found = definitions.candidates(network: a.network, labels: r.config.labels, name: r.name, id: r.id) ?? []
+            return found.filter { $0.network == a.network && $0.stateRoot == store.root && $0.selects(r) }
+        }
     }
 
     /// A container just recorded running (its record says serving): its services take it in.

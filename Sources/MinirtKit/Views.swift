@@ -180,16 +180,32 @@ public struct InspectView: Encodable {
         var IPAddress = ""
         var IPPrefixLen = 0
         var MacAddress = ""
+        var GlobalIPv6Address = ""
+        var GlobalIPv6PrefixLen = 0
+        var IPv6Gateway = ""
+        var LinkLocalIPv6Address = ""
         var Networks: [String: EndpointView]
     }
 
     struct EndpointView: Encodable {
+        var IPAMConfig: IPAMConfigView?
+        var Aliases: [String]?
         var NetworkID: String
         var EndpointID = ""
         var Gateway = ""
         var IPAddress = ""
         var IPPrefixLen = 0
+        var IPv6Gateway = ""
+        var GlobalIPv6Address = ""
+        var GlobalIPv6PrefixLen = 0
         var MacAddress = ""
+        /// The interface inside the container (minirt's: docker does not show it).
+        var InterfaceName: String?
+    }
+
+    struct IPAMConfigView: Encodable {
+        var IPv4Address: String?
+        var IPv6Address: String?
     }
 
     static func ports(_ bindings: [PortBinding]) -> [String: [HostPort]] {
@@ -285,12 +301,32 @@ public struct InspectView: Encodable {
         let mode = r.hostConfig.networkMode
         let running = s.status == .running
         if let n = r.network {
-            let endpoint = EndpointView(NetworkID: n.network, EndpointID: n.hostInterface, Gateway: n.gateway,
-                                        IPAddress: n.ipAddress, IPPrefixLen: n.prefixLength, MacAddress: n.macAddress)
+            var endpoints: [String: EndpointView] = [:]
+            for a in r.attachments {
+                let asked = a.requestedIP != nil || a.requestedIP6 != nil
+                endpoints[a.network] = EndpointView(IPAMConfig: asked ? IPAMConfigView(IPv4Address: a.requestedIP, IPv6Address: a.requestedIP6) : nil,
+                                                    Aliases: a.aliases.isEmpty ? nil : a.aliases,
+                                                    NetworkID: a.network, EndpointID: a.hostInterface, Gateway: a.gateway,
+                                                    IPAddress: a.ipAddress, IPPrefixLen: a.prefixLength,
+                                                    IPv6Gateway: a.ipv6Gateway ?? "", GlobalIPv6Address: a.ipv6Address ?? "",
+                                                    GlobalIPv6PrefixLen: a.ipv6PrefixLength ?? 0, MacAddress: a.macAddress,
+                                                    InterfaceName: a.ifName)
+            }
             NetworkSettings = NetworkSettingsView(
                 Bridge: n.bridge, SandboxKey: n.netnsPath, HostInterface: n.hostInterface, Ports: Self.ports(h.portBindings),
                 Gateway: n.gateway, IPAddress: n.ipAddress, IPPrefixLen: n.prefixLength, MacAddress: n.macAddress,
-                Networks: [n.network: endpoint])
+                GlobalIPv6Address: n.ipv6Address ?? "", GlobalIPv6PrefixLen: n.ipv6PrefixLength ?? 0, IPv6Gateway: n.ipv6Gateway ?? "",
+                LinkLocalIPv6Address: n.ipv6Address == nil ? "" : IPv6Subnet.linkLocal(mac: n.macAddress),
+                Networks: endpoints)
+        } else if !h.endpoints.isEmpty {
+            // Not running: the networks it joins at its next start, as docker shows them.
+            NetworkSettings = NetworkSettingsView(
+                SandboxKey: "", Ports: [:],
+                Networks: Dictionary(h.endpoints.map { e in
+                    (e.network, EndpointView(IPAMConfig: e.ip != nil || e.ip6 != nil ? IPAMConfigView(IPv4Address: e.ip, IPv6Address: e.ip6) : nil,
+                                             Aliases: e.aliases.isEmpty ? nil : e.aliases,
+                                             NetworkID: e.network))
+                }, uniquingKeysWith: { a, _ in a }))
         } else {
             NetworkSettings = NetworkSettingsView(
                 SandboxKey: running && mode != "host" ? "/proc/\(s.pid)/ns/net" : "", Ports: [:],

@@ -14,8 +14,11 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     public var config: Config
     public var hostConfig: HostConfig
     public var state: State
-    /// Set for containers on a CNI network; nil for none, host and container: modes.
+    /// The first CNI attachment (eth0: the default route, the published ports);
+    /// nil for none, host and container: modes.
     public var network: NetworkState?
+    /// The attachments after the first (eth1, …): several --network, network connect.
+    public var moreNetworks: [NetworkState]?
     /// Files minirt wrote for the container and bind-mounts over /etc.
     public var hostsPath = ""
     public var hostnamePath = ""
@@ -28,6 +31,20 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
     }
 
     public var shortID: String { String(id.prefix(12)) }
+
+    /// Every CNI attachment, the first first.
+    public var attachments: [NetworkState] {
+        get { (network.map { [$0] } ?? []) + (moreNetworks ?? []) }
+        set {
+            network = newValue.first
+            moreNetworks = newValue.count > 1 ? Array(newValue.dropFirst()) : nil
+        }
+    }
+
+    /// The attachment to a network, by the network's name.
+    public func attachment(on network: String) -> NetworkState? {
+        attachments.first { $0.network == network }
+    }
 
     /// Docker's container `Config`.
     public struct Config: Codable, Sendable, Equatable {
@@ -65,6 +82,9 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var networkAliases: [String] = []
         /// --ip and --mac-address (absent in older records): the same on every start.
         public var staticIP: String?
+        /// Every network joined at each start, in order, as `run` and `network
+        /// connect`/`disconnect` left them (absent in older records: networkMode's).
+        public var networks: [EndpointConfig]?
         /// --link NAME[:ALIAS] (absent in older records).
         public var links: [String]?
         public var macAddress: String?
@@ -76,6 +96,25 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         /// Confinement and resources (absent in records written before they existed).
         public var security: Security?
         public init(networkMode: String) { self.networkMode = networkMode }
+
+        /// The networks joined at start; records without the list join networkMode's.
+        public var endpoints: [EndpointConfig] {
+            if let networks { return networks }
+            guard !["none", "host", ""].contains(networkMode), !networkMode.hasPrefix("container:") else { return [] }
+            return [EndpointConfig(network: networkMode, aliases: networkAliases, ip: staticIP, mac: macAddress)]
+        }
+    }
+
+    /// A network the container joins and how: docker's EndpointSettings as given.
+    public struct EndpointConfig: Codable, Sendable, Equatable {
+        public var network: String
+        public var aliases: [String] = []
+        public var ip: String?
+        public var ip6: String?
+        public var mac: String?
+        public init(network: String, aliases: [String] = [], ip: String? = nil, ip6: String? = nil, mac: String? = nil) {
+            self.network = network; self.aliases = aliases; self.ip = ip; self.ip6 = ip6; self.mac = mac
+        }
     }
 
     /// docker's HostConfig.LogConfig: the driver and its options as given.

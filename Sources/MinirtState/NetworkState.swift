@@ -40,10 +40,16 @@ public struct NetworkState: Codable, Sendable, Equatable {
     /// plugins as the `ips` and `mac` capabilities on ADD.
     public var requestedIP: String?
     public var requestedMAC: String?
+    /// --ip6 (absent when not asked for).
+    public var requestedIP6: String?
 
     public var ipAddress = ""
     public var prefixLength = 0
     public var gateway = ""
+    /// On a dual-stack network (absent otherwise, and in older records).
+    public var ipv6Address: String?
+    public var ipv6PrefixLength: Int?
+    public var ipv6Gateway: String?
     public var macAddress = ""
     public var hostInterface = ""
     public var bridge = ""

@@ -7,7 +7,8 @@ struct Network: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "network",
         abstract: "Manage networks (CNI conflists in minirt's config folder).",
-        subcommands: [NetworkList.self, NetworkCreate.self, NetworkInspect.self, NetworkRemove.self, NetworkPrune.self, NetworkCheck.self])
+        subcommands: [NetworkList.self, NetworkCreate.self, NetworkInspect.self, NetworkRemove.self, NetworkPrune.self, NetworkCheck.self,
+                       NetworkConnect.self, NetworkDisconnect.self])
 }
 
 struct NetworkList: ParsableCommand {
@@ -30,8 +31,10 @@ struct NetworkList: ParsableCommand {
 struct NetworkCreate: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a network: writes a conflist.")
     @OptionGroup var global: GlobalOptions
-    @Option(help: ArgumentHelp("IPv4 subnet in CIDR form.", valueName: "cidr")) var subnet: String
-    @Option(help: ArgumentHelp("Gateway address (default: the subnet's first).", valueName: "ip")) var gateway: String?
+    @Option(help: ArgumentHelp("Subnet in CIDR form: one IPv4, and with --ipv6 one IPv6 (default: a unique local /64).", valueName: "cidr")) var subnet: [String] = []
+    @Option(help: ArgumentHelp("Gateway of a subnet (default: the subnet's first address).", valueName: "ip")) var gateway: [String] = []
+    @Option(name: .customLong("ip-range"), help: ArgumentHelp("Where containers' addresses come from, inside a subnet.", valueName: "cidr")) var ipRange: [String] = []
+    @Flag(name: .customLong("ipv6"), help: "Dual stack: an IPv6 subnet too (addresses, default route, NAT and published ports of both families).") var ipv6 = false
     @Option(name: [.short, .long], help: ArgumentHelp("bridge, macvlan or ipvlan.", valueName: "driver")) var driver = "bridge"
     @Flag(help: "No outbound NAT and no default route.") var `internal` = false
     @Option(name: [.short, .customLong("opt")],
@@ -77,9 +80,30 @@ struct NetworkCreate: ParsableCommand {
             if (serviceRange != nil || clusterDomain != nil) && driver != "bridge" {
                 throw RunError.invalid("--service-range and --cluster-domain are for bridge networks: services need the host's netfilter")
             }
-            let list = try c.networks.create(name: name, subnet: subnet, gateway: gateway,
+            // docker's: each subnet, gateway and range goes with its family.
+            func one(_ values: [String], v6: Bool, _ flag: String) throws -> String? {
+                let picked = values.filter { $0.contains(":") == v6 }
+                guard picked.count <= 1 else {
+                    throw RunError.invalid("--\(flag) is given twice for IPv\(v6 ? 6 : 4): give one of each family")
+                }
+                return picked.first
+            }
+            guard let subnet4 = try one(subnet, v6: false, "subnet") else {
+                throw RunError.invalid("network create needs an IPv4 --subnet, such as 10.42.0.0/24 (and with --ipv6 an IPv6 one)")
+            }
+            let subnet6 = try one(subnet, v6: true, "subnet")
+            if subnet6 != nil && !ipv6 {
+                throw RunError.invalid("--subnet \(subnet6!) is IPv6: add --ipv6 to make the network dual stack")
+            }
+            let v6 = ipv6 ? Networks.IPv6Plan(subnet: subnet6, gateway: try one(gateway, v6: true, "gateway"),
+                                              ipRange: try one(ipRange, v6: true, "ip-range")) : nil
+            if !ipv6, let g = try one(gateway, v6: true, "gateway") ?? one(ipRange, v6: true, "ip-range") {
+                throw RunError.invalid("\(g) is IPv6: add --ipv6 and an IPv6 --subnet")
+            }
+            let list = try c.networks.create(name: name, subnet: subnet4, gateway: try one(gateway, v6: false, "gateway"),
                                              driver: driver, isInternal: `internal`, parent: parent, ipMasq: ipMasq, isolated: isolated,
-                                             bridgeName: bridgeName, mtu: mtu, interContainer: icc, bandwidth: bandwidth)
+                                             bridgeName: bridgeName, mtu: mtu, interContainer: icc, bandwidth: bandwidth,
+                                             ipRange: try one(ipRange, v6: false, "ip-range"), ipv6: v6)
             if serviceRange != nil || clusterDomain != nil {
                 do { try c.services.setNetworkOptions(list.name, range: serviceRange, clusterDomain: clusterDomain) } catch {
                     try? c.networks.remove(list.name)
@@ -146,5 +170,37 @@ struct NetworkCheck: ParsableCommand {
         } catch {
             throw fail(error, defaultCode: 1)
         }
+    }
+}
+
+struct NetworkConnect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "connect", abstract: "Connect a container to a network: a running one gets the interface (eth1, …) now, every later start too.")
+    @OptionGroup var global: GlobalOptions
+    @Option(help: ArgumentHelp("Its IPv4 address on the network.", valueName: "address")) var ip: String?
+    @Option(help: ArgumentHelp("Its IPv6 address on a dual-stack network.", valueName: "address")) var ip6: String?
+    @Option(help: ArgumentHelp("Another name it answers to on the network.", valueName: "name")) var alias: [String] = []
+    @Argument(help: ArgumentHelp("Network name.", valueName: "network")) var network: String
+    @Argument(help: ArgumentHelp("Container name or id.", valueName: "container")) var container: String
+
+    func run() throws {
+        var o = Containers.ConnectOptions()
+        o.ip = ip
+        o.ip6 = ip6
+        o.aliases = alias
+        do { try global.containers().connect(network: network, container: container, o) } catch { throw fail(error, defaultCode: 1) }
+    }
+}
+
+struct NetworkDisconnect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "disconnect", abstract: "Disconnect a container from a network (a running one loses the interface now).")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: [.short, .long], help: "Release the attachment even if a plugin's DEL fails.") var force = false
+    @Argument(help: ArgumentHelp("Network name.", valueName: "network")) var network: String
+    @Argument(help: ArgumentHelp("Container name or id.", valueName: "container")) var container: String
+
+    func run() throws {
+        do { try global.containers().disconnect(network: network, container: container, force: force) } catch { throw fail(error, defaultCode: 1) }
     }
 }

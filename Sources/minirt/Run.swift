@@ -38,8 +38,8 @@ struct Run: ParsableCommand {
     var entrypoint: String?
 
     @Option(name: [.customLong("network"), .customLong("net")],
-            help: ArgumentHelp("bridge (default), none, host, container:NAME or a network's name.", valueName: "mode"))
-    var network = "bridge"
+            help: ArgumentHelp("bridge (default), none, host, container:NAME or a network's name; again for more networks (eth1, …).", valueName: "mode"))
+    var network: [String] = []
 
     @Option(name: [.short, .customLong("publish")], parsing: .unconditionalSingleValue, help: ArgumentHelp("Publish a port: [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp].", valueName: "port"))
     var publish: [String] = []
@@ -61,6 +61,8 @@ struct Run: ParsableCommand {
 
     @Option(help: ArgumentHelp("The container's IPv4 address on a network of your own.", valueName: "address"))
     var ip: String?
+    @Option(help: ArgumentHelp("The container's IPv6 address on a dual-stack network of your own.", valueName: "address"))
+    var ip6: String?
 
     @Option(help: ArgumentHelp("Legacy: NAME[:ALIAS] of a running container, added to /etc/hosts.", valueName: "container"))
     var link: [String] = []
@@ -264,7 +266,9 @@ struct Run: ParsableCommand {
         o.envFiles = envFile
         o.workdir = workdir
         o.entrypoint = entrypoint
-        o.network = network
+        o.network = network.first ?? "bridge"
+        o.moreNetworks = Array(network.dropFirst())
+        o.ip6 = ip6
         o.publish = publish
         o.publishAll = publishAll
         o.dns = dns

@@ -212,6 +212,16 @@ final class Sandbox: @unchecked Sendable {
             #expect(forward.isEmpty, "filter rules left: \(forward)")
             let v6 = try host("ip6tables-save").lines.filter { $0.hasPrefix("-A") && $0.contains("CNI-DN-") }
             #expect(v6.isEmpty, "ip6tables rules left: \(v6)")
+            // Dual-stack networks: the IPv6 masquerade and DNAT chains go as the IPv4 ones do.
+            let nat6 = try host("ip6tables", "-t", "nat", "-S").lines.filter {
+                $0.hasPrefix("-A") && !$0.contains("CNI-HOSTPORT-MASQ") && !$0.contains("CNI-HOSTPORT-SETMARK")
+                    && !$0.hasSuffix("-j CNI-HOSTPORT-DNAT")
+            }
+            #expect(nat6.isEmpty, "ip6tables nat rules left: \(nat6)")
+            let forward6 = try host("ip6tables", "-t", "filter", "-S").lines.filter {
+                $0.hasPrefix("-A CNI-FORWARD") && !$0.hasSuffix("-j CNI-ADMIN") || $0.hasPrefix("-A CNI-ADMIN")
+            }
+            #expect(forward6.isEmpty, "ip6tables filter rules left: \(forward6)")
             let table = try host("nft", "list", "table", "inet", "minirt")
             #expect(table.status != 0, "minirt's nft table left with no container: \(table.stdout)")
             let routes = try host("ip", "route", "show").lines.filter { $0.contains("dev veth") }
