@@ -43,3 +43,29 @@ need_image() {
     minirt images -q 2>/dev/null | grep -qx "$1" || {
         echo "this demo needs the image $1: rootfs-images/build rootfs-images/$1" >&2; exit 1; }
 }
+
+# The multi-node lessons: "nodes" are network namespaces joined by a LAN bridge
+# (192.168.50.0/24, node N at .1N), each running its own minirt with its own
+# state root and networks. make_nodes PREFIX COUNT; on_node N CMD... runs CMD there.
+make_nodes() {
+    local i
+    NODE_PREFIX=$1
+    NODES_DIR=$(mktemp -d "/tmp/minirt-$1-XXXXXX")
+    later rm -rf "$NODES_DIR"
+    ip link add "$NODE_PREFIX-lan" type bridge
+    later ip link del "$NODE_PREFIX-lan"
+    ip link set "$NODE_PREFIX-lan" up
+    for i in $(seq "$2"); do
+        ip netns add "$NODE_PREFIX-$i"
+        later ip netns del "$NODE_PREFIX-$i"
+        ip link add "$NODE_PREFIX-v$i" type veth peer name eth0 netns "$NODE_PREFIX-$i"
+        ip link set "$NODE_PREFIX-v$i" master "$NODE_PREFIX-lan" up
+        on_node "$i" ip link set lo up
+        on_node "$i" ip addr add "192.168.50.1$i/24" dev eth0
+        on_node "$i" ip link set eth0 up
+    done
+}
+on_node() {
+    local n=$1; shift
+    nsenter --net="/run/netns/$NODE_PREFIX-$n" env MINIRT_ROOT="$NODES_DIR/$n" MINIRT_CNI_CONFIG="$NODES_DIR/$n/cni" "$@"
+}

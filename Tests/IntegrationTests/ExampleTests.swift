@@ -13,7 +13,8 @@ import Glibc
         .filter { $0.hasSuffix(".sh") && $0.first?.isNumber == true }.sorted()
 
     @Test func everyLessonIsHere() {
-        #expect(Self.demos.count >= 11, "examples/ should hold the eleven lessons: \(Self.demos)")
+        #expect(Self.demos.count >= 15, "examples/ should hold the fifteen lessons: \(Self.demos)")
+        for n in 1...15 { #expect(Self.demos.contains { $0.hasPrefix(String(format: "%02d-", n)) }, "lesson \(n) is missing") }
     }
 
     @Test(arguments: demos) func lesson(_ name: String) throws {
