@@ -503,6 +503,10 @@ public struct Networks: Sendable {
         guard a != (subnet.high, subnet.low), IPv6Subnet.canonical(ip6) != gateway6(of: list).flatMap(IPv6Subnet.canonical) else {
             throw RunError.invalid("--ip6 \(ip6) is network \(list.name)'s network or gateway address: give a host address")
         }
+        let dataDir = list.plugins.first?["ipam"]?["dataDir"]?.stringValue ?? ""
+        if !dataDir.isEmpty, access("\(dataDir)/\(list.name)/\(IPv6Subnet.format(a.0, a.1))", F_OK) == 0 {
+            throw RunError.invalid("--ip6 \(ip6) is already in use on network \(list.name): choose another address")
+        }
     }
 
     public static func checkStatic(ip: String?, mac: String?, list: NetworkConfigList?, mode: String) throws {

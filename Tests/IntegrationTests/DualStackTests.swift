@@ -62,6 +62,7 @@ import Testing
         for (args, words) in [(["-p", "[::1]:8081:80", "--network", "ds"], "::1"),
                               (["--ip6", "fd00:99::5", "--network", "ds"], "outside"),
                               (["--ip6", "fd00:77:41::1", "--network", "ds"], "gateway"),
+                              (["--ip6", "fd00:77:41:0::50", "--network", "ds"], "already in use"),
                               (["--ip6", "fd00:77:41::60", "--network", "bridge"], "no IPv6 subnet"),
                               (["-p", "[fd00:77:99::10]:8083:80", "--network", "bridge"], "no IPv6 subnet")] {
             let o = try s.minirt(["run", "--rm"] + args + ["busybox", "true"])
