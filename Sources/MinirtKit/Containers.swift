@@ -68,11 +68,24 @@ public struct Containers: Sendable {
                 }
             }
         }
-        let (list, choice) = try resolveNetwork(try NetworkMode(o.network), id: id)
+        // docker's long form: its settings join the short flags' (both at once is a conflict, as in docker).
+        let first = try NetworkFlag(o.network)
+        var o = o
+        for (given, flag) in [(first.ip != nil, o.ip != nil ? "--ip" : nil), (first.ip6 != nil, o.ip6 != nil ? "--ip6" : nil),
+                              (first.mac != nil, o.macAddress != nil ? "--mac-address" : nil)] where given {
+            if let flag { throw RunError.invalid("conflicting options: \(flag) and the ip/ip6/mac-address of --network name=…: give one") }
+        }
+        o.ip = o.ip ?? first.ip
+        o.ip6 = o.ip6 ?? first.ip6
+        o.macAddress = o.macAddress ?? first.mac
+        o.networkAliases += first.aliases
+        let (list, choice) = try resolveNetwork(try NetworkMode(first.name), id: id)
+        if list == nil && first.hasSettings {
+            throw RunError.invalid("--network \(first.name) takes no alias, ip or mac-address: they need a network of minirt's")
+        }
         if !requested.isEmpty && list == nil {
             throw RunError.invalid("port publishing needs a bridge network: drop -p/-P or use --network bridge (it is \(choice.modeName))")
         }
-        var o = o
         o.confinement.volumesRoot = volumes.root
         o.confinement.inheritedMounts = try o.confinement.volumesFrom.flatMap(inheritedMounts)
         // --pid/--ipc container:NAME: that container's namespace, by path (it must run).
@@ -110,15 +123,21 @@ public struct Containers: Sendable {
     /// that exist, each once.
     func moreNetworks(_ names: [String], first: String) throws -> [ContainerRecord.EndpointConfig] {
         var seen = [first]
-        return try names.map { name in
-            guard case .cni(let n) = try NetworkMode(name) else {
-                throw RunError.invalid("container cannot be connected to multiple networks with one of the networks in \(name) mode: give only CNI networks to --network")
+        return try names.map { value in
+            let flag = try NetworkFlag(value)
+            guard case .cni(let n) = try NetworkMode(flag.name) else {
+                throw RunError.invalid("container cannot be connected to multiple networks with one of the networks in \(flag.name) mode: give only CNI networks to --network")
             }
             let l = try networks.load(n)
             guard !seen.contains(l.name) else { throw RunError.invalid("--network \(l.name) is given twice: a container joins a network once") }
             seen.append(l.name)
             try networks.cni.validate(l)
-            return .init(network: l.name)
+            for a in flag.aliases where !Validate.isHostName(a) {
+                throw RunError.invalid("invalid alias \"\(Validate.printable(a))\" of --network \(l.name): give a host name (letters, digits, -)")
+            }
+            try Networks.checkStatic(ip: flag.ip, mac: flag.mac, list: l, mode: l.name)
+            try Networks.checkStatic6(flag.ip6, list: l)
+            return .init(network: l.name, aliases: flag.aliases, ip: flag.ip, ip6: flag.ip6, mac: flag.mac)
         }
     }
 

@@ -138,6 +138,41 @@ public enum RunError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// docker's long form of `--network`: `name=NET,alias=A,ip=…,ip6=…,mac-address=…`
+/// (the short form is the name alone).
+public struct NetworkFlag: Equatable, Sendable {
+    public var name: String
+    public var aliases: [String] = []
+    public var ip: String?
+    public var ip6: String?
+    public var mac: String?
+
+    public init(_ value: String) throws {
+        guard value.hasPrefix("name=") || value.contains(",") else { name = value; return }
+        var name: String?
+        for field in value.split(separator: ",", omittingEmptySubsequences: false) {
+            let kv = field.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, !kv[1].isEmpty, Validate.isToken(kv[1]) else {
+                throw RunError.invalid("invalid --network \"\(Validate.printable(value))\": write NAME or name=NAME[,alias=A][,ip=IP][,ip6=IP][,mac-address=MAC]")
+            }
+            switch kv[0] {
+            case "name": name = kv[1]
+            case "alias": aliases.append(kv[1])
+            case "ip": ip = kv[1]
+            case "ip6": ip6 = kv[1]
+            case "mac-address": mac = kv[1]
+            default:
+                throw RunError.invalid("invalid --network \"\(Validate.printable(value))\": unknown key \"\(Validate.printable(kv[0]))\" (name, alias, ip, ip6, mac-address)")
+            }
+        }
+        guard let name else { throw RunError.invalid("invalid --network \"\(Validate.printable(value))\": name=NET is missing") }
+        self.name = name
+    }
+
+    /// Whether it carries settings of its own (then none, host and container: cannot take it).
+    var hasSettings: Bool { !aliases.isEmpty || ip != nil || ip6 != nil || mac != nil }
+}
+
 /// What `--network` asked for, before anything is looked up.
 public enum NetworkMode: Equatable, Sendable {
     case none, host
