@@ -88,10 +88,36 @@ public struct Networks: Sendable {
     public let ipamDir: String
     public let cni: CNIRuntime
 
-    public init(configDir: String, stateRoot: String, cni: CNIRuntime) {
+    /// docker's daemon.json, for what minirt takes from it: `"ipv6": true` and
+    /// `"fixed-cidr-v6"` make the default network dual stack when it is first written.
+    public static let defaultSettingsFile = "/etc/minirt/minirt.json"
+    public let settingsFile: String
+
+    public init(configDir: String, stateRoot: String, cni: CNIRuntime, settingsFile: String = Networks.defaultSettingsFile) {
         self.configDir = configDir
         self.ipamDir = "\(stateRoot)/.ipam"
         self.cni = cni
+        self.settingsFile = settingsFile
+    }
+
+    /// The default network's IPv6 half from the settings file, if it asks for one.
+    func defaultIPv6() throws -> IPv6Plan? {
+        guard let data = FileManager.default.contents(atPath: settingsFile) else { return nil }
+        func bad(_ why: String) -> NetworkError { .refused("invalid \(settingsFile): \(why)") }
+        guard let doc = try? JSONValue.parse(data), let o = doc.objectValue else { throw bad("not a JSON object") }
+        for key in o.keys where !["ipv6", "fixed-cidr-v6"].contains(key) {
+            throw bad("unknown key \"\(Validate.printable(key))\" (minirt reads ipv6 and fixed-cidr-v6)")
+        }
+        if let v = o["ipv6"], v.boolValue == nil { throw bad("\"ipv6\" must be true or false") }
+        guard o["ipv6"]?.boolValue == true else {
+            if o["fixed-cidr-v6"] != nil { throw bad("\"fixed-cidr-v6\" needs \"ipv6\": true") }
+            return nil
+        }
+        if let v = o["fixed-cidr-v6"] {
+            guard let cidr = v.stringValue else { throw bad("\"fixed-cidr-v6\" must be a string such as \"fd00:99::/64\"") }
+            return IPv6Plan(subnet: cidr)
+        }
+        return IPv6Plan()
     }
 
     /// The loopback attachment every CNI container gets for `lo`.
@@ -139,8 +165,9 @@ public struct Networks: Sendable {
         let subnet = try Self.defaultSubnets.lazy.map { try IPv4Subnet($0) }
             .first { s in !routes.contains { $0.overlaps(s) } && !taken.contains { $0.overlaps(s) } }
             ?? IPv4Subnet(Self.defaultSubnets[0])
+        let ipv6 = try defaultIPv6().map { try plan6($0, name: Self.defaultName) }
         try write(Self.bridgeConfig(name: Self.defaultName, bridge: Self.defaultBridge, subnet: subnet,
-                                    gateway: subnet.firstHost, isInternal: false, ipamDir: ipamDir))
+                                    gateway: subnet.firstHost, isInternal: false, ipamDir: ipamDir, ipv6: ipv6))
     }
 
     /// A host-local range: the subnet, its gateway, and with --ip-range where addresses come from.

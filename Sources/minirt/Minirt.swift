@@ -113,7 +113,8 @@ struct GlobalOptions: ParsableArguments {
         let root = self.root ?? env["MINIRT_ROOT"] ?? StateStore.defaultRoot
         let pluginPath = (cniPath ?? env["MINIRT_CNI_PATH"]).map { $0.split(separator: ":").map(String.init) } ?? CNIRuntime.defaultPath
         let networks = Networks(configDir: cniConfig ?? env["MINIRT_CNI_CONFIG"] ?? Networks.defaultConfigDir,
-                                stateRoot: root, cni: CNIRuntime(path: pluginPath))
+                                stateRoot: root, cni: CNIRuntime(path: pluginPath),
+                                settingsFile: env["MINIRT_CONFIG"] ?? Networks.defaultSettingsFile)
         return Containers(store: StateStore(root: root),
                           images: ImageStore(root: images ?? env["MINIRT_IMAGES"] ?? ImageStore.defaultRoot),
                           networks: networks)

@@ -97,4 +97,25 @@ import Testing
         try s.minirt("network", "rm", "ranged")
         try s.finish()
     }
+
+    /// The default network is IPv4 unless minirt.json (docker's daemon.json keys) asks, when it is first written.
+    @Test func settingsFileMakesTheDefaultNetworkDualStack() throws {
+        let s = try Sandbox()
+        let settings = s.root + "/.minirt.json"
+        func minirt(_ args: [String]) throws -> Outcome {
+            var env = s.environment
+            env["MINIRT_CONFIG"] = settings
+            return try Sandbox.exec(s.command.0, s.command.1 + args, env: env)
+        }
+        try Data(#"{"ipv6": true, "fixed-cidr-v6": "fd00:77:48::/64", "bip": "10.1.0.1/24"}"#.utf8).write(to: URL(fileURLWithPath: settings))
+        let refused = try minirt(["run", "--rm", "busybox", "true"])
+        #expect(refused.status == 125 && refused.stderr.contains("unknown key \"bip\"") && refused.stderr.split(separator: "\n").count == 1,
+                "\(refused.stderr)")
+        try Data(#"{"ipv6": true, "fixed-cidr-v6": "fd00:77:48::/64"}"#.utf8).write(to: URL(fileURLWithPath: settings))
+        let o = try minirt(["run", "--rm", "busybox", "ip", "-6", "addr", "show", "eth0"])
+        #expect(o.status == 0 && o.stdout.contains("fd00:77:48::"), "\(o.stdout)\(o.stderr)")
+        let net = try minirt(["network", "inspect", "-f", "{{.EnableIPv6}}", "bridge"]).stdout
+        #expect(net.hasPrefix("true"))
+        try s.finish()
+    }
 }
