@@ -52,6 +52,17 @@ import Testing
         let ports = try inspect(s, "web", "{{json .NetworkSettings.Ports}}")
         #expect(ports.contains("8080"), "\(ports)")
 
+        // One family each, as docker: [::] is IPv6's any address, 0.0.0.0 IPv4's.
+        let split = try s.minirt("run", "-d", "--name", "split", "--network", "ds", "-p", "[::]:8090:80", "-p", "0.0.0.0:8091:80", "busybox", "sh", "-c",
+                                 "mkdir /www && echo split > /www/index.html && exec httpd -f -p 80 -h /www")
+        #expect(split.status == 0, "\(split.stderr)")
+        _ = try s.id(of: "split")
+        _ = try s.waitForPid("split")
+        #expect(try s.host("curl", "-sS", "-g", "--max-time", "5", "http://[fd00:77:99::10]:8090/").stdout == "split\n")
+        #expect(try s.host("curl", "-sS", "--max-time", "5", "http://127.0.0.1:8091/").stdout == "split\n")
+        #expect(try s.host("curl", "-sS", "--max-time", "2", "http://127.0.0.1:8090/").status != 0, "[::] published on IPv4 too")
+        #expect(try s.host("curl", "-sS", "-g", "--max-time", "2", "http://[fd00:77:99::10]:8091/").status != 0, "0.0.0.0 published on IPv6 too")
+
         // --ip6: as asked, and in inspect.
         let fixed = try s.minirt("run", "-d", "--name", "fixed", "--network", "ds", "--ip6", "fd00:77:41::50", "busybox", "sleep", "60")
         #expect(fixed.status == 0, "\(fixed.stderr)")
@@ -77,7 +88,7 @@ import Testing
         }
         #expect(try s.minirt("network", "inspect", "bad6").status != 0, "a refused network was written")
 
-        try s.minirt("rm", "-f", "web", "fixed")
+        try s.minirt("rm", "-f", "web", "fixed", "split")
         try s.minirt("network", "rm", "ds")
         try s.host("ip", "link", "del", "h6a")
         try s.finish()
