@@ -121,6 +121,10 @@ extension Containers {
             throw RunError.invalid("image \(name) already exists: remove it first (minirt image rm \(name)) or choose another name")
         }
         let r = refreshed(try get(ref))
+        // Its files carry its host ids (the range's), which an image must not bake in.
+        if r.hostConfig.userNamespace != nil {
+            throw RunError.invalid("cannot commit \(r.name): a --userns auto container's files carry its host ids (not mapped back yet); commit a container run without --userns")
+        }
         let base = (try? images.resolve(r.image))?.config ?? ImageConfig()
         var config = base
         config.Cmd = r.config.cmd

@@ -62,6 +62,9 @@ extension Containers {
     /// with it), while its start lock keeps it from starting meanwhile.
     public func export(_ ref: String, to output: Int32) throws {
         let r = refreshed(try get(ref))
+        if r.hostConfig.userNamespace != nil {
+            throw RunError.invalid("cannot export \(r.name): a --userns auto container's files carry its host ids (not mapped back yet); export a container run without --userns")
+        }
         let tar = ["/bin/tar", "--one-file-system", "--numeric-owner", "--xattrs", "--warning=no-file-changed", "-cf", "-"]
         let result: ChildOutput
         if r.state.status == .running && r.state.pid > 0 {

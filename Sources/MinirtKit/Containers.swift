@@ -97,6 +97,21 @@ public struct Containers: Sendable {
             }
             o.joinedNamespaces[kind] = "/proc/\(target.state.pid)/ns/\(kind)"
         }
+        // --userns auto: a range taken now (a marker), given back if anything below refuses.
+        if o.userns == "auto" {
+            try UserNamespacePool.checkTraversable(store.root)
+            o.usernsRange = try UserNamespacePool().allocate(id: id, stateRoot: store.root)
+        }
+        do {
+            return try decided(o, image: image, id: id, list: list, choice: choice, requested: requested)
+        } catch {
+            if let range = o.usernsRange { UserNamespacePool().release(id: id, range: range) }
+            throw error
+        }
+    }
+
+    private func decided(_ o: RunOptions, image: Image, id: String, list: NetworkConfigList?, choice: NetworkChoice,
+                         requested: [PortBinding]) throws -> Decision {
         var plan = try RunPlan.make(o, image: image, id: id, name: o.name ?? NameGenerator.make(),
                                     directory: store.directory(id), network: choice, ports: requested,
                                     hostEnv: ProcessInfo.processInfo.environment, hostHostname: Self.hostHostname())
@@ -192,6 +207,17 @@ public struct Containers: Sendable {
         let directory = store.directory(record.id)
         do {
             for sub in ["upper", "work", "rootfs"] { try StateStore.makeDirectory("\(directory)/\(sub)") }
+            if let range = record.hostConfig.userNamespace {
+                // Its root mounts its layers as itself: the folder lets its group (alone) through.
+                guard chown(directory, 0, range.gid) == 0, chmod(directory, 0o710) == 0 else {
+                    throw RunError.invalid("chown \(directory): \(String(cString: strerror(errno)))")
+                }
+                // Its root owns its layers: the image shifted into its ids, and the writable layer.
+                try UserNamespacePool.shiftedCopy(of: d.plan.imageRootfs, to: record.rootfs, range: range)
+                for sub in ["upper", "work"] where chown("\(directory)/\(sub)", range.uid, range.gid) != 0 {
+                    throw RunError.invalid("chown \(directory)/\(sub): \(String(cString: strerror(errno)))")
+                }
+            }
             try prepareVolumes(record)
             if let log = record.hostConfig.logConfig {
                 try StateStore.writeAtomically(Data(LogOptions.supervisorLine(log).utf8), to: "\(directory)/log.options")
@@ -208,6 +234,7 @@ public struct Containers: Sendable {
         } catch {
             try? store.remove(record.id, name: record.name)
             volumes.removeAnonymous(of: record, store: store)
+            if let range = record.hostConfig.userNamespace { UserNamespacePool().release(id: record.id, range: range) }
             throw error
         }
         return record
@@ -377,6 +404,10 @@ public struct Containers: Sendable {
         try StateStore.writeAtomically(Data(hosts.utf8), to: r.hostsPath)
         try StateStore.writeAtomically(Data((r.config.hostname + "\n").utf8), to: r.hostnamePath)
         try StateStore.writeAtomically(Data(resolv.utf8), to: r.resolvConfPath)
+        // With its own ids, its root owns them as a container's root does (docker's userns-remap too).
+        if let range = r.hostConfig.userNamespace {
+            for path in [r.hostsPath, r.hostnamePath, r.resolvConfPath] { _ = chown(path, range.uid, range.gid) }
+        }
     }
 
     /// A generated name may collide with one in use: draw again a few times.

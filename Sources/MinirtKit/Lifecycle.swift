@@ -570,6 +570,7 @@ extension Containers {
                 fixed.append("could not release the network of \(r.name): \(error)")
             }
         }
+        fixed += UserNamespacePool().collect()
         let fm = FileManager.default
         let entries = (try? fm.contentsOfDirectory(atPath: store.root)) ?? []
         for e in entries where e.hasPrefix(".trash-") {

@@ -119,6 +119,7 @@ struct StoreRelease: ReleaseHost {
         switch ending {
         case .remove(let keepingVolumes):
             try store.remove(r.id, name: r.name)
+            if let range = r.hostConfig.userNamespace { UserNamespacePool().release(id: r.id, range: range) }
             EventJournal(root: store.root).append(Event(type: "container", action: "destroy", id: r.id, attributes: Containers.attributes(r, [:])))
             if !keepingVolumes { volumes.removeAnonymous(of: r, store: store) }
             return nil

@@ -76,8 +76,9 @@ public struct RunOptions: Sendable {
     public var detachKeys: String?
     /// --sig-proxy=false: signals to minirt run stay with it.
     public var sigProxy = true
-    /// --userns: only "host" (the default) is supported by run.
+    /// --userns: host (the default) or auto (a range of its own: `usernsRange`, taken by Containers).
     public var userns: String?
+    public var usernsRange: ContainerRecord.UserNamespaceRange?
     /// --log-driver, --log-opt KEY=VALUE.
     public var logDriver: String?
     public var logOptions: [String] = []
@@ -300,6 +301,8 @@ enum HealthFlags {
 public struct RunPlan: Sendable {
     public var record: ContainerRecord
     public var spec: OCISpec
+    /// The image's own root (the record's rootfs is a shifted copy of it with --userns auto).
+    public var imageRootfs = ""
 
     public static let defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -397,12 +400,22 @@ public struct RunPlan: Sendable {
         for a in o.attach where !["stdin", "stdout", "stderr"].contains(a.lowercased()) {
             throw RunError.invalid("invalid -a/--attach \(Validate.printable(a)): use stdin, stdout or stderr")
         }
-        if let u = o.userns, !u.isEmpty, u != "host" {
-            throw RunError.invalid("--userns \(Validate.printable(u)) is not supported by minirt run: its image layers are not id-mapped (use --userns host, the default, or a minirt oci bundle with user namespaces)")
+        if let u = o.userns, !["", "host", "auto"].contains(u) {
+            throw RunError.invalid("invalid --userns \(Validate.printable(u)): use host (the default) or auto (ids 0-65535 of the container are host ids no other container has)")
         }
+        let userRange = o.userns == "auto" ? o.usernsRange : nil
+        if userRange != nil {
+            // docker's refusals with remapped ids: these share what the host's ids own.
+            for (given, what) in [(o.confinement.privileged, "--privileged"), (network == .host, "--network host"),
+                                  (o.pid == "host", "--pid host"), (o.ipc == "host", "--ipc host"), (o.uts == "host", "--uts host")] where given {
+                throw RunError.invalid("conflicting options: --userns auto and \(what) (the host's namespaces belong to the host's ids): drop one")
+            }
+        }
+        host.userNamespace = userRange
+        let lower = userRange == nil ? image.rootfs : "\(directory)/lower"
 
         var record = ContainerRecord(
-            id: id, name: name, created: .now(), image: o.image, rootfs: image.rootfs,
+            id: id, name: name, created: .now(), image: o.image, rootfs: lower,
             path: path, args: Array(argv.dropFirst()), config: config, hostConfig: host)
         record.hostsPath = "\(directory)/hosts"
         record.hostnamePath = "\(directory)/hostname"
@@ -462,6 +475,11 @@ public struct RunPlan: Sendable {
         case .host: break
         case .cni(_, let path), .container(_, let path): namespaces.append(OCISpec.Namespace(type: "network", path: path))
         }
+        if let r = userRange {
+            namespaces.append(OCISpec.Namespace(type: "user"))
+            linux.uidMappings = [OCISpec.IDMapping(containerID: 0, hostID: r.uid, size: r.size)]
+            linux.gidMappings = [OCISpec.IDMapping(containerID: 0, hostID: r.gid, size: r.size)]
+        }
         linux.namespaces = namespaces
         linux.devices = OCISpec.defaultDevices()
         linux.maskedPaths = OCISpec.defaultMaskedPaths
@@ -488,7 +506,7 @@ public struct RunPlan: Sendable {
             annotations[kv[0]] = kv[1]
         }
         spec.annotations = annotations.isEmpty ? nil : annotations
-        spec.mounts = [OCISpec.rootOverlay(lower: image.rootfs, upper: "\(directory)/upper", work: "\(directory)/work")] + (spec.mounts ?? [])
+        spec.mounts = [OCISpec.rootOverlay(lower: lower, upper: "\(directory)/upper", work: "\(directory)/work")] + (spec.mounts ?? [])
         if let size = o.shmSize {
             let bytes = try ByteSize.parse(size, flag: "--shm-size")
             guard bytes > 0 else { throw RunError.invalid("invalid --shm-size \(size): give a size above 0, such as 64m") }
@@ -507,7 +525,7 @@ public struct RunPlan: Sendable {
             spec.mounts = (spec.mounts ?? []) + [OCISpec.Mount(destination: initPath, type: "bind", source: initBinary,
                                                                options: ["bind", "ro", "nosuid", "nodev", "rprivate"])]
         }
-        return RunPlan(record: record, spec: spec)
+        return RunPlan(record: record, spec: spec, imageRootfs: image.rootfs)
     }
 
     /// Where --init's minirt-init appears in the container (docker's is /sbin/docker-init).

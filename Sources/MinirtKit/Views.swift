@@ -59,6 +59,8 @@ public struct InspectView: Encodable {
     struct HostConfigView: Encodable {
         var NetworkMode: String
         var AutoRemove: Bool
+        /// "" (the host's ids) or "auto" (a range of its own, as podman shows it).
+        var UsernsMode = ""
         var Privileged = false
         var CapAdd: [String]?
         var CapDrop: [String]?
@@ -241,6 +243,7 @@ public struct InspectView: Encodable {
                                     Dns: h.dns, DnsSearch: h.dnsSearch, DnsOptions: h.dnsOptions, ExtraHosts: h.extraHosts,
                                     RestartPolicy: RestartPolicyView(Name: h.restartPolicy.name, MaximumRetryCount: h.restartPolicy.maximumRetryCount))
         HostConfig.Init = Nullable(h.initProcess)
+        HostConfig.UsernsMode = h.userNamespace == nil ? "" : "auto"
         if let l = h.logConfig { HostConfig.LogConfig = LogConfigView(Type: l.type, Config: l.config) }
         if let sec = h.security {
             HostConfig.Privileged = sec.privileged

@@ -149,6 +149,8 @@ extension Containers {
             let name = URL(fileURLWithPath: m.source).deletingLastPathComponent().lastPathComponent
             let (_, created) = try volumes.create(name, anonymous: m.anonymous == true)
             if created { journal.volume("create", name) }
+            // An anonymous volume is this container's alone: with --userns auto its root owns it.
+            if created, m.anonymous == true, let range = r.hostConfig.userNamespace { _ = chown(volumes.data(name), range.uid, range.gid) }
             let empty = ((try? FileManager.default.contentsOfDirectory(atPath: volumes.data(name))) ?? []).isEmpty
             guard created || empty else { continue }
             let imageRoot = open(r.rootfs, InRoot.pathOnly | O_DIRECTORY | O_CLOEXEC)

@@ -90,6 +90,8 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var macAddress: String?
         /// --init (absent when not given).
         public var initProcess: Bool?
+        /// --userns auto: the host ids its ids 0-65535 are (absent: the host's ids).
+        public var userNamespace: UserNamespaceRange?
         /// --log-driver and --log-opt (absent: json-file, unbounded).
         public var logConfig: LogConfig?
         public var restartPolicy = RestartPolicy()
@@ -103,6 +105,14 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
             guard !["none", "host", ""].contains(networkMode), !networkMode.hasPrefix("container:") else { return [] }
             return [EndpointConfig(network: networkMode, aliases: networkAliases, ip: staticIP, mac: macAddress)]
         }
+    }
+
+    /// A user namespace's host ids: container id N is host id uid+N (gid+N), N < size.
+    public struct UserNamespaceRange: Codable, Sendable, Equatable {
+        public var uid: UInt32
+        public var gid: UInt32
+        public var size: UInt32
+        public init(uid: UInt32, gid: UInt32, size: UInt32) { self.uid = uid; self.gid = gid; self.size = size }
     }
 
     /// A network the container joins and how: docker's EndpointSettings as given.

@@ -214,7 +214,7 @@ struct Run: ParsableCommand {
     @Flag(name: [.short, .long], help: "Suppress pull output (minirt pulls nothing: accepted for docker's scripts).")
     var quiet = false
 
-    @Option(help: ArgumentHelp("host (the default; per-run remapping needs id-mapped image layers, not supported by run).", valueName: "mode"))
+    @Option(help: ArgumentHelp("host (the default) or auto: container ids 0-65535 are host ids of its own (podman's auto; ranges from /etc/subuid's minirt entry).", valueName: "mode"))
     var userns: String?
 
     @Option(name: .customLong("cgroup-parent"), help: ArgumentHelp("The cgroup the container's cgroup goes under (default /minirt).", valueName: "path"))

@@ -183,7 +183,10 @@ final class Sandbox: @unchecked Sendable {
         if !leftover.isEmpty { try minirt(["rm", "-f"] + leftover) }
         #expect(containerFolders().isEmpty, "rm left state folders: \(containerFolders())")
         #expect(hostMounts().isEmpty, "mounts left on the host: \(hostMounts())")
+        let markers = (try? FileManager.default.contentsOfDirectory(atPath: "/var/run/minirt-userns")) ?? []
         for id in trackedIDs {
+            let held = markers.filter { (try? String(contentsOfFile: "/var/run/minirt-userns/\($0)", encoding: .utf8))?.hasPrefix(id) == true }
+            #expect(held.isEmpty, "user namespace range left taken by \(id.prefix(12)): \(held)")
             let pin = "/var/run/netns/minirt-\(id.prefix(12))"
             #expect(!FileManager.default.fileExists(atPath: pin), "network namespace pin left: \(pin)")
             #expect(!(try String(contentsOfFile: "/proc/self/mounts", encoding: .utf8)).contains(pin))

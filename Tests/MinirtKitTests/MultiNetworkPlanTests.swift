@@ -125,3 +125,18 @@ import Glibc
         #expect(text == "server=/b.svc.cluster.local/10.2.0.1\nserver=/b/10.2.0.9\n", "\(text)")
     }
 }
+
+/// `--userns auto`'s pools: /etc/subuid-style lines of the `minirt` user, 65536 ids a slot.
+@Suite struct UserNamespacePoolTests {
+    @Test func rangesComeFromTheMinirtEntries() {
+        let text = "alice:100000:65536\nminirt:300000:131072\nminirt:bad:1\nminirt:4294900000:200000\nminirt:500000:1000\n"
+        let r = UserNamespacePool.ranges(text)
+        #expect(r.count == 1 && r[0].start == 300000 && r[0].count == 131072, "\(r)")
+        let pool = UserNamespacePool(folder: "/nonexistent", subuid: text, subgid: "minirt:700000:65536\n")
+        #expect(pool.slot(0) == .init(uid: 300000, gid: 700000, size: 65536))
+        #expect(pool.slot(1) == nil, "the gid pool has one slot only")
+        let fallback = UserNamespacePool(folder: "/nonexistent", subuid: "", subgid: "")
+        #expect(fallback.slot(1) == .init(uid: 2_000_065_536, gid: 2_000_065_536, size: 65536))
+        #expect(fallback.slot(4095) != nil && fallback.slot(4096) == nil)
+    }
+}
