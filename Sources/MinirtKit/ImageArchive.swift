@@ -95,31 +95,56 @@ extension ImageStore {
 /// files and links are copied as they are (device nodes are not). The image is
 /// built in a hidden folder of the store and renamed into place whole.
 extension ImageStore {
-    public func load(from input: Int32, name given: String?) throws -> Image {
+    /// Loads every image of the archive (docker's save of several, an OCI layout's
+    /// manifests); `name` names the one image of an archive that holds one.
+    public func load(from input: Int32, name given: String?) throws -> [Image] {
         try Scratch.folder("load") { scratch in try load(from: input, name: given, in: scratch) }
     }
 
-    func load(from input: Int32, name given: String?, in scratch: String) throws -> Image {
+    func load(from input: Int32, name given: String?, in scratch: String) throws -> [Image] {
         let outer = scratch + "/archive"
         try FileManager.default.createDirectory(atPath: outer, withIntermediateDirectories: true)
         let untar = try ChildProcess.run("/bin/tar", arguments: ["-x", "-f", "-", "--no-same-owner", "-C", outer], environment: [], stdinFD: input)
         guard untar.status == 0 else { throw RunError.invalid("image load: not a tar archive: \(Self.firstLine(untar.stderr))") }
 
-        let (configPath, layerPaths, suggested) = try Self.readArchive(outer)
-        let name = given ?? suggested
-        guard StateStore.isValidName(name) else {
-            throw RunError.invalid("image load: \"\(Validate.printable(name))\" is not a name for the store: give --name NAME (letters, digits, '.', '_' and '-')")
+        let found = try Self.readArchive(outer)
+        if given != nil && found.count > 1 {
+            throw RunError.invalid("image load: the archive holds \(found.count) images and --name names one: load it without --name (each keeps its own name)")
         }
-        guard access("\(root)/\(name)", F_OK) != 0 else {
-            throw RunError.invalid("image \(name) already exists: remove it first (minirt image rm \(name)) or give --name")
-        }
+        // Every name and config is checked before anything is written: a refusal leaves nothing.
         struct OCIConfig: Decodable { var config: ImageConfig? }
-        guard let configData = FileManager.default.contents(atPath: configPath) else { throw RunError.invalid("image load: the image config is missing") }
-        let config: ImageConfig
-        do { config = try JSONDecoder().decode(OCIConfig.self, from: configData).config ?? ImageConfig() } catch {
-            throw RunError.invalid("image load: the image config is not JSON an image config has: \(Self.describe(error))")
+        var plans: [(name: String, config: ImageConfig, layers: [String])] = []
+        for (configPath, layerPaths, suggested) in found {
+            let name = given ?? suggested
+            guard StateStore.isValidName(name) else {
+                throw RunError.invalid("image load: \"\(Validate.printable(name))\" is not a name for the store: give --name NAME (letters, digits, '.', '_' and '-')")
+            }
+            guard access("\(root)/\(name)", F_OK) != 0, !plans.contains(where: { $0.name == name }) else {
+                throw RunError.invalid("image \(name) already exists: remove it first (minirt image rm \(name)) or give --name")
+            }
+            guard let configData = FileManager.default.contents(atPath: configPath) else { throw RunError.invalid("image load: the image config is missing") }
+            let config: ImageConfig
+            do { config = try JSONDecoder().decode(OCIConfig.self, from: configData).config ?? ImageConfig() } catch {
+                throw RunError.invalid("image load: the image config is not JSON an image config has: \(Self.describe(error))")
+            }
+            plans.append((name, config, layerPaths))
         }
+        var loaded: [Image] = []
+        do {
+            for p in plans {
+                try unpack(name: p.name, config: p.config, layers: p.layers, scratch: scratch)
+                loaded.append(try resolve(p.name))
+            }
+        } catch {
+            // All or nothing, as the checks above promise.
+            for image in loaded { try? FileManager.default.removeItem(atPath: "\(root)/\(image.name)") }
+            throw error
+        }
+        return loaded
+    }
 
+    /// Applies the layers in order onto a new rootfs and moves the image into the store.
+    func unpack(name: String, config: ImageConfig, layers layerPaths: [String], scratch: String) throws {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         let stage = "\(root)/.load-\(name)-\(getpid())"
         try? FileManager.default.removeItem(atPath: stage)
@@ -149,12 +174,24 @@ extension ImageStore {
             try? FileManager.default.removeItem(atPath: stage)
             throw error
         }
-        return try resolve(name)
     }
 
-    /// The config's path, the layers' paths in order and a name, from index.json
-    /// (OCI) or manifest.json (docker-archive); every path checked to stay inside.
-    static func readArchive(_ dir: String) throws -> (String, [String], String) {
+    /// This machine's architecture in OCI's words (what an index's platforms name).
+    static var architecture: String {
+        #if arch(x86_64)
+        return "amd64"
+        #elseif arch(arm64)
+        return "arm64"
+        #else
+        return ""
+        #endif
+    }
+
+    /// Each image's config path, layer paths in order and name, from
+    /// manifest.json (docker-archive) or index.json (OCI: an index may list
+    /// indexes, as multi-platform images do: this machine's platform is taken);
+    /// every path checked to stay inside.
+    static func readArchive(_ dir: String) throws -> [(String, [String], String)] {
         /// A regular file of the unpacked archive, reached through no link: the
         /// archive's own links (GNU tar makes them at its end) could lead anywhere.
         func plain(_ relative: String) throws -> String {
@@ -189,26 +226,41 @@ extension ImageStore {
             }
             return try plain(relative)
         }
-        struct Descriptor: Decodable { var digest: String; var annotations: [String: String]? }
+        struct Platform: Decodable { var os: String?; var architecture: String? }
+        struct Descriptor: Decodable { var mediaType: String?; var digest: String; var annotations: [String: String]?; var platform: Platform? }
         struct Index: Decodable { var manifests: [Descriptor] }
         struct Manifest: Decodable { var config: Descriptor; var layers: [Descriptor] }
         struct DockerEntry: Decodable { var Config: String; var RepoTags: [String]?; var Layers: [String] }
         let decoder = JSONDecoder()
         // docker-archive first: podman's and docker's saves carry manifest.json (an OCI layout may too).
         if let manifestPath = try? plain("manifest.json"), let data = FileManager.default.contents(atPath: manifestPath),
-           let entry = (try? decoder.decode([DockerEntry].self, from: data))?.first {
-            return (try inside(entry.Config), try entry.Layers.map(inside), suggestedName(entry.RepoTags?.first))
+           let entries = try? decoder.decode([DockerEntry].self, from: data), !entries.isEmpty {
+            return try entries.map { (try inside($0.Config), try $0.Layers.map(inside), suggestedName($0.RepoTags?.first)) }
         }
         guard let indexPath = try? plain("index.json"), let data = FileManager.default.contents(atPath: indexPath),
-              let index = try? decoder.decode(Index.self, from: data), let first = index.manifests.first else {
+              let index = try? decoder.decode(Index.self, from: data), !index.manifests.isEmpty else {
             throw RunError.invalid("image load: neither an OCI image layout (index.json) nor a docker archive (manifest.json)")
         }
-        guard let mdata = FileManager.default.contents(atPath: try blob(first.digest)),
-              let manifest = try? decoder.decode(Manifest.self, from: mdata) else {
-            throw RunError.invalid("image load: the manifest \(first.digest) is not an image manifest (an index of indexes is not supported)")
+        /// An image manifest, or an index's entry for this platform (bounded: an index may not nest without end).
+        func image(_ d: Descriptor, name: String, depth: Int) throws -> (String, [String], String) {
+            let bytes = FileManager.default.contents(atPath: try blob(d.digest)) ?? Data()
+            if let manifest = try? decoder.decode(Manifest.self, from: bytes) {
+                return (try blob(manifest.config.digest), try manifest.layers.map { try blob($0.digest) }, name)
+            }
+            guard depth < 4, let nested = try? decoder.decode(Index.self, from: bytes) else {
+                throw RunError.invalid("image load: \(d.digest) is neither an image manifest nor an index of them")
+            }
+            let mine = nested.manifests.filter { ($0.platform?.os ?? "linux") == "linux" && ($0.platform?.architecture ?? architecture) == architecture }
+            guard let pick = mine.first else {
+                let has = nested.manifests.compactMap { $0.platform.map { "\($0.os ?? "?")/\($0.architecture ?? "?")" } }
+                throw RunError.invalid("image load: the image index has no linux/\(architecture) image (it has \(has.joined(separator: ", ")))")
+            }
+            return try image(pick, name: name, depth: depth + 1)
         }
-        return (try blob(manifest.config.digest), try manifest.layers.map { try blob($0.digest) },
-                suggestedName(first.annotations?["org.opencontainers.image.ref.name"]))
+        // A layout may list one image per platform at its top: this machine's alone.
+        let usable = index.manifests.filter { d in d.platform.map { ($0.os ?? "linux") == "linux" && ($0.architecture ?? architecture) == architecture } ?? true }
+        guard !usable.isEmpty else { throw RunError.invalid("image load: the archive has no linux/\(architecture) image") }
+        return try usable.map { try image($0, name: suggestedName($0.annotations?["org.opencontainers.image.ref.name"]), depth: 0) }
     }
 
     /// docker.io/library/nginx:1.25 → nginx-1.25; :latest is dropped.

@@ -288,6 +288,8 @@ public struct InspectView: Encodable {
             }
         }
         ResolvConfPath = r.resolvConfPath
+        // The json-file (or local) log, as docker names it; none: no file.
+        LogPath = r.hostConfig.logConfig?.type == "none" ? "" : "\(directory)/container.log"
         HostnamePath = r.hostnamePath
         HostsPath = r.hostsPath
         GraphDriver = GraphDriverView(Data: [

@@ -174,9 +174,10 @@ struct ImageLoad: ParsableCommand {
             guard fd >= 0 else { throw RunError.invalid("cannot read \(input ?? ""): \(String(cString: strerror(errno)))") }
             defer { if fd != 0 { close(fd) } }
             let c = global.containers()
-            let image = try c.images.load(from: fd, name: name)
-            c.imageEvent("load", image.name)
-            print(quiet ? image.name : "Loaded image: \(image.name)")
+            for image in try c.images.load(from: fd, name: name) {
+                c.imageEvent("load", image.name)
+                print(quiet ? image.name : "Loaded image: \(image.name)")
+            }
         } catch { throw fail(error, defaultCode: 1) }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FoundationEssentials
 import MinirtEngine
+import MinirtCNI
 import MinirtKit
 #if canImport(Glibc)
 import Glibc
@@ -74,9 +75,7 @@ func printViews<T: Encodable>(_ views: [T], template: Template?) throws {
     if let template {
         for v in views { print(try template.render(v)) }
     } else {
-        let e = JSONEncoder()
-        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        // docker prints [] for nothing found (the encoder would print "[\n\n]").
-        print(views.isEmpty ? "[]" : String(decoding: try e.encode(views), as: UTF8.self))
+        // docker's layout and field order (DockerJSON); [] for nothing found.
+        print(DockerJSON.pretty(try JSONValue.from(views)))
     }
 }

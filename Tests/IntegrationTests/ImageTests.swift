@@ -191,4 +191,56 @@ import Glibc
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).allSatisfy { !$0.hasPrefix("minirt-load-") })
         try s.finish()
     }
+
+    /// An archive of several images (docker save a b, an OCI layout with several
+    /// manifests) loads each; an index of indexes (a multi-platform image) gives
+    /// this machine's platform; --name with several, or no image for this
+    /// platform, is refused with nothing loaded.
+    @Test func severalImagesAndNestedIndexes() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let store = s.root + "/.images", work = s.root + "/.multi"
+        for d in [store, work + "/oci/blobs/sha256"] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        func blob(_ text: String) throws -> String {
+            try text.write(toFile: work + "/b", atomically: true, encoding: .utf8)
+            return try blob(file: work + "/b")
+        }
+        func blob(file path: String) throws -> String {
+            let hex = String(try Sandbox.exec("/usr/bin/sha256sum", [path]).stdout.prefix(64))
+            try? FileManager.default.removeItem(atPath: work + "/oci/blobs/sha256/" + hex)
+            try FileManager.default.moveItem(atPath: path, toPath: work + "/oci/blobs/sha256/" + hex)
+            return "sha256:" + hex
+        }
+        try Sandbox.exec("/bin/tar", ["-c", "-f", work + "/layer.tar", "-C", Sandbox.images + "/busybox/rootfs", "."])
+        let layer = try blob(file: work + "/layer.tar")
+        let config = try blob(#"{"config": {"Cmd": ["echo", "multi"]}}"#)
+        let manifest = try blob(#"{"schemaVersion":2,"config":{"digest":"\#(config)","size":1},"layers":[{"digest":"\#(layer)","size":1}]}"#)
+        let platforms = try blob("""
+            {"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[
+             {"digest":"\(manifest)","platform":{"os":"linux","architecture":"arm64"}},
+             {"digest":"\(manifest)","platform":{"os":"linux","architecture":"amd64"}}]}
+            """)
+        let foreign = try blob(#"{"schemaVersion":2,"manifests":[{"digest":"\#(manifest)","platform":{"os":"linux","architecture":"s390x"}}]}"#)
+        try #"{"imageLayoutVersion":"1.0.0"}"#.write(toFile: work + "/oci/oci-layout", atomically: true, encoding: .utf8)
+        func archive(_ index: String, _ name: String) throws -> String {
+            try index.write(toFile: work + "/oci/index.json", atomically: true, encoding: .utf8)
+            try Sandbox.exec("/bin/tar", ["-c", "-f", work + "/\(name).tar", "-C", work + "/oci", "."])
+            return work + "/\(name).tar"
+        }
+        func ref(_ d: String, _ n: String) -> String { #"{"digest":"\#(d)","annotations":{"org.opencontainers.image.ref.name":"\#(n)"}}"# }
+        let two = try archive(#"{"schemaVersion":2,"manifests":[\#(ref(manifest, "one")),\#(ref(manifest, "two"))]}"#, "two")
+        let named = try s.minirt("--images", store, "image", "load", "-i", two, "--name", "x")
+        #expect(named.status == 1 && named.stderr.contains("holds 2 images"), "\(named.stderr)")
+        let loaded = try s.minirt("--images", store, "image", "load", "-i", two)
+        #expect(loaded.stdout == "Loaded image: one\nLoaded image: two\n", "\(loaded.stdout)\(loaded.stderr)")
+        let nested = try s.minirt("--images", store, "image", "load", "-i", try archive(#"{"schemaVersion":2,"manifests":[\#(ref(platforms, "multi"))]}"#, "nested"))
+        #expect(nested.stdout == "Loaded image: multi\n", "\(nested.stdout)\(nested.stderr)")
+        #expect(try s.minirt("--images", store, "run", "--rm", "--network", "none", "multi").stdout == "multi\n")
+        let none = try s.minirt("--images", store, "image", "load", "-i", try archive(#"{"schemaVersion":2,"manifests":[\#(ref(foreign, "alien"))]}"#, "foreign"))
+        #expect(none.status == 1 && none.stderr.contains("no linux/") && none.stderr.contains("s390x"), "\(none.stderr)")
+        // One name taken: the whole archive is refused, the other image not loaded either.
+        let again = try s.minirt("--images", store, "image", "load", "-i", try archive(#"{"schemaVersion":2,"manifests":[\#(ref(manifest, "three")),\#(ref(manifest, "one"))]}"#, "again"))
+        #expect(again.status == 1 && again.stderr.contains("already exists"), "\(again.stderr)")
+        #expect(try s.minirt("--images", store, "images", "-q").lines.sorted() == ["multi", "one", "two"])
+        try s.finish()
+    }
 }
