@@ -56,14 +56,6 @@ static void u32_to_str(uint32_t v, char *out) {
     out[j] = 0;
 }
 
-// rootfs + "/" + path (path is absolute inside the container).
-static int join_root(char *out, size_t cap, const char *root, const char *path) {
-    out[0] = 0;
-    if (str_append(out, cap, root) < 0) return -1;
-    if (path[0] != '/' && str_append(out, cap, "/") < 0) return -1;
-    return str_append(out, cap, path);
-}
-
 // ---- failure reporting ----
 
 __attribute__((noreturn))
@@ -102,20 +94,6 @@ static int mkdir_all(const char *path, mode_t mode) {
             buf[i] = c;
         }
     }
-    return 0;
-}
-
-// Creates the parent directories and an empty file at path (a bind target).
-static int touch_file(const char *path) {
-    char dir[PATH_MAX];
-    size_t n = str_len(path);
-    if (n >= sizeof dir) { errno = ENAMETOOLONG; return -1; }
-    memcpy(dir, path, n + 1);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) { *slash = 0; if (mkdir_all(dir, 0755) < 0) return -1; }
-    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0 && errno != EEXIST && errno != EISDIR) return -1;
-    if (fd >= 0) close(fd);
     return 0;
 }
 
@@ -274,22 +252,46 @@ static void do_mount(const struct minirt_spawn_config *cfg, int rootfd, const st
     }
 }
 
-static void make_device(const struct minirt_spawn_config *cfg, const struct minirt_device *d) {
-    char path[PATH_MAX];
-    if (join_root(path, sizeof path, cfg->rootfs, d->path) < 0)
-        fail(cfg, MINIRT_STAGE_DEVICE, ENAMETOOLONG, d->path);
-    unlink(path);
-    if (mknod(path, d->mode, makedev(d->major, d->minor)) < 0) {
-        // No mknod (e.g. in a user namespace): bind the host's node instead.
-        if (errno != EPERM || touch_file(path) < 0 ||
-            mount(d->path, path, NULL, MS_BIND, NULL) < 0)
-            fail(cfg, MINIRT_STAGE_DEVICE, errno, d->path);
-        return;
-    }
-    if (chown(path, d->uid, d->gid) < 0) fail(cfg, MINIRT_STAGE_DEVICE, errno, d->path);
+// The directory that holds path's last component, resolved (and made) inside
+// the root, and that component: what is created there (a device node, a
+// symlink) can never land on the host through a link planted in the image.
+static int parent_in_root(int rootfd, const char *path, const char **base) {
+    static char dir[PATH_MAX];
+    size_t n = str_len(path);
+    if (n >= sizeof dir) { errno = ENAMETOOLONG; return -1; }
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (!slash || !slash[1] || strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0) { errno = EINVAL; return -1; }
+    *base = path + (slash - dir) + 1;
+    if (slash == dir) dir[1] = 0; else *slash = 0;
+    return resolve_in_root(rootfd, dir, 0);
 }
 
-static void make_dev_symlinks(const struct minirt_spawn_config *cfg) {
+static void make_device(const struct minirt_spawn_config *cfg, int rootfd, const struct minirt_device *d) {
+    const char *base;
+    int dir = parent_in_root(rootfd, d->path, &base);
+    if (dir < 0) fail(cfg, MINIRT_STAGE_DEVICE, errno, d->path);
+    unlinkat(dir, base, 0);
+    if (mknodat(dir, base, d->mode, makedev(d->major, d->minor)) < 0) {
+        // No mknod (e.g. in a user namespace): bind the host's node instead (as runc, the same path on the host).
+        if (errno != EPERM) fail(cfg, MINIRT_STAGE_DEVICE, errno, d->path);
+        int f = openat(dir, base, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (f < 0) fail(cfg, MINIRT_STAGE_DEVICE, errno, d->path);
+        close(f);
+        int t = openat(dir, base, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (t < 0) fail(cfg, MINIRT_STAGE_DEVICE, errno, d->path);
+        char target[64];
+        fd_path(t, target);
+        if (mount(d->path, target, NULL, MS_BIND, NULL) < 0) fail(cfg, MINIRT_STAGE_DEVICE, errno, d->path);
+        close(t);
+        close(dir);
+        return;
+    }
+    if (fchownat(dir, base, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0) fail(cfg, MINIRT_STAGE_DEVICE, errno, d->path);
+    close(dir);
+}
+
+static void make_dev_symlinks(const struct minirt_spawn_config *cfg, int rootfd) {
     static const char *const links[][2] = {
         {"/proc/self/fd", "/dev/fd"},
         {"/proc/self/fd/0", "/dev/stdin"},
@@ -298,11 +300,12 @@ static void make_dev_symlinks(const struct minirt_spawn_config *cfg) {
         {"pts/ptmx", "/dev/ptmx"},
     };
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
-        char path[PATH_MAX];
-        if (join_root(path, sizeof path, cfg->rootfs, links[i][1]) < 0)
-            fail(cfg, MINIRT_STAGE_DEVICE, ENAMETOOLONG, links[i][1]);
-        unlink(path);
-        if (symlink(links[i][0], path) < 0) fail(cfg, MINIRT_STAGE_DEVICE, errno, links[i][1]);
+        const char *base;
+        int dir = parent_in_root(rootfd, links[i][1], &base);
+        if (dir < 0) fail(cfg, MINIRT_STAGE_DEVICE, errno, links[i][1]);
+        unlinkat(dir, base, 0);
+        if (symlinkat(links[i][0], dir, base) < 0) fail(cfg, MINIRT_STAGE_DEVICE, errno, links[i][1]);
+        close(dir);
     }
 }
 
@@ -331,30 +334,33 @@ static int send_fd(int sock, int fd) { return send_fd_with(sock, fd, "c", 1); }
 
 // Opens a pty in the container's own devpts so ttyname() works inside, binds
 // the slave on /dev/console, sends the master to the parent. Returns the slave.
-static int setup_console(const struct minirt_spawn_config *cfg) {
-    char ptmx[PATH_MAX], slave[PATH_MAX], console[PATH_MAX], num[16];
-    if (join_root(ptmx, sizeof ptmx, cfg->rootfs, "/dev/pts/ptmx") < 0)
-        fail(cfg, MINIRT_STAGE_CONSOLE, ENAMETOOLONG, "/dev/pts/ptmx");
-    int master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+static int setup_console(const struct minirt_spawn_config *cfg, int rootfd) {
+    char slave[32], console[64], num[16];
+    // In-root: an image's /dev may be a link that leads to the host's /dev.
+    int master = open_in_root(rootfd, "/dev/pts/ptmx", O_RDWR | O_NOCTTY);
     if (master < 0) fail(cfg, MINIRT_STAGE_CONSOLE, errno, "/dev/pts/ptmx");
     int unlock = 0;
     unsigned int n = 0;
     if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCGPTN, &n) < 0)
         fail(cfg, MINIRT_STAGE_CONSOLE, errno, "/dev/pts/ptmx");
     u32_to_str(n, num);
-    if (join_root(slave, sizeof slave, cfg->rootfs, "/dev/pts/") < 0 || str_append(slave, sizeof slave, num) < 0)
+    slave[0] = 0;
+    if (str_append(slave, sizeof slave, "/dev/pts/") < 0 || str_append(slave, sizeof slave, num) < 0)
         fail(cfg, MINIRT_STAGE_CONSOLE, ENAMETOOLONG, "/dev/pts");
-    int s = open(slave, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int s = open_in_root(rootfd, slave, O_RDWR | O_NOCTTY);
     if (s < 0) fail(cfg, MINIRT_STAGE_CONSOLE, errno, slave);
     if (cfg->console_rows && cfg->console_cols) {
         struct winsize ws = { .ws_row = cfg->console_rows, .ws_col = cfg->console_cols };
         ioctl(s, TIOCSWINSZ, &ws);
     }
     if (cfg->clone_flags & CLONE_NEWNS) {
-        if (join_root(console, sizeof console, cfg->rootfs, "/dev/console") < 0)
-            fail(cfg, MINIRT_STAGE_CONSOLE, ENAMETOOLONG, "/dev/console");
-        if (touch_file(console) < 0 || mount(slave, console, NULL, MS_BIND, NULL) < 0)
-            fail(cfg, MINIRT_STAGE_CONSOLE, errno, "/dev/console");
+        int target = resolve_in_root(rootfd, "/dev/console", 1);
+        if (target < 0) fail(cfg, MINIRT_STAGE_CONSOLE, errno, "/dev/console");
+        char source[64];
+        fd_path(s, source);
+        fd_path(target, console);
+        if (mount(source, console, NULL, MS_BIND, NULL) < 0) fail(cfg, MINIRT_STAGE_CONSOLE, errno, "/dev/console");
+        close(target);
     }
     if (send_fd(cfg->console_socket, master) < 0) fail(cfg, MINIRT_STAGE_CONSOLE, errno, "console socket");
     close(master);
@@ -400,10 +406,10 @@ static void setup_rootfs(const struct minirt_spawn_config *cfg, int *console_sla
     int rootfd = open(cfg->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0) fail(cfg, MINIRT_STAGE_ROOTFS, errno, cfg->rootfs);
     for (size_t i = 0; i < cfg->nmounts; i++) do_mount(cfg, rootfd, &cfg->mounts[i]);
+    for (size_t i = 0; i < cfg->ndevices; i++) make_device(cfg, rootfd, &cfg->devices[i]);
+    if (cfg->default_dev_symlinks) make_dev_symlinks(cfg, rootfd);
+    if (cfg->terminal) *console_slave = setup_console(cfg, rootfd);
     close(rootfd);
-    for (size_t i = 0; i < cfg->ndevices; i++) make_device(cfg, &cfg->devices[i]);
-    if (cfg->default_dev_symlinks) make_dev_symlinks(cfg);
-    if (cfg->terminal) *console_slave = setup_console(cfg);
     run_create_container_hooks(cfg);
 
     // pivot_root(".", ".") stacks the old root under the new one; detaching it
@@ -803,7 +809,13 @@ static void child_setup(const struct minirt_spawn_config *cfg) {
     int console_slave = -1;
     if (cfg->clone_flags & CLONE_NEWNS) setup_rootfs(cfg, &console_slave);
     else {
-        if (cfg->terminal) console_slave = setup_console(cfg); // exec: the container's devpts, no /dev/console
+        if (cfg->terminal) {
+            // exec: the container's devpts (its root is ours now), no /dev/console.
+            int rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (rootfd < 0) fail(cfg, MINIRT_STAGE_CONSOLE, errno, "/");
+            console_slave = setup_console(cfg, rootfd);
+            close(rootfd);
+        }
         run_create_container_hooks(cfg);
     }
 

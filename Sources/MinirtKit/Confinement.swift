@@ -132,7 +132,7 @@ public enum Confinement {
                 return m
             }
         }
-        let added = try o.devices.map { try DeviceFlags.device($0) }
+        let added = try o.devices.flatMap { try DeviceFlags.devices($0) }
         let rules = try o.deviceCgroupRules.map(DeviceFlags.rule)
         if !added.isEmpty {
             let paths = Set(added.map(\.0.path))
@@ -461,6 +461,41 @@ public enum DeviceFlags {
         node.gid = d.gid
         return (node, OCISpec.DeviceRule(allow: true, type: d.type, major: d.major, minor: d.minor, access: perms),
                 ContainerRecord.DeviceMapping(pathOnHost: host, pathInContainer: inside, cgroupPermissions: perms))
+    }
+
+    /// A --device that names a directory (docker's `--device /dev/snd`): every
+    /// device below it, at the same place under CONTAINER (links not followed,
+    /// 8 levels at most); one that names a device: that device.
+    public static func devices(_ flag: String) throws -> [(OCISpec.Device, OCISpec.DeviceRule, ContainerRecord.DeviceMapping)] {
+        let parts = flag.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        var st = stat()
+        guard let host = parts.first, host.hasPrefix("/"), stat(host, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else {
+            return [try device(flag)]
+        }
+        guard Validate.isCleanAbsolutePath(host) else {
+            throw RunError.invalid("invalid --device \(Validate.printable(flag)): both paths must be absolute, without .. or control characters")
+        }
+        var found: [String] = []
+        func walk(_ dir: String, depth: Int) {
+            guard depth < 8, let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            for name in names.sorted() {
+                let path = dir + "/" + name
+                var e = stat()
+                guard lstat(path, &e) == 0 else { continue }
+                switch e.st_mode & S_IFMT {
+                case S_IFCHR, S_IFBLK: found.append(path)
+                case S_IFDIR: walk(path, depth: depth + 1)
+                default: break
+                }
+            }
+        }
+        walk(host, depth: 0)
+        guard !found.isEmpty else { throw RunError.invalid("invalid --device \(Validate.printable(flag)): the directory holds no device") }
+        let inside = parts.count > 1 && !isPermissions(parts[1]) ? parts[1] : host
+        let rest = parts.count == 3 ? [parts[2]] : parts.count == 2 && isPermissions(parts[1]) ? [parts[1]] : []
+        return try found.map { path in
+            try device(([path, inside + path.dropFirst(host.count)] + rest).joined(separator: ":"))
+        }
     }
 
     /// "c|b|a MAJOR:MINOR ACCESS", numbers or *, as docker's --device-cgroup-rule.

@@ -79,79 +79,109 @@ public final class FieldOrder: Sendable {
 public enum DockerJSON {
     /// An array of views as `docker inspect` prints it.
     public static func pretty(_ value: JSONValue) -> String {
-        var out = ""
+        var w = Writer(pretty: true)
         if case .array(let a) = value {
-            items(a, indent: 0, into: &out) { $0.objectValue.flatMap(FieldOrder.detect) }
+            w.items(a, indent: 0) { $0.objectValue.flatMap(FieldOrder.detect) }
         } else {
-            write(value, order: value.objectValue.flatMap(FieldOrder.detect), indent: 0, into: &out)
+            w.write(value, order: value.objectValue.flatMap(FieldOrder.detect), indent: 0)
         }
-        return out
+        return w.out
     }
 
-    static func items(_ a: [JSONValue], indent: Int, into out: inout String, order: (JSONValue) -> FieldOrder?) {
-        guard !a.isEmpty else { out += "[]"; return }
-        let pad = String(repeating: "    ", count: indent + 1)
-        out += "[\n"
-        for (i, e) in a.enumerated() {
-            out += pad
-            write(e, order: order(e), indent: indent + 1, into: &out)
-            out += i == a.count - 1 ? "\n" : ",\n"
+    /// `{{json .Path}}`: compact, in docker's order for what the path reaches in the view.
+    public static func compact(_ value: JSONValue, path: [String], root: JSONValue) -> String {
+        var w = Writer(pretty: false)
+        switch context(path, root: root) {
+        case .fields(let o): w.write(value, order: o, indent: 0)
+        case .elements(let e): w.each(value, element: e, indent: 0)
         }
-        out += String(repeating: "    ", count: indent) + "]"
+        return w.out
     }
 
-    static func entries(_ o: [String: JSONValue], keys: [String], indent: Int, into out: inout String, value: (String, JSONValue) -> String) {
-        guard !keys.isEmpty else { out += "{}"; return }
-        let pad = String(repeating: "    ", count: indent + 1)
-        out += "{\n"
-        for (i, k) in keys.enumerated() {
-            out += pad
-            quote(k, into: &out)
-            out += ": "
-            out += value(k, o[k]!)
-            out += i == keys.count - 1 ? "\n" : ",\n"
+    enum Context { case fields(FieldOrder?), elements(FieldOrder) }
+
+    /// The order that applies at a path of a view: a struct's, or each element's of a map or array of structs.
+    static func context(_ path: [String], root: JSONValue) -> Context {
+        var c = Context.fields(root.objectValue.flatMap(FieldOrder.detect))
+        var v = root
+        for key in path {
+            let next = v.objectValue?[key] ?? .null
+            switch c {
+            case .fields(let o):
+                if let n = o?.nested[key] { c = .fields(n) } else if let e = o?.each[key] { c = .elements(e) } else { c = .fields(nil) }
+            case .elements(let e):
+                if case .array = next { c = .elements(e) } else { c = .fields(e) }
+            }
+            v = next
         }
-        out += String(repeating: "    ", count: indent) + "}"
+        return c
     }
 
-    static func write(_ v: JSONValue, order: FieldOrder?, indent: Int, into out: inout String) {
-        switch v {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let i): out += String(i)
-        case .double(let d): out += d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
-        case .string(let s): quote(s, into: &out)
-        case .array(let a): items(a, indent: indent, into: &out) { _ in order }
-        case .object(let o):
-            // A struct: its fields in order, then what docker does not have (sorted). A map (no order): sorted.
-            let known = order?.fields.filter { o[$0] != nil } ?? []
-            let keys = known + o.keys.filter { !known.contains($0) }.sorted()
-            entries(o, keys: keys, indent: indent, into: &out) { k, child in
-                var text = ""
-                if let n = order?.nested[k] {
-                    write(child, order: n, indent: indent + 1, into: &text)
-                } else if let e = order?.each[k] {
-                    each(child, element: e, indent: indent + 1, into: &text)
-                } else {
-                    write(child, order: nil, indent: indent + 1, into: &text)
+    struct Writer {
+        let pretty: Bool
+        var out = ""
+
+        func newline(_ indent: Int) -> String { pretty ? "\n" + String(repeating: "    ", count: indent) : "" }
+
+        mutating func items(_ a: [JSONValue], indent: Int, order: (JSONValue) -> FieldOrder?) {
+            guard !a.isEmpty else { out += "[]"; return }
+            out += "["
+            for (i, e) in a.enumerated() {
+                out += newline(indent + 1)
+                write(e, order: order(e), indent: indent + 1)
+                if i < a.count - 1 { out += "," }
+            }
+            out += newline(indent) + "]"
+        }
+
+        mutating func entries(_ o: [String: JSONValue], keys: [String], indent: Int, value: (inout Writer, String, JSONValue) -> Void) {
+            guard !keys.isEmpty else { out += "{}"; return }
+            out += "{"
+            for (i, k) in keys.enumerated() {
+                out += newline(indent + 1)
+                DockerJSON.quote(k, into: &out)
+                out += pretty ? ": " : ":"
+                value(&self, k, o[k]!)
+                if i < keys.count - 1 { out += "," }
+            }
+            out += newline(indent) + "}"
+        }
+
+        mutating func write(_ v: JSONValue, order: FieldOrder?, indent: Int) {
+            switch v {
+            case .null: out += "null"
+            case .bool(let b): out += b ? "true" : "false"
+            case .int(let i): out += String(i)
+            case .double(let d): out += d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+            case .string(let s): DockerJSON.quote(s, into: &out)
+            case .array(let a): items(a, indent: indent) { _ in order }
+            case .object(let o):
+                // A struct: its fields in order, then what docker does not have (sorted). A map (no order): sorted.
+                let known = order?.fields.filter { o[$0] != nil } ?? []
+                let keys = known + o.keys.filter { !known.contains($0) }.sorted()
+                entries(o, keys: keys, indent: indent) { w, k, child in
+                    if let n = order?.nested[k] {
+                        w.write(child, order: n, indent: indent + 1)
+                    } else if let e = order?.each[k] {
+                        w.each(child, element: e, indent: indent + 1)
+                    } else {
+                        w.write(child, order: nil, indent: indent + 1)
+                    }
                 }
-                return text
             }
         }
-    }
 
-    /// An array of structs, or a map (keys sorted) of structs or of arrays of structs (PortBindings).
-    static func each(_ v: JSONValue, element: FieldOrder, indent: Int, into out: inout String) {
-        switch v {
-        case .array(let a): items(a, indent: indent, into: &out) { _ in element }
-        case .object(let m):
-            entries(m, keys: m.keys.sorted(), indent: indent, into: &out) { _, child in
-                var text = ""
-                if case .array = child { each(child, element: element, indent: indent + 1, into: &text) }
-                else { write(child, order: element, indent: indent + 1, into: &text) }
-                return text
+        /// An array of structs, or a map (keys sorted) of structs or of arrays of structs (PortBindings).
+        mutating func each(_ v: JSONValue, element: FieldOrder, indent: Int) {
+            switch v {
+            case .array(let a): items(a, indent: indent) { _ in element }
+            case .object(let m):
+                entries(m, keys: m.keys.sorted(), indent: indent) { w, _, child in
+                    if case .array = child { w.each(child, element: element, indent: indent + 1) }
+                    else { w.write(child, order: element, indent: indent + 1) }
+                }
+            default: write(v, order: nil, indent: indent)
             }
-        default: write(v, order: nil, indent: indent, into: &out)
         }
     }
 

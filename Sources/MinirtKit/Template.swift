@@ -77,6 +77,13 @@ public struct Template: Sendable {
         for part in parts {
             switch part {
             case .text(let t): out += t
+            case .action("json", let args):
+                // docker's json: compact, with the field order of what the path reaches.
+                switch args.first {
+                case .path(let p)?: out += DockerJSON.compact(try Self.lookup(p, in: data), path: p, root: data)
+                case .literal(let l)?: out += DockerJSON.compact(.string(l), path: [], root: .null)
+                case nil: break
+                }
             case .action(let fn, let args):
                 let values = try args.map { a -> JSONValue in
                     switch a {

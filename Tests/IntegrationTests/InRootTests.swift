@@ -22,6 +22,34 @@ import Glibc
         return path
     }
 
+    /// Device nodes (--device), /dev's links and the console are made through the
+    /// image's links inside its root: an image whose /dev and another folder are
+    /// links to host folders gets them inside, and the host folders stay empty.
+    @Test func devicesAndConsoleFollowPlantedLinksInsideOnly() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        let rootfs = try Self.image(s)
+        let hostDev = s.root + "/.host-dev", hostDir = s.root + "/.host-dir"
+        for d in [hostDev, hostDir] { try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true) }
+        try? FileManager.default.removeItem(atPath: rootfs + "/dev")
+        try #require(symlink(hostDev, rootfs + "/dev") == 0 && symlink(hostDir, rootfs + "/sneaky") == 0)
+        let o = try s.minirt("run", "--rm", "--network", "none", "--device", "/dev/null:/sneaky/evil", rootfs,
+                             "sh", "-c", "ls -l /sneaky/evil && ls /dev/fd/ >/dev/null && echo in-root")
+        #expect(o.status == 0 && o.stdout.contains("in-root"), "\(o.stdout)\(o.stderr)")
+        // With a terminal: /dev/pts/ptmx and /dev/console, through the same link.
+        let t = try s.minirt("run", "-d", "-t", "--name", "tty", "--network", "none", rootfs, "sh", "-c", "tty; ls -l /dev/console; sleep 60")
+        #expect(t.status == 0, "\(t.stderr)")
+        _ = try s.id(of: "tty")
+        var log = ""
+        for _ in 0..<100 where !log.contains("console") { log = try s.minirt("logs", "tty").stdout; usleep(20_000) }
+        #expect(log.contains("/pts/0") && log.contains("/dev/console"), "\(log)")
+        try s.minirt("rm", "-f", "tty")
+        for d in [hostDev, hostDir] {
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: d)) ?? []
+            #expect(left.isEmpty, "made on the host through the image's link: \(d): \(left)")
+        }
+        try s.finish()
+    }
+
     @Test func userLookupIgnoresAPasswdLinkedToTheHost() throws {
         let s = try Sandbox(isolatedNetwork: false)
         let rootfs = try Self.image(s)

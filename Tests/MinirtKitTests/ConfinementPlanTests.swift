@@ -348,6 +348,11 @@ import MinirtState
         #expect(throws: RunError.self) { try DeviceFlags.device("/etc/hostname") }
         #expect(throws: RunError.self) { try DeviceFlags.device("/dev") }
         #expect(try DeviceFlags.device("/dev/null").0.major == 1)
+        // A directory: each device below it, under the path inside (docker's --device /dev/snd).
+        let dir = try DeviceFlags.devices("/dev/net:/dev/n:r")
+        #expect(dir.map(\.0.path) == ["/dev/n/tun"] && dir.allSatisfy { $0.1.access == "r" } && dir[0].2.pathOnHost == "/dev/net/tun", "\(dir)")
+        #expect(try DeviceFlags.devices("/dev/net").map(\.0.path) == ["/dev/net/tun"])
+        #expect(throws: RunError.self) { try DeviceFlags.devices("/etc") }
 
         #expect(try DeviceFlags.rule("c 1:3 rwm") == OCISpec.DeviceRule(allow: true, type: "c", major: 1, minor: 3, access: "rwm"))
         #expect(try DeviceFlags.rule("b 8:* r") == OCISpec.DeviceRule(allow: true, type: "b", major: 8, minor: nil, access: "r"))

@@ -40,4 +40,14 @@ import MinirtCNI
         let vol = DockerJSON.pretty(.array([.object(["Name": .string("v"), "Driver": .string("local"), "Mountpoint": .string("/m")])]))
         #expect(vol.contains("\"Driver\": \"local\",\n        \"Mountpoint\": \"/m\",\n        \"Name\": \"v\""), "\(vol)")
     }
+
+    @Test func templatesJsonFollowsTheOrderOfWhatThePathReaches() throws {
+        let view = JSONValue.object(["HostConfig": .object(["LogConfig": .object(["Config": .object([:]), "Type": .string("local")])]),
+                                     "State": .object(["Pid": .int(1), "Status": .string("running")]),
+                                     "NetworkSettings": .object(["Networks": .object(["b": .object(["IPAddress": .string("x"), "Aliases": .null])])])])
+        #expect(try Template("{{json .State}}").render(view) == #"{"Status":"running","Pid":1}"#)
+        #expect(try Template("{{json .HostConfig.LogConfig}}").render(view) == #"{"Type":"local","Config":{}}"#)
+        #expect(try Template("{{json .NetworkSettings.Networks}}").render(view) == #"{"b":{"Aliases":null,"IPAddress":"x"}}"#)
+        #expect(try Template("{{json .NetworkSettings.Networks.b}}").render(view) == #"{"Aliases":null,"IPAddress":"x"}"#)
+    }
 }
