@@ -256,13 +256,11 @@ public struct Containers: Sendable {
         if !record.attachments.isEmpty { try attacher.detach(&record) }
         if let list {
             let h = record.hostConfig
-            let upstream = DNSFiles.upstreamServers(host: Self.read("/etc/resolv.conf") ?? "",
-                                                    upstream: Self.read("/run/systemd/resolve/resolv.conf"))
+            let upstream = Self.upstreamDNS(h)
             // Each network in order: the first gets the default route and the published ports.
             for (i, endpoint) in h.endpoints.enumerated() {
                 let l = endpoint.network == list.name ? list : try networks.load(endpoint.network)
-                try attacher.attach(&record, list: l, endpoint: endpoint, ports: i == 0 ? h.portBindings : [],
-                                    upstreamDNS: h.dns.isEmpty ? upstream : h.dns)
+                try attacher.attach(&record, list: l, endpoint: endpoint, ports: i == 0 ? h.portBindings : [], upstreamDNS: upstream)
             }
         }
         try writeDNSFiles(record, choice: choice, extraHosts: try extraHosts(record, list: list))
@@ -422,6 +420,12 @@ public struct Containers: Sendable {
             }
         }
         fatalError("unreachable")
+    }
+
+    /// Where a network's DNS server sends what it does not answer: --dns, else
+    /// the host's resolvers without its loopback stubs.
+    static func upstreamDNS(_ h: ContainerRecord.HostConfig) -> [String] {
+        h.dns.isEmpty ? DNSFiles.upstreamServers(host: read("/etc/resolv.conf") ?? "", upstream: read("/run/systemd/resolve/resolv.conf")) : h.dns
     }
 
     /// Replaces a file's content, keeping its inode (what a bind mount shows).

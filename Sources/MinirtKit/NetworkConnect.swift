@@ -43,10 +43,7 @@ extension Containers {
         r.hostConfig = updated.hostConfig
         guard r.state.status == .running, Self.isAlive(r) else { return }
         do {
-            let upstream = r.hostConfig.dns.isEmpty
-                ? DNSFiles.upstreamServers(host: Self.read("/etc/resolv.conf") ?? "", upstream: Self.read("/run/systemd/resolve/resolv.conf"))
-                : r.hostConfig.dns
-            try attacher.attach(&r, list: list, endpoint: endpoint, upstreamDNS: upstream,
+            try attacher.attach(&r, list: list, endpoint: endpoint, upstreamDNS: Self.upstreamDNS(r.hostConfig),
                                 runningPid: r.attachments.isEmpty ? r.state.pid : nil)
             // It may have exited while the plugins ran: its release did not see this attachment.
             guard Self.isAlive(r) else { throw LifecycleError.notRunning(r.name) }

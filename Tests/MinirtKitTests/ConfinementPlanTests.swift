@@ -348,11 +348,17 @@ import MinirtState
         #expect(throws: RunError.self) { try DeviceFlags.device("/etc/hostname") }
         #expect(throws: RunError.self) { try DeviceFlags.device("/dev") }
         #expect(try DeviceFlags.device("/dev/null").0.major == 1)
-        // A directory: each device below it, under the path inside (docker's --device /dev/snd).
-        let dir = try DeviceFlags.devices("/dev/net:/dev/n:r")
-        #expect(dir.map(\.0.path) == ["/dev/n/tun"] && dir.allSatisfy { $0.1.access == "r" } && dir[0].2.pathOnHost == "/dev/net/tun", "\(dir)")
-        #expect(try DeviceFlags.devices("/dev/net").map(\.0.path) == ["/dev/net/tun"])
-        #expect(throws: RunError.self) { try DeviceFlags.devices("/etc") }
+        // A directory: each device below it, under the path inside (docker's --device /dev/snd). Nodes of the test's own making.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("minirt-unit-devs-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: folder + "/sub", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try #require(mknod(folder + "/tun", S_IFCHR | 0o600, dev_t(10 << 8 | 200)) == 0 && mknod(folder + "/sub/zero", S_IFCHR | 0o666, dev_t(1 << 8 | 5)) == 0)
+        try "no device".write(toFile: folder + "/note", atomically: true, encoding: .utf8)
+        let dir = try DeviceFlags.devices("\(folder):/dev/n:r")
+        #expect(dir.map(\.0.path) == ["/dev/n/sub/zero", "/dev/n/tun"] && dir.allSatisfy { $0.1.access == "r" } && dir[1].2.pathOnHost == folder + "/tun", "\(dir)")
+        #expect(try DeviceFlags.devices(folder).map(\.0.path) == [folder + "/sub/zero", folder + "/tun"])
+        try FileManager.default.createDirectory(atPath: folder + "/empty", withIntermediateDirectories: true)
+        #expect(throws: RunError.self) { try DeviceFlags.devices(folder + "/empty") }
 
         #expect(try DeviceFlags.rule("c 1:3 rwm") == OCISpec.DeviceRule(allow: true, type: "c", major: 1, minor: 3, access: "rwm"))
         #expect(try DeviceFlags.rule("b 8:* r") == OCISpec.DeviceRule(allow: true, type: "b", major: 8, minor: nil, access: "r"))
