@@ -116,6 +116,10 @@ public final class PortReservation {
     deinit { release() }
 
     static func bind(_ b: inout PortBinding) throws -> Int32 {
+        // Every address ("" as docker's 0.0.0.0 and ::): one IPv6 socket that is not
+        // IPv6-only holds the port in both families (a dual-stack network publishes
+        // on both); a host without IPv6 gets the IPv4 socket.
+        if b.hostIP.isEmpty, let fd = try bindBothFamilies(&b) { return fd }
         let v6 = b.hostIP.contains(":")
         let fd = socket(v6 ? AF_INET6 : AF_INET,
                         Int32(b.proto == "udp" ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -124,6 +128,9 @@ public final class PortReservation {
         // port, which would defeat the reservation.
         var rc: Int32
         if v6 {
+            // [::] means IPv6 only, as in docker (0.0.0.0 is IPv4's).
+            var only: Int32 = 1
+            _ = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &only, socklen_t(MemoryLayout<Int32>.size))
             var addr = sockaddr_in6()
             addr.sin6_family = sa_family_t(AF_INET6)
             addr.sin6_port = b.hostPort.bigEndian
@@ -145,16 +152,43 @@ public final class PortReservation {
             }
             throw PortError(allocated: "cannot bind \(addr): \(String(cString: strerror(e)))")
         }
-        if b.hostPort == 0 {
-            var addr = sockaddr_storage()
-            var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
-            _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-            let port = withUnsafePointer(to: &addr) { p -> UInt16 in
-                v6 ? p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port }
-                   : p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port }
-            }
-            b.hostPort = UInt16(bigEndian: port)
-        }
+        if b.hostPort == 0 { b.hostPort = boundPort(fd, v6: v6) }
         return fd
+    }
+
+    /// The dual-stack reservation of `bind`; nil when this host has no IPv6 (then IPv4 alone).
+    static func bindBothFamilies(_ b: inout PortBinding) throws -> Int32? {
+        let fd = socket(AF_INET6, Int32(b.proto == "udp" ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var only: Int32 = 0
+        var addr = sockaddr_in6()
+        addr.sin6_family = sa_family_t(AF_INET6)
+        addr.sin6_port = b.hostPort.bigEndian
+        addr.sin6_addr = in6addr_any
+        let rc = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &only, socklen_t(MemoryLayout<Int32>.size)) == 0
+            ? withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            : -1
+        guard rc == 0 else {
+            let e = errno
+            close(fd)
+            if e == EADDRINUSE {
+                throw PortError(allocated: "port 0.0.0.0:\(b.hostPort)/\(b.proto) is already allocated (by another container or a host program, on IPv4 or IPv6): choose another host port")
+            }
+            return nil
+        }
+        if b.hostPort == 0 { b.hostPort = boundPort(fd, v6: true) }
+        return fd
+    }
+
+    /// The port the kernel picked for a socket bound to port 0.
+    static func boundPort(_ fd: Int32, v6: Bool) -> UInt16 {
+        var addr = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let port = withUnsafePointer(to: &addr) { p -> UInt16 in
+            v6 ? p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port }
+               : p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port }
+        }
+        return UInt16(bigEndian: port)
     }
 }

@@ -51,6 +51,12 @@ import Testing
         #expect(over4.stdout == "dual\n", "over 127.0.0.1: \(over4.stdout)\(over4.stderr)")
         let ports = try inspect(s, "web", "{{json .NetworkSettings.Ports}}")
         #expect(ports.contains("8080"), "\(ports)")
+        // The port is held in both families: a host program cannot take it on IPv6 alone either.
+        let grab = "import socket\ns = socket.socket(socket.AF_INET6)\ns.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)\ns.bind(('::', 8080))"
+        let taken = try s.host("python3", "-c", grab)
+        #expect(taken.status != 0 && taken.stderr.contains("Address already in use"), "[::]:8080 was free: \(taken.stderr)")
+        let second = try s.minirt("run", "--rm", "--network", "ds", "-p", "[::]:8080:80", "busybox", "true")
+        #expect(second.status == 125 && second.stderr.contains("already allocated"), "\(second.stderr)")
 
         // One family each, as docker: [::] is IPv6's any address, 0.0.0.0 IPv4's.
         let split = try s.minirt("run", "-d", "--name", "split", "--network", "ds", "-p", "[::]:8090:80", "-p", "0.0.0.0:8091:80", "busybox", "sh", "-c",
