@@ -118,73 +118,62 @@ public final class PortReservation {
     static func bind(_ b: inout PortBinding) throws -> Int32 {
         // Every address ("" as docker's 0.0.0.0 and ::): one IPv6 socket that is not
         // IPv6-only holds the port in both families (a dual-stack network publishes
-        // on both); a host without IPv6 gets the IPv4 socket.
-        if b.hostIP.isEmpty, let fd = try bindBothFamilies(&b) { return fd }
-        let v6 = b.hostIP.contains(":")
-        let fd = socket(v6 ? AF_INET6 : AF_INET,
-                        Int32(b.proto == "udp" ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw PortError(allocated: "cannot reserve port \(b.hostPort): socket: \(String(cString: strerror(errno)))") }
-        // No SO_REUSEADDR: Linux lets several non-listening sockets with it share a
-        // port, which would defeat the reservation.
-        var rc: Int32
+        // on both); a host without IPv6 falls back to the IPv4 socket. [::] alone
+        // is IPv6's, 0.0.0.0 IPv4's, as in docker.
+        var bound = b.hostIP.isEmpty ? socketBound(b, address: "::", v6Only: false) : (fd: -1, err: EAFNOSUPPORT)
+        if bound.fd < 0 && bound.err != EADDRINUSE {
+            bound = socketBound(b, address: b.hostIP.isEmpty ? "0.0.0.0" : b.hostIP, v6Only: true)
+        }
+        guard bound.fd >= 0 else {
+            let addr = "\(b.hostIP.isEmpty ? "0.0.0.0" : b.hostIP):\(b.hostPort)/\(b.proto)"
+            if bound.err == EADDRINUSE {
+                throw PortError(allocated: "port \(addr) is already allocated (by another container or a host program): choose another host port")
+            }
+            throw PortError(allocated: "cannot bind \(addr): \(String(cString: strerror(bound.err)))")
+        }
+        if b.hostPort == 0 { b.hostPort = boundPort(bound.fd) }
+        return bound.fd
+    }
+
+    /// A socket bound to the binding's port on `address` (IPv6 ones IPv6-only or
+    /// not), or the error. No SO_REUSEADDR: Linux lets several non-listening
+    /// sockets with it share a port, which would defeat the reservation.
+    static func socketBound(_ b: PortBinding, address: String, v6Only: Bool) -> (fd: Int32, err: Int32) {
+        let v6 = address.contains(":")
+        let fd = socket(v6 ? AF_INET6 : AF_INET, Int32(b.proto == "udp" ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return (-1, errno) }
+        var rc: Int32 = -1
         if v6 {
-            // [::] means IPv6 only, as in docker (0.0.0.0 is IPv4's).
-            var only: Int32 = 1
-            _ = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &only, socklen_t(MemoryLayout<Int32>.size))
+            var only: Int32 = v6Only ? 1 : 0
             var addr = sockaddr_in6()
             addr.sin6_family = sa_family_t(AF_INET6)
             addr.sin6_port = b.hostPort.bigEndian
-            inet_pton(AF_INET6, b.hostIP, &addr.sin6_addr)
-            rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            if setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &only, socklen_t(MemoryLayout<Int32>.size)) == 0,
+               inet_pton(AF_INET6, address, &addr.sin6_addr) == 1 {
+                rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
+            }
         } else {
             var addr = sockaddr_in()
             addr.sin_family = sa_family_t(AF_INET)
             addr.sin_port = b.hostPort.bigEndian
-            inet_pton(AF_INET, b.hostIP.isEmpty ? "0.0.0.0" : b.hostIP, &addr.sin_addr)
-            rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            if inet_pton(AF_INET, address, &addr.sin_addr) == 1 {
+                rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            }
         }
         guard rc == 0 else {
             let e = errno
             close(fd)
-            let addr = "\(b.hostIP.isEmpty ? "0.0.0.0" : b.hostIP):\(b.hostPort)/\(b.proto)"
-            if e == EADDRINUSE {
-                throw PortError(allocated: "port \(addr) is already allocated (by another container or a host program): choose another host port")
-            }
-            throw PortError(allocated: "cannot bind \(addr): \(String(cString: strerror(e)))")
+            return (-1, e)
         }
-        if b.hostPort == 0 { b.hostPort = boundPort(fd, v6: v6) }
-        return fd
-    }
-
-    /// The dual-stack reservation of `bind`; nil when this host has no IPv6 (then IPv4 alone).
-    static func bindBothFamilies(_ b: inout PortBinding) throws -> Int32? {
-        let fd = socket(AF_INET6, Int32(b.proto == "udp" ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        var only: Int32 = 0
-        var addr = sockaddr_in6()
-        addr.sin6_family = sa_family_t(AF_INET6)
-        addr.sin6_port = b.hostPort.bigEndian
-        addr.sin6_addr = in6addr_any
-        let rc = setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &only, socklen_t(MemoryLayout<Int32>.size)) == 0
-            ? withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) } }
-            : -1
-        guard rc == 0 else {
-            let e = errno
-            close(fd)
-            if e == EADDRINUSE {
-                throw PortError(allocated: "port 0.0.0.0:\(b.hostPort)/\(b.proto) is already allocated (by another container or a host program, on IPv4 or IPv6): choose another host port")
-            }
-            return nil
-        }
-        if b.hostPort == 0 { b.hostPort = boundPort(fd, v6: true) }
-        return fd
+        return (fd, 0)
     }
 
     /// The port the kernel picked for a socket bound to port 0.
-    static func boundPort(_ fd: Int32, v6: Bool) -> UInt16 {
+    static func boundPort(_ fd: Int32) -> UInt16 {
         var addr = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        let v6 = addr.ss_family == sa_family_t(AF_INET6)
         let port = withUnsafePointer(to: &addr) { p -> UInt16 in
             v6 ? p.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port }
                : p.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port }
