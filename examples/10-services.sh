@@ -41,15 +41,19 @@ check "all three replicas answered" test "$(printf '%s\n' "$OUT" | grep -c .)" =
 step "The rules (minirt explain reads them back from the kernel)"
 show minirt explain web
 check "a dispatch map entry for the VIP" contains "$OUT" "$vip . tcp . 80 : goto svc-"
-check "one random pick over three endpoint chains" contains "$OUT" "numgen random mod 3 vmap"
-check "each endpoint chain DNATs to its replica" contains "$OUT" "dnat ip to 10.110.0."
-note "numgen random mod 3 gives each replica 1/3. kube-proxy's iptables mode gets the same odds"
-note "from a chain of rules: -m statistic --probability 0.333, then 0.5 of the rest, then all of it."
+check "the first replica is picked 1/3 of the time" contains "$OUT" "numgen random mod 3 0"
+check "the second 1/2 of the rest" contains "$OUT" "numgen random mod 2 0"
+check "each pick DNATs to its replica" contains "$OUT" "dnat ip to 10.110.0."
+note "1/3, then 1/2 of the 2/3 left, then all of the last 1/3: each replica gets 1/3, as kube-proxy's"
+note "iptables mode does with -m statistic --probability 0.333, 0.5, then all. Each pick is two rules:"
+note "a client that is the replica itself (a hairpin) is marked for masquerade, or the replica would"
+note "answer itself directly and the reply would miss the NAT."
 
 step "A replica stops: it leaves the rules before it is signalled, so no new connection is sent to it"
 show minirt stop -t 1 lesson10-web2
 show minirt explain web
-check "two endpoints now" contains "$OUT" "numgen random mod 2 vmap"
+check "two endpoints now" lacks "$OUT" "numgen random mod 3"
+check "picked 1/2, then the other" contains "$OUT" "numgen random mod 2 0"
 gone=$(minirt inspect -f '{{.Id}}' lesson10-web2 | cut -c1-12)
 show minirt run --rm --network lesson10 busybox sh -c 'for i in $(seq 20); do wget -qO- http://web/ || echo FAILED; done | sort | uniq -c'
 check "no failed request" lacks "$OUT" "FAILED"

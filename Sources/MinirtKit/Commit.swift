@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinirtCNI
 import MinirtEngine
 import MinirtState
@@ -10,9 +11,9 @@ import Glibc
 public enum ImageChanges {
     public static func apply(_ changes: [String], to c: inout ImageConfig) throws {
         for change in changes {
-            let text = change.trimmingCharacters(in: .whitespaces)
+            let text = change.trimmed()
             let word = String(text.prefix { !$0.isWhitespace })
-            let rest = text.dropFirst(word.count).trimmingCharacters(in: .whitespaces)
+            let rest = text.dropFirst(word.count).trimmed()
             let bad = RunError.invalid("invalid --change \"\(Validate.printable(change))\": use CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR or STOPSIGNAL with a value")
             guard !rest.isEmpty else { throw bad }
             switch word.uppercased() {
@@ -78,7 +79,7 @@ public enum ImageChanges {
     static func pairs(_ s: String, allowSpaceForm: Bool) throws -> [(String, String)] {
         if allowSpaceForm, !s.prefix(while: { !$0.isWhitespace }).contains("=") {
             let key = String(s.prefix { !$0.isWhitespace })
-            return [(key, s.dropFirst(key.count).trimmingCharacters(in: .whitespaces))]
+            return [(key, s.dropFirst(key.count).trimmed())]
         }
         var out: [(String, String)] = []
         var rest = Substring(s)

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinirtCNI
 import MinirtEngine
 import MinirtState
@@ -31,15 +32,15 @@ extension Containers {
         var st = stat()
         guard fstat(src, &st) == 0 else { throw CopyError("\(source): \(String(cString: strerror(errno)))") }
         // docker's rule: into an existing directory under the source's name, else as the destination.
-        var isDir: ObjCBool = false
+        var dst = stat()
         let name = Self.baseName(source)
-        let target = FileManager.default.fileExists(atPath: destination, isDirectory: &isDir) && isDir.boolValue && !name.isEmpty
+        let target = stat(destination, &dst) == 0 && (dst.st_mode & S_IFMT) == S_IFDIR && !name.isEmpty
             ? destination + "/" + name : destination
-        let parent = (target as NSString).deletingLastPathComponent
+        let parent = PathText.parent(target)
         let dirFD = open(parent.isEmpty ? "." : parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dirFD >= 0 else { throw CopyError("the destination folder \(parent) does not exist: create it first") }
         defer { close(dirFD) }
-        try Self.copy(from: src, stat: st, into: dirFD, name: (target as NSString).lastPathComponent, o)
+        try Self.copy(from: src, stat: st, into: dirFD, name: PathText.lastComponent(target), o)
     }
 
     /// `cp HOSTSRC CONTAINER:DEST`.
@@ -58,10 +59,10 @@ extension Containers {
             dirFD = existing
             name = Self.baseName(source)
         } else {
-            let parent = (destination as NSString).deletingLastPathComponent
+            let parent = PathText.parent(destination)
             dirFD = InRoot.openAt(parent.isEmpty ? "/" : parent, inRootFD: root, flags: O_RDONLY | O_DIRECTORY)
             guard dirFD >= 0 else { throw CopyError("the folder \(parent) does not exist in the container: create it first") }
-            name = (destination as NSString).lastPathComponent
+            name = PathText.lastComponent(destination)
         }
         defer { close(dirFD) }
         guard !name.isEmpty, name != ".", name != ".." else { throw CopyError("\(destination): give a file name") }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinirtCNI
 import MinirtEngine
 import MinirtState

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinirtCNI
 import MinirtState
 
@@ -118,7 +119,7 @@ extension Containers {
         // portmap: CNI-HOSTPORT-DNAT (tagged with the id) jumps to a chain of the container's own.
         let jumps = own.filter { $0.hasPrefix("-A CNI-HOSTPORT-DNAT ") }
         let dnatChains = Set(jumps.compactMap { line -> String? in
-            guard let r = line.range(of: " -j CNI-DN-") else { return nil }
+            guard let r = line.firstRange(of: " -j CNI-DN-") else { return nil }
             return String(line[line.index(r.lowerBound, offsetBy: 4)...]).split(separator: " ").first.map(String.init)
         })
         let dnat = jumps + rules.filter { line in dnatChains.contains { line.hasPrefix("-A \($0) ") } && line.contains("DNAT") }
@@ -134,7 +135,7 @@ extension Containers {
         // minirt's own rules (nftables table inet minirt): the loopback guard in front of portmap.
         if !r.hostConfig.portBindings.isEmpty {
             let own = HostFirewall.listing().map { text in
-                text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                text.split(separator: "\n").map { $0.trimmed() }
                     .filter { $0.contains("daddr") || $0.hasPrefix("type ") }
             }
             path.items.append(.init(title: "minirt's own rules (raw priority, before portmap's DNAT)",
@@ -209,7 +210,7 @@ extension Containers {
             let route = (try? Command.run("/usr/sbin/ip", ["route", "show", range])) ?? ""
             path.items.append(.init(title: "virtual IP", lines: [
                 "\(d.clusterIP), from network \(d.network)'s service range \(range); on no interface",
-                "route: \(route.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? "missing (minirt system gc restores it)" : route.trimmingCharacters(in: .whitespacesAndNewlines)) (host processes connect() through it; NAT rewrites the destination after)",
+                "route: \(route.trimmed().isEmpty ? "missing (minirt system gc restores it)" : route.trimmed()) (host processes connect() through it; NAT rewrites the destination after)",
             ] + d.ports.map { p in
                 "port \(p.port)/\(p.proto) -> endpoints' \(p.targetPort)" + (p.nodePort.map { ", node port \($0) on every host address (and 127.0.0.1)" } ?? "")
             }, command: "ip route show \(range)"))
@@ -224,13 +225,13 @@ extension Containers {
             if let text = HostFirewall.listing() {
                 var current: String?
                 for raw in text.split(separator: "\n") {
-                    let line = raw.trimmingCharacters(in: .whitespaces)
+                    let line = raw.trimmed()
                     if line.hasPrefix("chain ") { current = String(line.dropFirst(6).dropLast(2)) ; if chains.contains(current!) { lines.append("chain \(current!)") }; continue }
                     if line == "}" { current = nil; continue }
                     if let c = current, chains.contains(c) { lines.append("  " + line) }
                 }
                 // The dispatch entries, as installed, each checked against the kernel's listing.
-                let flat = text.replacingOccurrences(of: "\n", with: " ").split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+                let flat = text.replacing("\n", with: " ").split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
                 let entries = (installed?.elements ?? []).map { e -> String in
                     let f = e.split(separator: "|", maxSplits: 2).map(String.init)
                     let entry = "\(f[1]) : goto \(f[2])"
@@ -241,7 +242,7 @@ extension Containers {
             } else {
                 lines = ["missing: table \(HostFirewall.family) \(HostFirewall.table) is gone (minirt system gc rewrites it)"]
             }
-            path.items.insert(.init(title: "rules (nft, table inet minirt): dispatch map -> service chain -> endpoint chain -> DNAT",
+            path.items.insert(.init(title: "rules (nft, table inet minirt): dispatch map -> service chain (a pick per endpoint, 1/N each) -> DNAT",
                                     lines: lines, command: "nft list table inet minirt"), at: path.items.count)
         }
         let domain = services.definitions.clusterDomain(of: d.network)

@@ -121,7 +121,7 @@ public enum HostFirewall {
     /// The bridges that have an icc chain (for gc: those without a network lose it).
     static func interContainerDenied() -> [String] {
         (listing() ?? "").split(separator: "\n").compactMap { line in
-            let t = line.trimmingCharacters(in: .whitespaces)
+            let t = line.trimmed()
             guard t.hasPrefix("chain \(iccPrefix)") else { return nil }
             return String(t.dropFirst(6 + iccPrefix.count).prefix { $0 != " " })
         }

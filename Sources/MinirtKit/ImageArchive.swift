@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinirtCNI
 import MinirtEngine
 import MinirtState
@@ -268,7 +269,7 @@ extension ImageStore {
         guard let ref, !ref.isEmpty else { return "" }
         var last = String(ref.split(separator: "/").last ?? "")
         if last.hasSuffix(":latest") { last.removeLast(7) }
-        return last.replacingOccurrences(of: ":", with: "-")
+        return last.replacing(":", with: "-")
     }
 
     /// Applies an unpacked layer (src) onto the rootfs being built (dst), by descriptors only.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinirtState
 
 /// `minirt image import` and `minirt image rm`: the store's other two doors.
@@ -109,7 +110,7 @@ extension ImageStore {
         var st = stat()
         guard lstat("\(root)/\(name)", &st) == 0, (st.st_mode & S_IFMT) == S_IFLNK,
               let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/\(name)") else { return name }
-        return (target as NSString).lastPathComponent
+        return PathText.lastComponent(target)
     }
 
     /// Whether a name of the store is a tag (a link to another's folder).

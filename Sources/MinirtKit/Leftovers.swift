@@ -141,7 +141,7 @@ extension Containers {
         if !attachments.isEmpty {
             // One release for all of them, the last interface first, as rm does.
             var r = base
-            r.attachments = attachments.sorted { $0.ifName.compare($1.ifName, options: .numeric) == .orderedAscending }
+            r.attachments = attachments.sorted { $0.ifName.numericallyPrecedes($1.ifName) }
             do { warnings += try release(r, ending: .keep, force: true).warnings } catch { warnings.append("\(error)") }
             for net in attachments where !net.network.isEmpty { attacher.dns(for: net).unregister(network: net.network, id: l.id) }
         }

@@ -48,7 +48,7 @@ struct NetworkDNS {
             for v in [n, "\(n).\(network)"] where !out.contains(v) { out.append(v) }
         }
         // Kubernetes' pod record: 10-244-2-5.<namespace>.pod.<cluster domain>.
-        if !address.isEmpty { out.append("\(address.replacingOccurrences(of: ".", with: "-")).\(network).pod.\(clusterDomain)") }
+        if !address.isEmpty { out.append("\(address.replacing(".", with: "-")).\(network).pod.\(clusterDomain)") }
         return out
     }
 

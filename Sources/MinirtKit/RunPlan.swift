@@ -359,7 +359,7 @@ public struct RunPlan: Sendable {
             guard let text = readFile(file) else {
                 throw RunError.invalid("cannot read label file \(file): check the path")
             }
-            labelLines += text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
+            labelLines += text.split(separator: "\n").map { $0.trimmed() }.filter { !$0.isEmpty && !$0.hasPrefix("#") }
         }
         for l in labelLines + o.labels {
             let kv = l.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)

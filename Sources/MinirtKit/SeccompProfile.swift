@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinirtEngine
 
 /// Seccomp profiles as users write them: Docker's format (rules that apply only
@@ -63,7 +64,7 @@ public struct SeccompProfile: Decodable, Sendable {
                     _ = try SeccompFilter.action(r.action, errno: r.errnoRet)
                     if (r.names ?? []).isEmpty && r.name == nil { throw SeccompError.invalid("no syscall names") }
                 } catch let e as SeccompError {
-                    throw RunError.invalid("seccomp profile \(path): syscalls[\(i)]: \(e.description.replacingOccurrences(of: "seccomp profile: ", with: ""))")
+                    throw RunError.invalid("seccomp profile \(path): syscalls[\(i)]: \(e.description.replacing("seccomp profile: ", with: ""))")
                 }
             }
         }
@@ -77,8 +78,7 @@ public struct SeccompProfile: Decodable, Sendable {
         }
         switch error {
         case .dataCorrupted(let c):
-            let detail = (c.underlyingError as NSError?)?.userInfo["NSDebugDescription"] as? String
-            return detail.map { "not valid JSON: \($0)" } ?? "not valid JSON at \(place(c.codingPath))"
+            return "not valid JSON at \(place(c.codingPath))"
         case .keyNotFound(let key, let c):
             return "\(place(c.codingPath + [key])): missing"
         case .typeMismatch(let type, let c):

@@ -291,7 +291,7 @@ public struct Services: Sendable {
             return d.selects(r)
         }
         .map { ServiceEndpoint(id: $0.id, name: $0.name, address: $0.attachment(on: d.network)!.ipAddress) }
-        .sorted { $0.address.compare($1.address, options: .numeric) == .orderedAscending }
+        .sorted { $0.address.numericallyPrecedes($1.address) }
     }
 
     /// This store's services a container may serve, on each of its networks.
@@ -347,7 +347,7 @@ public struct Services: Sendable {
 
     static var bootID: String {
         (FileManager.default.contents(atPath: "/proc/sys/kernel/random/boot_id").map { String(decoding: $0, as: UTF8.self) } ?? "")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+            .trimmed()
     }
 
     /// Serialises this store's rule changes: each recomputes endpoints from the records under it.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import MinirtEngine
 import MinirtState
 
@@ -17,12 +18,14 @@ public struct StatsSample: Sendable {
         record = r
         let cg = Containers.cgroup(of: r)
         usage = cg?.usage() ?? Cgroup.Usage()
-        taken = Double(DispatchTime.now().uptimeNanoseconds)
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        taken = Double(now.tv_sec) * 1e9 + Double(now.tv_nsec)
         if r.state.status == .running, let dev = try? String(contentsOfFile: "/proc/\(r.state.pid)/net/dev", encoding: .utf8) {
             // "  eth0: rx_bytes rx_packets ... (8 receive fields) tx_bytes ..."
             for line in dev.split(separator: "\n").dropFirst(2) {
                 let parts = line.split(separator: ":", maxSplits: 1)
-                guard parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) != "lo" else { continue }
+                guard parts.count == 2, parts[0].trimmed() != "lo" else { continue }
                 let f = parts[1].split(separator: " ").compactMap { UInt64($0) }
                 if f.count >= 9 { netRx += f[0]; netTx += f[8] }
             }
@@ -55,10 +58,10 @@ public struct StatsRow: Encodable, Sendable {
         let wall = after.taken - before.taken
         let cpu = after.usage.cpuNanoseconds >= before.usage.cpuNanoseconds
             ? Double(after.usage.cpuNanoseconds - before.usage.cpuNanoseconds) : 0
-        CPUPerc = String(format: "%.2f%%", wall > 0 ? cpu / wall * 100 : 0)
+        CPUPerc = NumberText.fixed(wall > 0 ? cpu / wall * 100 : 0, places: 2) + "%"
         let limit = after.usage.memoryLimit.map { min($0, hostMemory) } ?? hostMemory
         MemUsage = "\(Self.binary(after.usage.memoryBytes)) / \(Self.binary(limit))"
-        MemPerc = String(format: "%.2f%%", limit > 0 ? Double(after.usage.memoryBytes) / Double(limit) * 100 : 0)
+        MemPerc = NumberText.fixed(limit > 0 ? Double(after.usage.memoryBytes) / Double(limit) * 100 : 0, places: 2) + "%"
         NetIO = "\(Self.decimal(after.netRx)) / \(Self.decimal(after.netTx))"
         BlockIO = "\(Self.decimal(after.blockRead)) / \(Self.decimal(after.blockWrite))"
         PIDs = "\(after.usage.pids)"
@@ -74,8 +77,8 @@ public struct StatsRow: Encodable, Sendable {
         var v = value
         var i = 0
         while v >= base && i < units.count - 1 { v /= base; i += 1 }
-        var s = String(format: "%.4g", v)
-        if s.contains("e") { s = String(format: "%.0f", v) }
+        var s = NumberText.significant4(v)
+        if s.contains("e") { s = NumberText.fixed(v, places: 0) }
         return s + units[i]
     }
 }

@@ -353,7 +353,7 @@ enum NotApplicableFlags {
 
     /// The refusal for ArgumentParser's message about an unknown option, if it is one of these.
     static func refusal(for message: String) -> String? {
-        guard let open = message.range(of: "Unknown option '"), let close = message[open.upperBound...].firstIndex(of: "'") else { return nil }
+        guard let open = message.firstRange(of: "Unknown option '"), let close = message[open.upperBound...].firstIndex(of: "'") else { return nil }
         let flag = String(message[open.upperBound..<close]).split(separator: "=").first.map(String.init) ?? ""
         return reasons[flag].map { "\(flag) is not supported: \($0)" }
     }

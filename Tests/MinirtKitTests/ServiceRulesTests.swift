@@ -31,30 +31,66 @@ import Testing
 
     @Test func aServiceBalancesOverItsEndpointsAndMarksHairpins() {
         let (script, installed) = ServiceRules.transaction(Self.service(nodePort: 30080), endpoints: [Self.a, Self.b], old: .init(), range: "10.96.0.0/24")
-        #expect(script.contains("add rule inet minirt svc-abcdef-web/tcp/80 numgen random mod 2 vmap { 0 : goto ep-abcdef-web/tcp/80/10.66.0.2/8080, 1 : goto ep-abcdef-web/tcp/80/10.66.0.3/8080 }"))
-        #expect(script.contains("add rule inet minirt ep-abcdef-web/tcp/80/10.66.0.2/8080 ip saddr 10.66.0.2 meta mark set meta mark | \(ServiceRules.hairpinMark)"))
-        #expect(script.contains("add rule inet minirt ep-abcdef-web/tcp/80/10.66.0.3/8080 meta l4proto tcp dnat ip to 10.66.0.3:8080"))
+        let chain = "add rule inet minirt svc-abcdef-web/tcp/80"
+        let rules = script.split(separator: "\n").filter { $0.hasPrefix(chain) }.map { String($0.dropFirst(chain.count + 1)) }
+        // A cascade of odds (1/2, then all of the rest), each pick split on "the client is this endpoint".
+        #expect(rules == [
+            "meta l4proto tcp ip saddr 10.66.0.2 numgen random mod 2 0 meta mark set meta mark | \(ServiceRules.hairpinMark) dnat ip to 10.66.0.2:8080",
+            "meta l4proto tcp ip saddr != 10.66.0.2 numgen random mod 2 0 dnat ip to 10.66.0.2:8080",
+            "meta l4proto tcp ip saddr 10.66.0.3 meta mark set meta mark | \(ServiceRules.hairpinMark) dnat ip to 10.66.0.3:8080",
+            "meta l4proto tcp ip saddr != 10.66.0.3 dnat ip to 10.66.0.3:8080",
+        ], "\(rules)")
         #expect(script.contains("add element inet minirt service-ips { 10.96.0.10 . tcp . 80 : goto svc-abcdef-web/tcp/80 }"))
         #expect(script.contains("add element inet minirt node-ports { tcp . 30080 : goto svc-abcdef-web/tcp/80 }"))
         #expect(script.contains("add element inet minirt service-ranges { 10.96.0.0/24 }"))
         #expect(!script.contains("delete"), "nothing to delete on a first install")
-        #expect(installed.chains.count == 3 && installed.elements.count == 2 && installed.endpoints == [Self.a, Self.b])
+        // One chain per service port and no set: nft loads every chain and set before each change.
+        #expect(installed.chains == ["svc-abcdef-web/tcp/80"] && installed.sets.isEmpty && !script.contains("{ 0 :"))
+        #expect(installed.elements.count == 2 && installed.endpoints == [Self.a, Self.b])
     }
 
-    @Test func anEndpointLeavingDeletesOnlyItsChain() {
+    /// The cascade gives each of N endpoints 1/N: endpoint k is picked with
+    /// 1/(N-k) of what the earlier ones left.
+    @Test func theCascadeIsUniform() {
+        let eps = (2...6).map { ServiceEndpoint(id: "\($0)", name: "w\($0)", address: "10.66.0.\($0)") }
+        let (script, _) = ServiceRules.transaction(Self.service(), endpoints: eps, old: .init(), range: nil)
+        let mods = script.split(separator: "\n").filter { $0.contains("ip saddr != ") }.map { line -> Int in
+            guard let r = line.range(of: "numgen random mod ") else { return 1 }
+            return Int(line[r.upperBound...].prefix { $0.isNumber })!
+        }
+        #expect(mods == [5, 4, 3, 2, 1])
+        var left = 1.0
+        for m in mods {
+            let p = left / Double(m)
+            #expect(abs(p - 0.2) < 1e-9)
+            left -= p
+        }
+    }
+
+    @Test func anEndpointLeavingRewritesOnlyItsServiceChain() {
         let d = Self.service()
         let old = ServiceRules.objects(d, endpoints: [Self.a, Self.b])
         let (script, new) = ServiceRules.transaction(d, endpoints: [Self.a], old: old, range: nil)
-        #expect(script.contains("numgen random mod 1 vmap { 0 : goto ep-abcdef-web/tcp/80/10.66.0.2/8080 }"))
-        let deletes = script.split(separator: "\n").filter { $0.hasPrefix("delete") }
-        #expect(deletes == ["delete chain inet minirt ep-abcdef-web/tcp/80/10.66.0.3/8080"], "\(deletes)")
-        // The chain is flushed (and so unreferenced) before it is deleted.
-        let flush = script.range(of: "flush chain inet minirt svc-abcdef-web/tcp/80")!
-        #expect(flush.lowerBound < script.range(of: "delete chain")!.lowerBound)
-        #expect(new.chains == ["svc-abcdef-web/tcp/80", "ep-abcdef-web/tcp/80/10.66.0.2/8080"])
+        #expect(script.contains("flush chain inet minirt svc-abcdef-web/tcp/80"))
+        #expect(!script.contains("10.66.0.3") && !script.contains("numgen"), "one endpoint left: no pick")
+        #expect(script.split(separator: "\n").filter { $0.hasPrefix("delete") }.isEmpty)
+        #expect(new.chains == ["svc-abcdef-web/tcp/80"] && new.endpoints == [Self.a])
         // No endpoint: the service chain stays empty, the new connection falls to reject-unserved.
         let (none, _) = ServiceRules.transaction(d, endpoints: [], old: new, range: nil)
-        #expect(!none.contains("numgen") && none.contains("delete chain inet minirt ep-abcdef-web/tcp/80/10.66.0.2/8080"))
+        #expect(!none.contains("add rule") && none.contains("flush chain inet minirt svc-abcdef-web/tcp/80"))
+    }
+
+    /// A table written by an older minirt (an endpoint chain per endpoint) is
+    /// taken apart by the next change: the recorded chains are flushed, then deleted.
+    @Test func endpointChainsOfAnOlderLayoutAreDeleted() {
+        let d = Self.service()
+        var old = ServiceRules.objects(d, endpoints: [Self.a])
+        old.chains.append("ep-abcdef-web/tcp/80/10.66.0.2/8080")
+        let (script, new) = ServiceRules.transaction(d, endpoints: [Self.a], old: old, range: nil)
+        let flush = script.range(of: "flush chain inet minirt svc-abcdef-web/tcp/80")!
+        let delete = script.range(of: "delete chain inet minirt ep-abcdef-web/tcp/80/10.66.0.2/8080")!
+        #expect(flush.lowerBound < delete.lowerBound)
+        #expect(new.chains == ["svc-abcdef-web/tcp/80"])
     }
 
     @Test func removalDeletesEverythingEvenWhatMayNeverHaveBeenInstalled() {
@@ -75,10 +111,11 @@ import Testing
     }
 
     @Test func clientIPAffinityKeepsAClientOnItsEndpoint() {
-        let (script, installed) = ServiceRules.transaction(Self.service(affinity: "ClientIP"), endpoints: [Self.a], old: .init(), range: nil)
-        #expect(installed.sets == ["aff-abcdef-web/tcp/80/10.66.0.2/8080"])
-        #expect(script.contains("add rule inet minirt svc-abcdef-web/tcp/80 ip saddr @aff-abcdef-web/tcp/80/10.66.0.2/8080 goto ep-abcdef-web/tcp/80/10.66.0.2/8080"))
-        #expect(script.contains("update @aff-abcdef-web/tcp/80/10.66.0.2/8080 { ip saddr }"))
+        let (script, installed) = ServiceRules.transaction(Self.service(affinity: "ClientIP"), endpoints: [Self.a, Self.b], old: .init(), range: nil)
+        let set = "aff-abcdef-web/tcp/80/10.66.0.2/8080"
+        #expect(installed.sets == [set, "aff-abcdef-web/tcp/80/10.66.0.3/8080"])
+        #expect(script.contains("add rule inet minirt svc-abcdef-web/tcp/80 meta l4proto tcp ip saddr != 10.66.0.2 ip saddr @\(set) update @\(set) { ip saddr } dnat ip to 10.66.0.2:8080"))
+        #expect(script.contains("numgen random mod 2 0 update @\(set) { ip saddr } dnat ip to 10.66.0.2:8080"))
         #expect(script.contains("timeout 10800s"))
         // Affinity is checked before the random pick.
         #expect(script.range(of: "ip saddr @aff")!.lowerBound < script.range(of: "numgen")!.lowerBound)
