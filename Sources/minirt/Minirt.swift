@@ -30,18 +30,12 @@ struct Minirt: ParsableCommand {
             if entering && !args.contains("--help") {
                 try SealedExecutable.ensure()
             }
-            // `run` is the hot path: parsing it alone skips building the whole
-            // command tree (a few ms of reflection); help still goes the full way.
-            if args.first == "run" && !args.contains("--help") {
-                var run = try Run.parseAsRoot(Array(args.dropFirst()))
-                try run.run()
-                return
-            }
-            // Engines call the runc verbs many times a container (podman: create,
-            // start, state, delete...): each is parsed alone too.
-            if args.first == "oci", args.count > 1, !args.contains("--help"), !args.contains("-h"),
-               let verb = OCI.configuration.subcommands.first(where: { $0._commandName == args[1] }) {
-                var command = try verb.parseAsRoot(Array(args.dropFirst(2)))
+            // A verb is parsed alone, as the root of its own tree: parsing from
+            // minirt's root builds every command's arguments by reflection and
+            // checks the whole tree for a completion-script request first (about
+            // half of `kill`'s own time). Help, versions and unknown verbs go the full way.
+            if let (verb, rest) = leaf(args) {
+                var command = try verb.parseAsRoot(rest)
                 try command.run()
                 return
             }
@@ -57,7 +51,7 @@ struct Minirt: ParsableCommand {
             }
             if code.rawValue == 64 {
                 var err = StandardError()
-                let verb = GlobalOptions.hoisted(Array(CommandLine.arguments.dropFirst())).first { !$0.hasPrefix("-") }.map { " \($0)" } ?? ""
+                let verb = verbPath(GlobalOptions.hoisted(Array(CommandLine.arguments.dropFirst()))).map { " " + $0 }.joined()
                 print("minirt: \(message(for: error)): see 'minirt\(verb) --help'", to: &err)
                 Glibc.exit(125)
             }
@@ -67,6 +61,37 @@ struct Minirt: ParsableCommand {
 }
 
 extension Minirt {
+    /// Arguments only the whole tree answers (help, versions, completion scripts).
+    static let treeArguments: Set<String> = ["--help", "-h", "--help-hidden", "--version", "--generate-completion-script", "--experimental-dump-help", "help"]
+
+    /// The leaf command `args` names (`kill`, `network ls`, `oci state`) and the
+    /// arguments after it; nil when they name no leaf or ask for the tree.
+    static func leaf(_ args: [String]) -> (ParsableCommand.Type, [String])? {
+        guard !args.contains(where: treeArguments.contains) else { return nil }
+        var command: ParsableCommand.Type = Minirt.self
+        var rest = args[...]
+        while !command.configuration.subcommands.isEmpty {
+            guard let arg = rest.first,
+                  let next = command.configuration.subcommands.first(where: { $0._commandName == arg || $0.configuration.aliases.contains(arg) })
+            else { return nil }
+            command = next
+            rest = rest.dropFirst()
+        }
+        return (command, Array(rest))
+    }
+
+    /// The verbs `args` starts with (`["network", "ls"]`), as far as the tree knows them.
+    static func verbPath(_ args: [String]) -> [String] {
+        var command: ParsableCommand.Type = Minirt.self
+        var path: [String] = []
+        for arg in args {
+            guard let next = command.configuration.subcommands.first(where: { $0._commandName == arg || $0.configuration.aliases.contains(arg) }) else { break }
+            command = next
+            path.append(arg)
+        }
+        return path
+    }
+
     /// `minirt VERB` (and `minirt network VERB`) with a verb that does not exist
     /// is an error even with --help, as docker has it: one line, exit 1.
     static func checkVerbs(_ args: [String]) throws {
