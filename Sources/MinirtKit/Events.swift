@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 import MinirtState
 #if canImport(Glibc)
 import Glibc

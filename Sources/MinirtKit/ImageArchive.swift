@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 import MinirtCNI
 import MinirtEngine
 import MinirtState

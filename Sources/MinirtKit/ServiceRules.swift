@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 
 /// A container serving a service: its address on the service's network.
 public struct ServiceEndpoint: Codable, Sendable, Equatable, Hashable {

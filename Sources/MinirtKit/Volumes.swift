@@ -1,5 +1,4 @@
 import FoundationEssentials
-import Glibc
 import MinirtEngine
 import MinirtState
 #if canImport(Glibc)

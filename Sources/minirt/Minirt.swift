@@ -62,34 +62,35 @@ struct Minirt: ParsableCommand {
 
 extension Minirt {
     /// Arguments only the whole tree answers (help, versions, completion scripts).
-    static let treeArguments: Set<String> = ["--help", "-h", "--help-hidden", "--version", "--generate-completion-script", "--experimental-dump-help", "help"]
+    static let treeArguments: Set<String> = ["--help", "-h", "--help-hidden", "--version", "--generate-completion-script", "--experimental-dump-help"]
 
     /// The leaf command `args` names (`kill`, `network ls`, `oci state`) and the
     /// arguments after it; nil when they name no leaf or ask for the tree.
     static func leaf(_ args: [String]) -> (ParsableCommand.Type, [String])? {
         guard !args.contains(where: treeArguments.contains) else { return nil }
-        var command: ParsableCommand.Type = Minirt.self
-        var rest = args[...]
-        while !command.configuration.subcommands.isEmpty {
-            guard let arg = rest.first,
-                  let next = command.configuration.subcommands.first(where: { $0._commandName == arg || $0.configuration.aliases.contains(arg) })
-            else { return nil }
-            command = next
-            rest = rest.dropFirst()
-        }
-        return (command, Array(rest))
+        let (command, path) = walk(args)
+        guard command != Minirt.self, command.configuration.subcommands.isEmpty else { return nil }
+        return (command, Array(args.dropFirst(path.count)))
     }
 
     /// The verbs `args` starts with (`["network", "ls"]`), as far as the tree knows them.
-    static func verbPath(_ args: [String]) -> [String] {
+    static func verbPath(_ args: [String]) -> [String] { walk(args).path }
+
+    /// The subcommand of `command` called `name` (or one of its aliases).
+    static func subcommand(of command: ParsableCommand.Type, named name: String) -> ParsableCommand.Type? {
+        command.configuration.subcommands.first { $0._commandName == name || $0.configuration.aliases.contains(name) }
+    }
+
+    /// As deep into the tree as the leading arguments name verbs.
+    static func walk(_ args: [String]) -> (command: ParsableCommand.Type, path: [String]) {
         var command: ParsableCommand.Type = Minirt.self
         var path: [String] = []
         for arg in args {
-            guard let next = command.configuration.subcommands.first(where: { $0._commandName == arg || $0.configuration.aliases.contains(arg) }) else { break }
+            guard let next = subcommand(of: command, named: arg) else { break }
             command = next
             path.append(arg)
         }
-        return path
+        return (command, path)
     }
 
     /// `minirt VERB` (and `minirt network VERB`) with a verb that does not exist
@@ -100,7 +101,7 @@ extension Minirt {
         for arg in args {
             let subcommands = command.configuration.subcommands
             guard !subcommands.isEmpty, !arg.hasPrefix("-"), arg != "help" else { return }
-            guard let next = subcommands.first(where: { $0._commandName == arg || $0.configuration.aliases.contains(arg) }) else {
+            guard let next = subcommand(of: command, named: arg) else {
                 var err = StandardError()
                 print("minirt: '\(arg)' is not a \(path) command: see '\(path) --help'", to: &err)
                 throw ExitCode(1)
