@@ -138,9 +138,18 @@ final class Sandbox: @unchecked Sendable {
         try Self.exec(command.0, command.1 + args, env: environment, input: input)
     }
 
+    /// The longest one command of a test may take (an image recipe build is the slowest).
+    static let commandTimeout: Double = 600
+
     static func exec(_ path: String, _ args: [String], env: [String: String]? = nil, input: String? = nil) throws -> Outcome {
         let environment = (env ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
-        let out = try ChildProcess.run(path, arguments: args, environment: environment, stdin: Data((input ?? "").utf8))
+        // Bounded: a command that hangs fails its test by name instead of holding
+        // the whole suite (and CI) until its time runs out.
+        let out = try ChildProcess.run(path, arguments: args, environment: environment, stdin: Data((input ?? "").utf8),
+                                       timeout: commandTimeout)
+        if out.status == 137, String(decoding: out.stderr, as: UTF8.self).hasSuffix("killed after its timeout of \(commandTimeout) s") {
+            Issue.record("hung: \(([path] + args).joined(separator: " ")) was killed after \(Int(commandTimeout)) s")
+        }
         return Outcome(status: out.status, stdout: String(decoding: out.stdout, as: UTF8.self),
                        stderr: String(decoding: out.stderr, as: UTF8.self))
     }
@@ -270,9 +279,18 @@ final class Child: @unchecked Sendable {
         return true
     }
 
+    /// Bounded like `Sandbox.exec`: a child that hangs is killed and named.
     func waitUntilExit() {
         guard status == nil else { return }
         var s: Int32 = 0
+        for _ in 0..<Int(Sandbox.commandTimeout * 500) {
+            let r = waitpid(processIdentifier, &s, WNOHANG)
+            if r == processIdentifier { status = s; return }
+            if r < 0 && errno != EINTR { status = 0; return }
+            usleep(2000)
+        }
+        Issue.record("hung: child \(processIdentifier) was killed after \(Int(Sandbox.commandTimeout)) s")
+        kill(processIdentifier, SIGKILL)
         while waitpid(processIdentifier, &s, 0) < 0 && errno == EINTR {}
         status = s
     }

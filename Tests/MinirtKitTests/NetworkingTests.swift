@@ -140,3 +140,18 @@ import MinirtState
         #expect(long != Networks.bridgeName(for: "a-very-long-network-namf"))
     }
 }
+
+/// The bound every test command and hook runs under: a child past it is killed, not waited on.
+@Suite struct ChildProcessTests {
+    @Test func aChildPastItsTimeoutIsKilledAndSaysSo() throws {
+        let out = try ChildProcess.run("/bin/sleep", arguments: ["30"], environment: [], timeout: 0.3)
+        #expect(out.status == 137)
+        #expect(String(decoding: out.stderr, as: UTF8.self).hasSuffix("killed after its timeout of 0.3 s"))
+    }
+
+    @Test func aChildWithinItsTimeoutKeepsItsStatus() throws {
+        let out = try ChildProcess.run("/bin/sh", arguments: ["-c", "echo hi; exit 3"], environment: [], timeout: 30)
+        #expect(out.status == 3)
+        #expect(String(decoding: out.stdout, as: UTF8.self) == "hi\n")
+    }
+}
