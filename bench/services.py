@@ -83,20 +83,27 @@ def run(minirt, iterations):
         v = sorted(v)
         return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
-    def wrk(url, close):
-        args = ["wrk", "-t2", "-c32", "-d3s"] + (["-H", "Connection: close"] if close else []) + [url]
+    def wrk(url, close, netns=None):
+        # A container client is the host's wrk in a container's network namespace
+        # (pod -> service: PREROUTING DNAT on the bridge); a host client goes
+        # through OUTPUT's DNAT and a re-route.
+        enter = ["nsenter", f"--net={netns}", "--"] if netns else []
+        args = enter + ["wrk", "-t2", "-c32", "-d2s"] + (["-H", "Connection: close"] if close else []) + [url]
         out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
         return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
     def traffic(label):
-        for close, kind in ((True, "new connections (Connection: close)"), (False, "keep-alive requests")):
-            via, own = [], []
-            for r in range(4):  # alternate: the machine is shared
-                for k in ((via, f"http://{vip_one}/"), (own, f"http://{direct}/"))[r % 2:] + ((via, f"http://{vip_one}/"), (own, f"http://{direct}/"))[:r % 2]:
-                    k[0].append(wrk(k[1], close))
-            v, o = statistics.median(via), statistics.median(own)
-            rows.append((title, f"{kind}, VIP ({label})", f"{v:.0f} req/s", f"{v / o:.2f}x"))
-            rows.append((title, f"{kind}, replica's address ({label})", f"{o:.0f} req/s", "1.00x"))
+        pid = m("inspect", "-f", "{{.State.Pid}}", "bench-control").stdout.strip()
+        for client, netns in (("host client", None), ("container client", f"/proc/{pid}/ns/net")):
+            for close, kind in ((True, "new connections (Connection: close)"), (False, "keep-alive requests")):
+                via, own = [], []
+                pair = ((via, f"http://{vip_one}/"), (own, f"http://{direct}/"))
+                for r in range(8):  # alternate, and take medians: the 2-core machine is shared with wrk and nginx
+                    for k in pair[r % 2:] + pair[:r % 2]:
+                        k[0].append(wrk(k[1], close, netns))
+                v, o = statistics.median(via), statistics.median(own)
+                rows.append((title, f"{kind}, {client}, VIP ({label})", f"{v:.0f} req/s", f"{v / o:.2f}x"))
+                rows.append((title, f"{kind}, {client}, replica's address ({label})", f"{o:.0f} req/s", "1.00x"))
 
     try:
         # The reference: the same kill and start with no service defined at all.
