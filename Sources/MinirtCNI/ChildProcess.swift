@@ -10,6 +10,8 @@ public struct ChildOutput: Sendable {
     public var status: Int32
     public var stdout: Data
     public var stderr: Data
+    /// Killed because it outlived `run`'s timeout (status 137).
+    public var timedOut = false
 }
 
 /// Runs a program (a CNI plugin, iproute2) with posix_spawn (safe in a threaded process, unlike fork),
@@ -128,7 +130,7 @@ public enum ChildProcess {
                     var status: Int32 = 0
                     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
                     err.append(contentsOf: Array("killed after its timeout of \(timeout!) s".utf8))
-                    return ChildOutput(status: 137, stdout: out, stderr: err)
+                    return ChildOutput(status: 137, stdout: out, stderr: err, timedOut: true)
                 }
                 wait = Int32(min(left * 1000, 1000)) + 1
             }

@@ -147,7 +147,7 @@ final class Sandbox: @unchecked Sendable {
         // the whole suite (and CI) until its time runs out.
         let out = try ChildProcess.run(path, arguments: args, environment: environment, stdin: Data((input ?? "").utf8),
                                        timeout: commandTimeout)
-        if out.status == 137, String(decoding: out.stderr, as: UTF8.self).hasSuffix("killed after its timeout of \(commandTimeout) s") {
+        if out.timedOut {
             Issue.record("hung: \(([path] + args).joined(separator: " ")) was killed after \(Int(commandTimeout)) s")
         }
         return Outcome(status: out.status, stdout: String(decoding: out.stdout, as: UTF8.self),
