@@ -203,14 +203,23 @@ extension Containers {
 
 /// A folder of the host only root can enter (mkdtemp's 0700), for content on
 /// its way in or out (cp's tar streams, image save and load), removed
-/// afterwards whatever happens.
+/// afterwards whatever happens. It is made under $TMPDIR when that names an
+/// absolute folder (as docker's client and tar honour it), else /tmp.
 enum Scratch {
     static func folder<T>(_ purpose: String, _ body: (String) throws -> T) throws -> T {
-        var template = Array("/tmp/minirt-\(purpose)-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw RunError.invalid("cannot make a scratch folder in /tmp: \(String(cString: strerror(errno)))") }
+        let base = parent
+        var template = Array("\(base)/minirt-\(purpose)-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw RunError.invalid("cannot make a scratch folder in \(base): \(String(cString: strerror(errno))); set TMPDIR to a writable folder") }
         let scratch = String(cString: made)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         return try body(scratch)
+    }
+
+    static var parent: String {
+        guard let dir = ProcessInfo.processInfo.environment["TMPDIR"], dir.hasPrefix("/"), !dir.contains(where: { $0.isNewline || $0 == "\0" }) else { return "/tmp" }
+        var st = stat()
+        guard stat(dir, &st) == 0, st.st_mode & S_IFMT == S_IFDIR else { return "/tmp" }
+        return dir.count > 1 && dir.hasSuffix("/") ? String(dir.dropLast()) : dir
     }
 }
 

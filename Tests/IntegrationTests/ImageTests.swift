@@ -188,7 +188,7 @@ import Glibc
         #expect(linked.status == 1 && linked.stderr.contains("not a plain file"), "\(linked.stderr)")
         #expect(try s.minirt("--images", store, "images", "-q").lines == ["layered"])
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: store)) ?? []).allSatisfy { !$0.hasPrefix(".load-") })
-        #expect(((try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? []).allSatisfy { !$0.hasPrefix("minirt-load-") })
+        #expect(!s.leftScratch("load"))
         try s.finish()
     }
 

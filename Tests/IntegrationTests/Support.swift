@@ -115,7 +115,21 @@ final class Sandbox: @unchecked Sendable {
         env["MINIRT_IMAGES"] = Self.images
         env["MINIRT_CNI_CONFIG"] = root + "/.cni-config"
         env["MINIRT_VOLUMES"] = root + "/.volumes"
+        env["TMPDIR"] = scratch
         return env
+    }
+
+    /// This test's own $TMPDIR, so a check that minirt left no scratch folder
+    /// behind is not confused by another test's minirt working at the same time.
+    var scratch: String {
+        let dir = root + "/.tmp"
+        mkdir(dir, 0o700)
+        return dir
+    }
+
+    /// Whether minirt left a scratch folder for `purpose` (cp, load, save) behind.
+    func leftScratch(_ purpose: String) -> Bool {
+        ((try? FileManager.default.contentsOfDirectory(atPath: scratch)) ?? []).contains { $0.hasPrefix("minirt-\(purpose)-") }
     }
 
     /// minirt itself, wrapped in nsenter when the test has its own network namespace.
