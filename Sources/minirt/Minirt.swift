@@ -30,6 +30,21 @@ struct Minirt: ParsableCommand {
             if entering && !args.contains("--help") {
                 try SealedExecutable.ensure()
             }
+            if args.first == "run", !args.contains(where: treeArguments.contains) {
+                let quick = QuickRun(Array(args.dropFirst()))
+                if let check = getenv("MINIRT_PARSE_CHECK").map({ String(cString: $0) }) {
+                    var err = StandardError()
+                    if check == "report" { print("minirt: parse: \(quick == nil ? "ArgumentParser" : "quick")", to: &err) }
+                    if let difference = quick?.difference(from: Array(args.dropFirst())) {
+                        print("minirt: internal error: run's quick parse differs from ArgumentParser's:\n\(difference)", to: &err)
+                        Glibc.exit(125)
+                    }
+                }
+                if let quick {
+                    try quick.run()
+                    return
+                }
+            }
             // A verb is parsed alone, as the root of its own tree: parsing from
             // minirt's root builds every command's arguments by reflection and
             // checks the whole tree for a completion-script request first (about
@@ -132,6 +147,18 @@ struct GlobalOptions: ParsableArguments {
     var cniConfig: String?
 
     @Option(name: .customLong("cni-path"), help: ArgumentHelp("Where CNI plugins are, ':'-separated (env MINIRT_CNI_PATH).", valueName: "dirs"))
+    var cniPath: String?
+
+    var stores: StorePaths { StorePaths(root: root, images: images, cniConfig: cniConfig, cniPath: cniPath) }
+
+    func containers() -> Containers { stores.containers() }
+}
+
+/// The stores the global flags point at (nil: the environment's, else the default).
+struct StorePaths: Equatable {
+    var root: String?
+    var images: String?
+    var cniConfig: String?
     var cniPath: String?
 
     func containers() -> Containers {

@@ -236,20 +236,25 @@ struct Run: ParsableCommand {
     var command: [String] = []
 
     func run() throws {
+        try Self.execute({ try options() }, restart: restart, detach: detach, stores: global.stores)
+    }
+
+    /// What `run` does with its parsed flags, however they were parsed (see QuickRun).
+    static func execute(_ options: () throws -> RunOptions, restart: String, detach: Bool, stores: StorePaths) throws {
         let code: Int32
         do {
             let o = try options()
             let policy = try RestartPolicyParser.parse(restart)
-            if detach && !attach.isEmpty { throw RunError.invalid("conflicting options: -a and -d: a detached container shows no stream") }
+            if detach && !o.attach.isEmpty { throw RunError.invalid("conflicting options: -a and -d: a detached container shows no stream") }
             if detach {
                 let tools = try Executables.locate()
-                print(try global.containers().runDetached(o, restart: policy, minirt: tools.minirt, supervisor: tools.supervisor))
+                print(try stores.containers().runDetached(o, restart: policy, minirt: tools.minirt, supervisor: tools.supervisor))
                 return
             }
             if policy.name != "no" {
                 throw RunError.invalid("--restart \(restart) needs -d: a supervisor carries out restart policies")
             }
-            code = try global.containers().run(o)
+            code = try stores.containers().run(o)
         } catch {
             throw fail(error, defaultCode: 125)
         }

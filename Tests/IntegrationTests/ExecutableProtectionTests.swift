@@ -78,22 +78,52 @@ import Glibc
         return "\(st.st_dev):\(st.st_ino)"
     }
 
+    /// Runs `#!/proc/self/exe` as an exec's command, which makes the kernel run
+    /// minirt itself inside the container, and holds that minirt there while the
+    /// attacker grabs its exe: its stderr is a pipe filled to the brim, so its
+    /// first line (the error about its arguments) blocks until this drains it.
+    /// Every wait is bounded.
+    static func holdMinirtInside(_ s: Sandbox, probe: String) throws {
+        try "#!/proc/self/exe\n".write(toFile: probe + "/x", atomically: true, encoding: .utf8)
+        chmod(probe + "/x", 0o755)
+        var fds: [Int32] = [0, 0]
+        try #require(pipe(&fds) == 0)
+        defer { close(fds[0]) }
+        let flags = fcntl(fds[1], F_GETFL)
+        _ = fcntl(fds[1], F_SETFL, flags | O_NONBLOCK)
+        var byte: UInt8 = 0x2e
+        var page = [UInt8](repeating: 0x2e, count: 4096)
+        while write(fds[1], &page, page.count) > 0 {}
+        while write(fds[1], &byte, 1) > 0 {}
+        _ = fcntl(fds[1], F_SETFL, flags)
+        let full = FileHandle(fileDescriptor: fds[1], closeOnDealloc: true)
+        let held = try s.start(["exec", "attacker", "/probe/x"], stderr: full)
+        try full.close()
+        // The kernel names the interpreter first in its argv.
+        var seen = false
+        for _ in 0..<200 where !seen {
+            for p in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where p.first?.isNumber == true {
+                if let c = FileManager.default.contents(atPath: "/proc/\(p)/cmdline"), c.starts(with: Array("/proc/self/exe\0/probe/x".utf8)) { seen = true }
+            }
+            if !seen { usleep(50_000) }
+        }
+        #expect(seen, "minirt did not start inside the container")
+        usleep(300_000)  // the attacker's scan of /proc runs every few ms
+        FileManager.default.createFile(atPath: probe + "/done", contents: nil)
+        var sink = [UInt8](repeating: 0, count: 65536)
+        for _ in 0..<400 {
+            var pfd = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+            if poll(&pfd, 1, 50) > 0 && read(fds[0], &sink, sink.count) <= 0 { break }
+        }
+        held.waitUntilExit()
+    }
+
     /// `#!/proc/self/exe` as the command makes the kernel run minirt itself inside
-    /// the container; a FIFO on LD_LIBRARY_PATH holds it there (the dynamic loader
-    /// blocks opening it) while the attacker grabs its exe.
+    /// the container (held there by holdMinirtInside) while the attacker grabs its exe.
     @Test func selfExecScriptCannotReachAWritableBinary() throws {
         for caps in [[], ["SYS_PTRACE"]] {
             let (s, probe) = try Self.prepare(capAdd: caps)
-            try "#!/proc/self/exe\n".write(toFile: probe + "/x", atomically: true, encoding: .utf8)
-            chmod(probe + "/x", 0o755)
-            try #require(mkfifo(probe + "/libseccomp.so.2", 0o644) == 0)
-            let held = try s.start(["exec", "-e", "LD_LIBRARY_PATH=/probe", "attacker", "/probe/x"])
-            // Opening the FIFO for writing waits for the loader inside the container to open it.
-            let fifo = open(probe + "/libseccomp.so.2", O_WRONLY)
-            usleep(300_000)  // the attacker's scan of /proc runs every few ms
-            FileManager.default.createFile(atPath: probe + "/done", contents: nil)
-            close(fifo)
-            held.waitUntilExit()
+            try Self.holdMinirtInside(s, probe: probe)
             let lines = try Self.verdict(s)
             #expect(lines.first == "caught 1", "the attacker should have caught the held minirt: \(lines)")
             for line in lines where line.hasPrefix("exe ") {
@@ -116,15 +146,7 @@ import Glibc
         try mount("--bind", s.binary, s.binary)
         defer { _ = try? Sandbox.exec("/usr/bin/umount", [s.binary]) }
         try mount("-o", "remount,ro,bind", s.binary)
-        try "#!/proc/self/exe\n".write(toFile: probe + "/x", atomically: true, encoding: .utf8)
-        chmod(probe + "/x", 0o755)
-        try #require(mkfifo(probe + "/libseccomp.so.2", 0o644) == 0)
-        let held = try s.start(["exec", "-e", "LD_LIBRARY_PATH=/probe", "attacker", "/probe/x"])
-        let fifo = open(probe + "/libseccomp.so.2", O_WRONLY)
-        usleep(300_000)
-        FileManager.default.createFile(atPath: probe + "/done", contents: nil)
-        close(fifo)
-        held.waitUntilExit()
+        try Self.holdMinirtInside(s, probe: probe)
         let lines = try Self.verdict(s)
         #expect(lines.first == "caught 1", "\(lines)")
         let exe = lines.first { $0.hasPrefix("exe ") } ?? ""

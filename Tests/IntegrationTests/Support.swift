@@ -116,6 +116,8 @@ final class Sandbox: @unchecked Sendable {
         env["MINIRT_CNI_CONFIG"] = root + "/.cni-config"
         env["MINIRT_VOLUMES"] = root + "/.volumes"
         env["TMPDIR"] = scratch
+        // Every `run` a test makes checks minirt's quick parse against ArgumentParser's (QuickRun).
+        env["MINIRT_PARSE_CHECK"] = "1"
         return env
     }
 
