@@ -77,7 +77,8 @@ struct Minirt: ParsableCommand {
 
 extension Minirt {
     /// Arguments only the whole tree answers (help, versions, completion scripts).
-    static let treeArguments: Set<String> = ["--help", "-h", "--help-hidden", "--version", "--generate-completion-script", "--experimental-dump-help"]
+    /// An array, not a Set: hashing it into a Set costs more at each start than six compares.
+    static let treeArguments: [String] = ["--help", "-h", "--help-hidden", "--version", "--generate-completion-script", "--experimental-dump-help"]
 
     /// The leaf command `args` names (`kill`, `network ls`, `oci state`) and the
     /// arguments after it; nil when they name no leaf or ask for the tree.
