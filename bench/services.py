@@ -38,8 +38,14 @@ def run(minirt, iterations):
     m("network", "create", "--subnet", "10.120.0.0/22", "--service-range", "10.121.0.0/22", "svcbench")
     names = ["bench-r1", "bench-r2", "bench-control", "bench-fill"]
     labels = {"bench-r1": "app=web", "bench-r2": "app=web", "bench-control": "app=none", "bench-fill": "fill=yes"}
+    # Traffic cases put the server and the client on different CPUs (the last
+    # CPU for nginx, the others for wrk), so that both paths see the same
+    # scheduling on this small shared machine rather than whatever it gives.
+    cpus = os.cpu_count() or 1
+    server_cpu = str(cpus - 1)
+    client_cpus = f"0-{cpus - 2}" if cpus > 1 else "0"
     for n in names:
-        m("run", "-d", "--name", n, "-l", labels[n], "--network", "svcbench", "nginx-rootfs")
+        m("run", "-d", "--name", n, "-l", labels[n], "--network", "svcbench", "--cpuset-cpus", server_cpu, "nginx-rootfs")
     for n in names:
         wait_http(f"http://{ip(n)}/")
     direct = ip("bench-r1")
@@ -88,7 +94,7 @@ def run(minirt, iterations):
         # (pod -> service: PREROUTING DNAT on the bridge); a host client goes
         # through OUTPUT's DNAT and a re-route.
         enter = ["nsenter", f"--net={netns}", "--"] if netns else []
-        args = enter + ["wrk", "-t2", "-c32", "-d2s"] + (["-H", "Connection: close"] if close else []) + [url]
+        args = enter + ["taskset", "-c", client_cpus, "wrk", "-t2", "-c32", "-d2s"] + (["-H", "Connection: close"] if close else []) + [url]
         out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
         return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
