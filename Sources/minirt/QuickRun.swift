@@ -6,7 +6,8 @@ import MinirtKit
 /// argument: a fifth of `minirt run --rm busybox true` (bench/run). A command
 /// line of the flags below takes a table lookup each instead. Anything else —
 /// another flag, a value starting with `-`, a single-valued flag given twice,
-/// `--flag=` on a flag, a `--` before the image, help — is not read here: `nil`,
+/// `--flag=value` on a flag, `--name=` with nothing after it, a `--` before the
+/// image, help — is not read here: `nil`,
 /// and ArgumentParser parses as it always did, so it stays the one authority on
 /// errors, help and every rarer flag. The defaults are RunOptions' own.
 ///
@@ -107,7 +108,9 @@ struct QuickRun {
                     guard i < args.count else { return false }
                     value = args[i]
                 }
-                guard !value.hasPrefix("-") else { return false }
+                // ArgumentParser refuses `--name=` (an empty value after '='), and reads
+                // a next argument that starts with '-' as a flag, not a value.
+                guard !value.hasPrefix("-"), inline != "" else { return false }
                 set(&self, value)
             }
             return true

@@ -36,6 +36,7 @@ import Testing
         ["-m", "64m", "--memory=32m"],          // twice, two spellings
         ["-d", "--detach"],                      // a flag twice, two spellings
         ["--rm=true"],                           // a value on a flag
+        ["--entrypoint="], ["--network="],       // nothing after '=' (ArgumentParser: a missing value)
         ["-eA=1"], ["-e=A=1"], ["-di", "-i"],   // joined short forms, a repeat inside a group
         ["-e", "-x"],                            // a value that looks like a flag
         ["--stop-timeout", "3"], ["--init"], ["--sig-proxy", "false"],  // flags only ArgumentParser reads
