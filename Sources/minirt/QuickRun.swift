@@ -127,8 +127,8 @@ struct QuickRun {
             } else if arg.count == 2 {
                 guard let kind = Self.table[arg], take(Self.canonical(arg), kind, value: nil) else { return nil }
             } else {
-                // -it: only flags combine here; -eFOO and -e=FOO go to ArgumentParser.
-                guard arg.dropFirst().allSatisfy(Self.combinable.contains) else { return nil }
+                // -it: only flags combine here; -eFOO, -e=FOO and a lone - go to ArgumentParser.
+                guard arg.count > 2, arg.dropFirst().allSatisfy(Self.combinable.contains) else { return nil }
                 for c in arg.dropFirst() {
                     guard let kind = Self.table["-\(c)"], take(Self.canonical("-\(c)"), kind, value: nil) else { return nil }
                 }

@@ -43,6 +43,7 @@ import Testing
         ["--no-such-flag"],
         ["--name"],                              // a missing value
         ["--rm", "--"],                          // a terminator before the image
+        ["-"],                                   // a lone dash
     ]
 
     @Test func quickParseAgreesWithArgumentParser() throws {
