@@ -67,4 +67,46 @@ import Testing
         #expect(ran.stdout == "hi --rm -d\n", "\(ran.stdout) \(ran.stderr)")
         try s.finish()
     }
+
+    /// Random command lines from a pool of flags, values and malformed tokens
+    /// (seeded, so a failure repeats): whatever the quick parse takes must read
+    /// exactly as ArgumentParser reads it.
+    @Test func randomCommandLinesReadAlike() throws {
+        let s = try Sandbox(isolatedNetwork: false)
+        var env = s.environment
+        env["MINIRT_PARSE_CHECK"] = "report"
+        let pool = ["--rm", "-d", "-i", "-t", "-it", "-dit", "-td", "-P", "-q", "--privileged", "--read-only", "--no-healthcheck",
+                    "--name", "x", "--name=y", "-e", "A=1", "--env=B", "-eC", "-p", "80", "--publish=81:81", "--network", "none",
+                    "--net=none", "-v", "/a:/b", "-w", "/wd", "--workdir=/x", "-u", "0", "--user=1:1", "--entrypoint", "",
+                    "--entrypoint=", "-", "--", "-x", "--no-such", "-m", "64m", "--memory=1g", "--restart", "always", "--init",
+                    "--sig-proxy", "false", "--cap-add", "ALL", "-l", "a=b", "--label=c", "--tmpfs", "/t", "--dns=1.1.1.1",
+                    "--rm=1", "-a", "stdout", "--ulimit", "nofile=1:1", "--stop-timeout", "1"]
+        // No token names an image or a folder: every line stops at its image, whichever token that is.
+        var rng = SplitMix(seed: 20261207)
+        var quick = 0
+        let cases = 150
+        for _ in 0..<cases {
+            let tokens = (0..<Int.random(in: 0...6, using: &rng)).map { _ in pool.randomElement(using: &rng)! }
+            let o = try Sandbox.exec(Sandbox.binary, ["run"] + tokens + ["no-such-image-qp", "echo", "-d"], env: env)
+            #expect(!o.stderr.contains("differs"), "\(tokens): \(o.stderr)")
+            #expect(o.status != 0, "\(tokens) ran: \(o.stdout)")
+            if o.stderr.hasPrefix("minirt: parse: quick\n") { quick += 1 }
+        }
+        // Both sides get exercised: many lines are quick, many are not.
+        #expect(quick > cases / 5 && quick < cases * 4 / 5, "\(quick) of \(cases) read quickly")
+        try s.finish()
+    }
+}
+
+/// A seedable generator (SplitMix64), so that a failing random case repeats.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
