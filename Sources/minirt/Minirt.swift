@@ -31,11 +31,12 @@ struct Minirt: ParsableCommand {
                 try SealedExecutable.ensure()
             }
             if args.first == "run", !args.contains(where: treeArguments.contains) {
-                let quick = QuickRun(Array(args.dropFirst()))
+                let runArgs = Array(args.dropFirst())
+                let quick = QuickRun(runArgs)
                 if let check = getenv("MINIRT_PARSE_CHECK").map({ String(cString: $0) }) {
                     var err = StandardError()
                     if check == "report" { print("minirt: parse: \(quick == nil ? "ArgumentParser" : "quick")", to: &err) }
-                    if let difference = quick?.difference(from: Array(args.dropFirst())) {
+                    if let difference = quick?.difference(from: runArgs) {
                         print("minirt: internal error: run's quick parse differs from ArgumentParser's:\n\(difference)", to: &err)
                         Glibc.exit(125)
                     }

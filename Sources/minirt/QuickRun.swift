@@ -49,7 +49,8 @@ struct QuickRun {
         add(["--no-healthcheck"], .flag { $0.options.noHealthcheck = true })
         // Single values.
         add(["--name"], .value { $0.options.name = $1 })
-        add(["-h", "--hostname"], .value { $0.options.hostname = $1 })
+        // Not -h: it is also a help request, so `run -h NAME` always goes the whole tree's way (Minirt.treeArguments).
+        add(["--hostname"], .value { $0.options.hostname = $1 })
         add(["-w", "--workdir"], .value { $0.options.workdir = $1 })
         add(["--entrypoint"], .value { $0.options.entrypoint = $1 })
         add(["-u", "--user"], .value { $0.options.confinement.user = $1 })
@@ -153,7 +154,6 @@ struct QuickRun {
         case "-t": "--tty"
         case "-P": "--publish-all"
         case "-q": "--quiet"
-        case "-h": "--hostname"
         case "-w": "--workdir"
         case "-u": "--user"
         case "-m": "--memory"

@@ -41,6 +41,7 @@ final class Sandbox: @unchecked Sendable {
                      "build the busybox image first: rootfs-images/build rootfs-images/busybox")
         var template = Array("/tmp/minirt-test-XXXXXX".utf8CString)
         root = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        mkdir(root + "/.tmp", 0o700)  // scratch, this test's $TMPDIR
         if isolatedNetwork {
             let name = "minirt-test-\(URL(fileURLWithPath: root).lastPathComponent.suffix(6))"
             _ = try Self.exec("/usr/sbin/ip", ["netns", "add", name])
@@ -123,11 +124,7 @@ final class Sandbox: @unchecked Sendable {
 
     /// This test's own $TMPDIR, so a check that minirt left no scratch folder
     /// behind is not confused by another test's minirt working at the same time.
-    var scratch: String {
-        let dir = root + "/.tmp"
-        mkdir(dir, 0o700)
-        return dir
-    }
+    var scratch: String { root + "/.tmp" }
 
     /// Whether minirt left a scratch folder for `purpose` (cp, load, save) behind.
     func leftScratch(_ purpose: String) -> Bool {
