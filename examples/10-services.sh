@@ -49,6 +49,18 @@ note "iptables mode does with -m statistic --probability 0.333, 0.5, then all. E
 note "a client that is the replica itself (a hairpin) is marked for masquerade, or the replica would"
 note "answer itself directly and the reply would miss the NAT."
 
+step "A second path for TCP: balancing at connect(), before any packet exists"
+note "minirt also does what Cilium's socket load balancing does: a bpf program on the cgroup2 root"
+note "rewrites a TCP connect() to $vip:80 into one replica's address, for the host and its containers."
+show minirt explain --socket-lb
+check "the VIP's TCP port has an entry listing the replicas" contains "$OUT" "$vip:80/tcp -> 10.110.0."
+show minirt run --rm --network lesson10 busybox wget -qO- http://web/
+show sh -c "conntrack -L -p tcp -d $vip 2>/dev/null | grep -c . || true"
+check "conntrack has no connection to the VIP: it went straight to a replica, no DNAT" test "$OUT" = 0
+note "The rules stay underneath for what connect() cannot decide: UDP (whose next datagram must move"
+note "when a replica goes), client-ip affinity, node ports, and namespaces minirt did not start."
+note "MINIRT_SOCKET_LB=0 turns the bpf path off, leaving kube-proxy's nftables mode alone."
+
 step "A replica stops: it leaves the rules before it is signalled, so no new connection is sent to it"
 show minirt stop -t 1 lesson10-web2
 show minirt explain web
@@ -64,6 +76,8 @@ show curl -s --max-time 2 http://127.0.0.1:30080/
 check "a replica answers on 127.0.0.1:30080" test -n "$OUT"
 show curl -s --max-time 2 http://10.110.0.1:30080/
 check "and on the host's address on the bridge" test -n "$OUT"
+show sh -c "conntrack -L -p tcp --dport 30080 2>/dev/null | head -1"
+check "the node port went through DNAT: the reply comes from a replica's port 8080" contains "$OUT" "sport=8080"
 note "127.0.0.1 works because the bridge has route_localnet=1 (portmap needs it too);"
 note "minirt's loopback guard drops 127.0.0.0/8 arriving from any other interface (CVE-2020-8558):"
 show sh -c "nft list chain inet minirt loopback-guard | grep 127.0.0.0/8"

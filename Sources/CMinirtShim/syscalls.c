@@ -82,3 +82,134 @@ void minirt_close_from(int lowfd) {
     if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0) return;
     for (int fd = lowfd; fd < 65536; fd++) close(fd);
 }
+
+// bpf(2) for the socket load balancer (MinirtEngine/SocketLB.swift), one
+// wrapper per command it uses, with the kernel's own union bpf_attr layout.
+// libbpf would bring libelf and zlib into the static binary for these few.
+#include <linux/bpf.h>
+
+static int bpf_call(int cmd, union bpf_attr *a) { return (int)syscall(SYS_bpf, cmd, a, sizeof *a); }
+
+int minirt_bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
+                          uint32_t flags, const char *name) {
+    union bpf_attr a;
+    memset(&a, 0, sizeof a);
+    a.map_type = type;
+    a.key_size = key_size;
+    a.value_size = value_size;
+    a.max_entries = max_entries;
+    a.map_flags = flags;
+    strncpy(a.map_name, name, sizeof a.map_name - 1);
+    return bpf_call(BPF_MAP_CREATE, &a);
+}
+
+static int bpf_elem(int cmd, int fd, const void *key, void *value, uint64_t flags) {
+    union bpf_attr a;
+    memset(&a, 0, sizeof a);
+    a.map_fd = (uint32_t)fd;
+    a.key = (uint64_t)(uintptr_t)key;
+    a.value = (uint64_t)(uintptr_t)value;
+    a.flags = flags;
+    return bpf_call(cmd, &a);
+}
+int minirt_bpf_map_lookup(int fd, const void *key, void *value) { return bpf_elem(BPF_MAP_LOOKUP_ELEM, fd, key, value, 0); }
+int minirt_bpf_map_update(int fd, const void *key, const void *value) { return bpf_elem(BPF_MAP_UPDATE_ELEM, fd, key, (void *)value, BPF_ANY); }
+int minirt_bpf_map_delete(int fd, const void *key) { return bpf_elem(BPF_MAP_DELETE_ELEM, fd, key, NULL, 0); }
+int minirt_bpf_map_next_key(int fd, const void *key, void *next) { return bpf_elem(BPF_MAP_GET_NEXT_KEY, fd, key, next, 0); }
+
+int minirt_bpf_prog_load_sock_addr(const uint64_t *insns, uint32_t count, uint32_t attach_type, const char *name,
+                                   char *log, uint32_t log_size) {
+    union bpf_attr a;
+    memset(&a, 0, sizeof a);
+    a.prog_type = BPF_PROG_TYPE_CGROUP_SOCK_ADDR;
+    a.expected_attach_type = attach_type;
+    a.insns = (uint64_t)(uintptr_t)insns;
+    a.insn_cnt = count;
+    a.license = (uint64_t)(uintptr_t)"Apache-2.0";
+    strncpy(a.prog_name, name, sizeof a.prog_name - 1);
+    int fd = bpf_call(BPF_PROG_LOAD, &a);
+    if (fd < 0 && log && log_size) {
+        int e = errno;   // again with the verifier's log, for the message only
+        a.log_buf = (uint64_t)(uintptr_t)log;
+        a.log_size = log_size;
+        a.log_level = 1;
+        bpf_call(BPF_PROG_LOAD, &a);
+        errno = e;
+    }
+    return fd;
+}
+
+int minirt_bpf_prog_attach(int cgroup_fd, int prog_fd, uint32_t attach_type) {
+    union bpf_attr a;
+    memset(&a, 0, sizeof a);
+    a.target_fd = (uint32_t)cgroup_fd;
+    a.attach_bpf_fd = (uint32_t)prog_fd;
+    a.attach_type = attach_type;
+    a.attach_flags = BPF_F_ALLOW_MULTI;
+    return bpf_call(BPF_PROG_ATTACH, &a);
+}
+
+int minirt_bpf_prog_detach(int cgroup_fd, int prog_fd, uint32_t attach_type) {
+    union bpf_attr a;
+    memset(&a, 0, sizeof a);
+    a.target_fd = (uint32_t)cgroup_fd;
+    a.attach_bpf_fd = (uint32_t)prog_fd;
+    a.attach_type = attach_type;
+    return bpf_call(BPF_PROG_DETACH, &a);
+}
+
+int minirt_bpf_prog_query(int cgroup_fd, uint32_t attach_type, uint32_t *ids, uint32_t *count) {
+    union bpf_attr a;
+    memset(&a, 0, sizeof a);
+    a.query.target_fd = (uint32_t)cgroup_fd;
+    a.query.attach_type = attach_type;
+    a.query.prog_ids = (uint64_t)(uintptr_t)ids;
+    a.query.prog_cnt = *count;
+    int r = bpf_call(BPF_PROG_QUERY, &a);
+    *count = a.query.prog_cnt;
+    return r;
+}
+
+int minirt_bpf_prog_fd_by_id(uint32_t id) {
+    union bpf_attr a;
+    memset(&a, 0, sizeof a);
+    a.prog_id = id;
+    return bpf_call(BPF_PROG_GET_FD_BY_ID, &a);
+}
+
+int minirt_bpf_map_fd_by_id(uint32_t id) {
+    union bpf_attr a;
+    memset(&a, 0, sizeof a);
+    a.map_id = id;
+    return bpf_call(BPF_MAP_GET_FD_BY_ID, &a);
+}
+
+static int bpf_info(int fd, void *info, uint32_t len) {
+    union bpf_attr a;
+    memset(&a, 0, sizeof a);
+    a.info.bpf_fd = (uint32_t)fd;
+    a.info.info_len = len;
+    a.info.info = (uint64_t)(uintptr_t)info;
+    return bpf_call(BPF_OBJ_GET_INFO_BY_FD, &a);
+}
+
+int minirt_bpf_prog_info(int fd, char name[16], uint32_t *map_ids, uint32_t *map_count) {
+    struct bpf_prog_info info;
+    memset(&info, 0, sizeof info);
+    info.nr_map_ids = *map_count;
+    info.map_ids = (uint64_t)(uintptr_t)map_ids;
+    if (bpf_info(fd, &info, sizeof info) < 0) return -1;
+    memcpy(name, info.name, 16);
+    name[15] = 0;
+    *map_count = info.nr_map_ids;
+    return 0;
+}
+
+int minirt_bpf_map_name(int fd, char name[16]) {
+    struct bpf_map_info info;
+    memset(&info, 0, sizeof info);
+    if (bpf_info(fd, &info, sizeof info) < 0) return -1;
+    memcpy(name, info.name, 16);
+    name[15] = 0;
+    return 0;
+}

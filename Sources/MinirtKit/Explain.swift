@@ -1,4 +1,5 @@
 import FoundationEssentials
+import MinirtEngine
 import Glibc
 import MinirtCNI
 import MinirtState
@@ -245,11 +246,60 @@ extension Containers {
             path.items.insert(.init(title: "rules (nft, table inet minirt): dispatch map -> service chain (a pick per endpoint, 1/N each) -> DNAT",
                                     lines: lines, command: "nft list table inet minirt"), at: path.items.count)
         }
+        if !d.isHeadless { path.items.append(socketPath(d)) }
         let domain = services.definitions.clusterDomain(of: d.network)
         path.items.append(.init(title: "DNS names (on network \(d.network)'s server, never forwarded)",
                                 lines: Services.dnsNames(d, domain: domain).map { "\($0) -> \(d.isHeadless ? eps.map(\.address).joined(separator: ", ") : d.clusterIP)" },
                                 command: "minirt run --rm --network \(d.network) busybox nslookup \(d.name)"))
         return path
+    }
+}
+
+extension Containers {
+    /// The service's entries in the connect-time balancer, read back from its maps.
+    func socketPath(_ d: ServiceDefinition) -> PacketPath.Item {
+        let title = "connect-time balancing (bpf cgroup/connect4 program \(SocketLB.programName) on \(SocketLB.cgroupRoot ?? "no cgroup2"))"
+        let command = "minirt explain --socket-lb"
+        guard Services.socketBalancingEnabled, let world = Services.world else {
+            return .init(title: title, lines: ["off (MINIRT_SOCKET_LB=0): every connection takes the rules"], command: command)
+        }
+        if let why = FileManager.default.contents(atPath: services.socketOffReason).map({ String(decoding: $0, as: UTF8.self) }) {
+            return .init(title: title, lines: ["off: \(why); every connection takes the rules"], command: command)
+        }
+        var lines: [String] = []
+        let keys = Services.socketKeys(d, world: world)
+        _ = try? SocketLB.with(attach: false) { lb in
+            for (k, p) in keys {
+                if let b = lb?.backends(of: k), !b.isEmpty {
+                    lines.append("\(k.address):\(p.port)/tcp -> " + b.map { "\($0.address):\($0.port)" }.joined(separator: ", ")
+                                 + ": a TCP connect() from this host or a container on a bridge network gets one of these, 1/\(b.count) each; its packets then need no DNAT")
+                } else {
+                    lines.append("\(k.address):\(p.port)/tcp: no entry (no endpoint), so the rules answer")
+                }
+            }
+            if let lb { lines.append("client namespaces registered: \(lb.clients(of: world).count) (the host's and each running container's on a bridge network)") }
+        }
+        for p in d.ports where !keys.contains(where: { $0.port == p }) {
+            lines.append("\(d.clusterIP):\(p.port)/\(p.proto): through the rules only (" + (p.proto == "udp" ? "UDP must move with its next datagram when an endpoint goes" : "client-ip affinity") + ")")
+        }
+        if d.ports.contains(where: { $0.nodePort != nil }) { lines.append("node ports: through the rules only (DNAT on local addresses)") }
+        return .init(title: title, lines: lines, command: command)
+    }
+
+    /// `minirt explain --socket-lb`: the balancer as the kernel holds it, every world.
+    public static func explainSocketBalancer() -> String {
+        var out = ""
+        _ = try? SocketLB.with(attach: false) { lb in
+            guard let lb else { out = "socket load balancer: not attached\n"; return }
+            out = "socket load balancer: \(SocketLB.programName) attached to \(SocketLB.cgroupRoot ?? "?") (cgroup/connect4)\n"
+            for w in lb.worldsInUse() {
+                out += "world \(w)\(w == Services.world ? " (this network namespace)" : ""): \(lb.clients(of: w).count) client namespaces\n"
+                for k in lb.services(of: w) {
+                    out += "  \(k.address):\(k.port)/tcp -> " + (lb.backends(of: k) ?? []).map { "\($0.address):\($0.port)" }.joined(separator: ", ") + "\n"
+                }
+            }
+        }
+        return out
     }
 }
 

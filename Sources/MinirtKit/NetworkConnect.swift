@@ -55,7 +55,8 @@ extension Containers {
             throw error
         }
         journal.network("connect", r, network: list.name)
-        // Services of the new network that select it take it in.
+        // Services of the new network that select it take it in; its connects to VIPs may skip the rules.
+        services.registerClient(r)
         let touched = services.affected(by: r).filter { $0.network == list.name }
         if !touched.isEmpty { try? services.sync(touched) }
     }

@@ -305,6 +305,7 @@ public struct Services: Sendable {
     /// A container just recorded running (its record says serving): its services take it in.
     /// After a reboot the first start of any container of a store with services rebuilds them all.
     func joined(_ r: ContainerRecord) {
+        registerClient(r)
         let services = affected(by: r)
         if services.isEmpty {
             // None of its own; with services defined, a stale boot id still means a rebuild.
@@ -322,6 +323,7 @@ public struct Services: Sendable {
     /// service first, so no new connection is sent to what is going away.
     /// `recorded`: the caller's own update of the record already cleared `serving`.
     func withdraw(_ r: inout ContainerRecord, recorded: Bool = false) {
+        unregisterClient(r)
         guard r.network?.serving == true || recorded else { return }
         if !recorded {
             let updated = try? store.update(r.id) { $0.network?.serving = false }
@@ -372,6 +374,7 @@ public struct Services: Sendable {
 
     func uninstall(_ d: ServiceDefinition) throws {
         try withRuntimeLock {
+            unbalanceSockets(d)
             let old = installed(d.id) ?? InstalledService()
             let (script, _) = ServiceRules.transaction(d, endpoints: [], old: old, remove: true, range: nil)
             if !old.chains.isEmpty || !old.elements.isEmpty || !old.sets.isEmpty {
@@ -433,6 +436,7 @@ public struct Services: Sendable {
         }
         if !script.isEmpty || full { try HostFirewall.apply((firstInstall ? ServiceRules.base() : "") + script) }
         if !fresh { try StateStore.writeAtomically(Data(Self.bootID.utf8), to: runtimeDir + "/boot_id") }
+        balanceSockets(plans.map { ($0.d, $0.new.endpoints) }, records: records, registerAll: firstInstall, full: full)
         for (d, old, new, wasInstalled) in plans {
             try record(new, d.id)
             let gone = old.endpoints.filter { !new.endpoints.contains($0) }
@@ -516,6 +520,9 @@ public struct Services: Sendable {
         }
         if !mine.isEmpty {
             do { try sync(mine, rebuildAll: true) } catch { fixed.append("could not rewrite the services' rules: \(error)") }
+        } else {
+            // No service: whatever a crash left in the connect-time balancer for this store's ranges goes.
+            _ = try? withRuntimeLock { balanceSockets([], records: store.all(), registerAll: false, full: true) }
         }
         return fixed
     }

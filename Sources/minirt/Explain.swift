@@ -20,10 +20,22 @@ struct Explain: ParsableCommand {
     @Flag(help: "Explain a service: its virtual IP, endpoints, rules and names (also when no container has the name).")
     var service = false
 
+    @Flag(name: .customLong("socket-lb"), help: "Show the connect-time load balancer (a bpf program on the cgroup2 root) and every entry it holds.")
+    var socketLB = false
+
     @Argument(help: ArgumentHelp("Container name or id (or service name).", valueName: "container"))
-    var container: String
+    var container: String?
+
+    func validate() throws {
+        if !socketLB && container == nil { throw ValidationError("explain needs a container or service name (or --socket-lb)") }
+    }
 
     func run() throws {
+        if socketLB {
+            print(Containers.explainSocketBalancer(), terminator: "")
+            return
+        }
+        let container = self.container!
         do {
             let c = global.containers()
             let path: PacketPath

@@ -265,6 +265,23 @@ pid_t minirt_spawn(const struct minirt_spawn_config *cfg);
 // rules on the unified hierarchy. 0, or -1 with errno (and the verifier's log).
 int minirt_attach_device_filter(int cgroup_fd, const uint64_t *insns, uint32_t count, char *log, uint32_t log_size);
 
+// bpf(2) commands for the socket load balancer (one wrapper each; -1/errno).
+int minirt_bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries,
+                          uint32_t flags, const char *name);
+int minirt_bpf_map_lookup(int fd, const void *key, void *value);
+int minirt_bpf_map_update(int fd, const void *key, const void *value);
+int minirt_bpf_map_delete(int fd, const void *key);
+int minirt_bpf_map_next_key(int fd, const void *key, void *next);
+int minirt_bpf_prog_load_sock_addr(const uint64_t *insns, uint32_t count, uint32_t attach_type, const char *name,
+                                   char *log, uint32_t log_size);
+int minirt_bpf_prog_attach(int cgroup_fd, int prog_fd, uint32_t attach_type);
+int minirt_bpf_prog_detach(int cgroup_fd, int prog_fd, uint32_t attach_type);
+int minirt_bpf_prog_query(int cgroup_fd, uint32_t attach_type, uint32_t *ids, uint32_t *count);
+int minirt_bpf_prog_fd_by_id(uint32_t id);
+int minirt_bpf_map_fd_by_id(uint32_t id);
+int minirt_bpf_prog_info(int fd, char name[16], uint32_t *map_ids, uint32_t *map_count);
+int minirt_bpf_map_name(int fd, char name[16]);
+
 // Receive one file descriptor sent with SCM_RIGHTS (CMSG_* are macros Swift
 // cannot call); -1 with errno on failure, -2 when the peer closed without sending.
 int minirt_recv_fd(int sock);
