@@ -324,7 +324,7 @@ public final class SocketLB {
     static func address(_ s: String) -> [UInt8]? {
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
-        let octets = parts.compactMap { p -> UInt8? in p.count <= 3 && p.allSatisfy(\.isASCII) ? UInt8(p) : nil }
+        let octets = parts.compactMap { p -> UInt8? in (1...3).contains(p.count) && p.allSatisfy({ $0.isASCII && $0.isNumber }) ? UInt8(p) : nil }
         return octets.count == 4 ? octets : nil
     }
 

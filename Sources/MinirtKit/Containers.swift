@@ -262,6 +262,8 @@ public struct Containers: Sendable {
                 let l = endpoint.network == list.name ? list : try networks.load(endpoint.network)
                 try attacher.attach(&record, list: l, endpoint: endpoint, ports: i == 0 ? h.portBindings : [], upstreamDNS: upstream)
             }
+            // Before its process runs: its first connect() to a VIP may already skip the rules.
+            services.registerClient(record)
         }
         try writeDNSFiles(record, choice: choice, extraHosts: try extraHosts(record, list: list))
         return try Engine.spawn(spec, bundle: store.directory(record.id),

@@ -351,6 +351,7 @@ extension Containers {
 
     func rejoin(_ r: ContainerRecord) throws {
         guard r.network != nil, let updated = try store.update(r.id, { $0.network?.serving = true }) else { return }
+        services.registerClient(updated)
         services.joined(updated)
     }
 

@@ -121,8 +121,9 @@ extension Services {
         _ = lb.detachIfUnused()
     }
 
-    /// A container recorded running: its namespace sees the services (one
-    /// access(2) when this store balances nothing).
+    /// A container whose networks are attached, before its process runs (and
+    /// one unpaused): its namespace sees the services. One access(2) when this
+    /// store balances nothing.
     func registerClient(_ r: ContainerRecord) {
         guard access(socketMarker, F_OK) == 0, let ns = Self.clientNamespace(r), let world = Self.world,
               let c = NetworkNamespace.cookie(at: ns) else { return }

@@ -305,7 +305,6 @@ public struct Services: Sendable {
     /// A container just recorded running (its record says serving): its services take it in.
     /// After a reboot the first start of any container of a store with services rebuilds them all.
     func joined(_ r: ContainerRecord) {
-        registerClient(r)
         let services = affected(by: r)
         if services.isEmpty {
             // None of its own; with services defined, a stale boot id still means a rebuild.

@@ -28,6 +28,7 @@ import Testing
         #expect(SocketLB.serviceKey(.init(world: 1, address: "10.96.0.256", port: 80)) == nil)
         #expect(SocketLB.serviceKey(.init(world: 1, address: "10.96.0", port: 80)) == nil)
         #expect(SocketLB.serviceKey(.init(world: 1, address: "10.96.0.1\n", port: 80)) == nil)
+        #expect(SocketLB.serviceKey(.init(world: 1, address: "10.96.+0.1", port: 80)) == nil)
         #expect(SocketLB.u64(SocketLB.bytes(u64: 0xdead_beef_0102_0304), 0) == 0xdead_beef_0102_0304)
     }
 
