@@ -983,13 +983,7 @@ int minirt_attach_device_filter(int cgroup_fd, const uint64_t *insns, uint32_t c
         errno = e;
     }
     if (prog < 0) return -1;
-    union bpf_attr attach;
-    memset(&attach, 0, sizeof attach);
-    attach.target_fd = (uint32_t)cgroup_fd;
-    attach.attach_bpf_fd = (uint32_t)prog;
-    attach.attach_type = BPF_CGROUP_DEVICE;
-    attach.attach_flags = BPF_F_ALLOW_MULTI;
-    int r = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attach, sizeof attach);
+    int r = minirt_bpf_prog_attach(cgroup_fd, prog, BPF_CGROUP_DEVICE);
     int e = errno;
     close(prog); // the attachment keeps the program alive
     errno = e;

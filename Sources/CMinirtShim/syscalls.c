@@ -139,23 +139,20 @@ int minirt_bpf_prog_load_sock_addr(const uint64_t *insns, uint32_t count, uint32
     return fd;
 }
 
-int minirt_bpf_prog_attach(int cgroup_fd, int prog_fd, uint32_t attach_type) {
+static int bpf_attachment(int cmd, int cgroup_fd, int prog_fd, uint32_t attach_type, uint32_t flags) {
     union bpf_attr a;
     memset(&a, 0, sizeof a);
     a.target_fd = (uint32_t)cgroup_fd;
     a.attach_bpf_fd = (uint32_t)prog_fd;
     a.attach_type = attach_type;
-    a.attach_flags = BPF_F_ALLOW_MULTI;
-    return bpf_call(BPF_PROG_ATTACH, &a);
+    a.attach_flags = flags;
+    return bpf_call(cmd, &a);
 }
-
+int minirt_bpf_prog_attach(int cgroup_fd, int prog_fd, uint32_t attach_type) {
+    return bpf_attachment(BPF_PROG_ATTACH, cgroup_fd, prog_fd, attach_type, BPF_F_ALLOW_MULTI);
+}
 int minirt_bpf_prog_detach(int cgroup_fd, int prog_fd, uint32_t attach_type) {
-    union bpf_attr a;
-    memset(&a, 0, sizeof a);
-    a.target_fd = (uint32_t)cgroup_fd;
-    a.attach_bpf_fd = (uint32_t)prog_fd;
-    a.attach_type = attach_type;
-    return bpf_call(BPF_PROG_DETACH, &a);
+    return bpf_attachment(BPF_PROG_DETACH, cgroup_fd, prog_fd, attach_type, 0);
 }
 
 int minirt_bpf_prog_query(int cgroup_fd, uint32_t attach_type, uint32_t *ids, uint32_t *count) {

@@ -33,6 +33,10 @@ import Glibc
         return hosts
     }
 
+    static func clusterIP(_ s: Sandbox, _ service: String) throws -> String {
+        try s.minirt("service", "inspect", "-f", "{{.ClusterIP}}", service).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     static func clean(_ s: Sandbox, services: [String], containers: [String]) throws {
         if !containers.isEmpty { try s.minirt(["rm", "-f"] + containers) }
         for n in services { #expect(try s.minirt("service", "rm", n).status == 0) }
@@ -51,7 +55,7 @@ import Glibc
                                 "--node-port", "30080")
         try #require(made.status == 0, "\(made.stderr)")
         #expect(made.stderr.isEmpty, "no warning with three endpoints: \(made.stderr)")
-        let vip = try s.minirt("service", "inspect", "-f", "{{.ClusterIP}}", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let vip = try Self.clusterIP(s, "web")
         #expect(vip.hasPrefix("10.96.66."), "\(vip)")
         #expect(try s.minirt("service", "inspect", "-f", "{{len .Endpoints}}", "web").stdout == "3\n")
 
@@ -209,7 +213,7 @@ import Glibc
         let hosts = try Self.replicas(s, 2)
         #expect(try s.minirt("service", "create", "web", "--port", "80:8080", "--port", "81:8080/udp", "--selector", "app=web",
                              "--network", "apps").status == 0)
-        let vip = try s.minirt("service", "inspect", "-f", "{{.ClusterIP}}", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let vip = try Self.clusterIP(s, "web")
         let ips = try (1...2).map { try s.minirt("inspect", "-f", "{{.NetworkSettings.Networks.apps.IPAddress}}", "web\($0)").stdout.trimmingCharacters(in: .whitespacesAndNewlines) }
 
         let lb = try s.minirt("explain", "--socket-lb").stdout
@@ -258,7 +262,7 @@ import Glibc
         let hosts = try Self.replicas(s, 1)
         #expect(try s.minirt("service", "create", "web", "--port", "80:8080", "--selector", "app=web", "--network", "apps",
                              "--node-port", "30169").status == 0)
-        let vip = try s.minirt("service", "inspect", "-f", "{{.ClusterIP}}", "web").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let vip = try Self.clusterIP(s, "web")
         #expect(try s.fetch("http://\(vip)/") == hosts[0] + "\n")
         // The node port is the rules' alone (TCP to the VIP also has the connect-time path).
         let node = "http://10.69.0.1:30169/"
