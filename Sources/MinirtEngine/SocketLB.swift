@@ -95,9 +95,6 @@ public final class SocketLB {
         return try body(try load(cgroup: fd, root: root))
     }
 
-    /// Whether the program is attached (explain, leak checks).
-    public static var isAttached: Bool { (try? with(attach: false) { $0 != nil }) ?? false }
-
     static func programIDs(cgroup: Int32) -> [UInt32] {
         var ids = [UInt32](repeating: 0, count: 64)
         var count = UInt32(ids.count)

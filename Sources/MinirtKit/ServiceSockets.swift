@@ -74,12 +74,7 @@ extension Services {
                     if full { for c in lb.clients(of: world) where !live.contains(c) { lb.unregister(netns: c) } }
                 }
                 if full {
-                    // Entries of this world's ranges that no service of this store wants any more.
-                    let ranges = networksWithRanges().compactMap { try? IPv4Subnet($0.1) }
-                    let keep = Set(wanted.map(\.0))
-                    for k in lb.services(of: world) where !keep.contains(k) {
-                        if let a = IPv4Subnet.parse(k.address), ranges.contains(where: { $0.contains(a) }) { lb.remove(k) }
-                    }
+                    removeEntries(lb, world: world, keeping: Set(wanted.map(\.0)))
                     lb.pruneOrphanSets()
                 }
                 if full && changed.isEmpty {
@@ -112,10 +107,16 @@ extension Services {
         }
     }
 
-    private func release(_ lb: SocketLB, world: UInt64) {
-        for k in lb.services(of: world) {
-            if let a = IPv4Subnet.parse(k.address), networksWithRanges().contains(where: { (try? IPv4Subnet($0.1))?.contains(a) == true }) { lb.remove(k) }
+    /// The world's entries for addresses in this store's service ranges, but those kept.
+    private func removeEntries(_ lb: SocketLB, world: UInt64, keeping keep: Set<SocketLB.ServiceKey> = []) {
+        let ranges = networksWithRanges().compactMap { try? IPv4Subnet($0.1) }
+        for k in lb.services(of: world) where !keep.contains(k) {
+            if let a = IPv4Subnet.parse(k.address), ranges.contains(where: { $0.contains(a) }) { lb.remove(k) }
         }
+    }
+
+    private func release(_ lb: SocketLB, world: UInt64) {
+        removeEntries(lb, world: world)
         if lb.services(of: world).isEmpty { for c in lb.clients(of: world) { lb.unregister(netns: c) } }
         unlink(socketMarker)
         _ = lb.detachIfUnused()
