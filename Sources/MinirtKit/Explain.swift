@@ -292,8 +292,9 @@ extension Containers {
         _ = try? SocketLB.with(attach: false) { lb in
             guard let lb else { out = "socket load balancer: not attached\n"; return }
             out = "socket load balancer: \(SocketLB.programName) attached to \(SocketLB.cgroupRoot ?? "?") (cgroup/connect4)\n"
+            let here = Services.world
             for w in lb.worldsInUse() {
-                out += "world \(w)\(w == Services.world ? " (this network namespace)" : ""): \(lb.clients(of: w).count) client namespaces\n"
+                out += "world \(w)\(w == here ? " (this network namespace)" : ""): \(lb.clients(of: w).count) client namespaces\n"
                 for k in lb.services(of: w) {
                     out += "  \(k.address):\(k.port)/tcp -> " + (lb.backends(of: k) ?? []).map { "\($0.address):\($0.port)" }.joined(separator: ", ") + "\n"
                 }

@@ -322,7 +322,9 @@ public struct Services: Sendable {
     /// service first, so no new connection is sent to what is going away.
     /// `recorded`: the caller's own update of the record already cleared `serving`.
     func withdraw(_ r: inout ContainerRecord, recorded: Bool = false) {
-        unregisterClient(r)
+        // Once: not again in the release of a container withdrawn before its signal
+        // (serving false), but also for one whose start failed before it ran (nil).
+        if r.network?.serving != false { unregisterClient(r) }
         guard r.network?.serving == true || recorded else { return }
         if !recorded {
             let updated = try? store.update(r.id) { $0.network?.serving = false }
