@@ -34,11 +34,20 @@ public struct Cgroup: Sendable {
 
     static func detect(base: String = "/sys/fs/cgroup") -> Layout {
         if access("\(base)/cgroup.controllers", F_OK) == 0 { return .v2(base) }
+        // Co-mounted controllers appear as symlinks beside their hierarchy
+        // (cpu -> cpu,cpuacct): one readlink each, not a realpath's walk of every component.
         var found: [String: String] = [:]
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
         for c in v1Controllers {
-            var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
-            if realpath("\(base)/\(c)", &buf) != nil {
-                found[c] = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let path = "\(base)/\(c)"
+            let n = readlink(path, &buf, buf.count - 1)
+            if n >= 0 {
+                let target = String(decoding: buf.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                // Only a sibling in the same folder is a co-mount; anything else is not a hierarchy minirt knows.
+                guard !target.contains("/"), target != ".", target != "..", access("\(base)/\(target)", F_OK) == 0 else { continue }
+                found[c] = "\(base)/\(target)"
+            } else if errno == EINVAL {
+                found[c] = path  // a folder of its own
             }
         }
         return .v1(found)

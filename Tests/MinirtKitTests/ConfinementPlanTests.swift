@@ -250,6 +250,34 @@ import MinirtState
         #expect(mine.compactMap(\.source) == ["tmpfs", "/sys/fs/cgroup/cpu", "/sys/fs/cgroup/memory/process_api/x", "tmpfs"])
     }
 
+
+    /// The host's hierarchies, read from a folder laid out like /sys/fs/cgroup.
+    @Test func cgroupLayoutDetection() throws {
+        let base = NSTemporaryDirectory() + "minirt-cgroup-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        for dir in ["memory", "cpu,cpuacct", "pids"] { try StateStore.makeDirectory("\(base)/\(dir)") }
+        #expect(symlink("cpu,cpuacct", "\(base)/cpu") == 0 && symlink("cpu,cpuacct", "\(base)/cpuacct") == 0)
+        #expect(symlink("/etc", "\(base)/devices") == 0)  // not a sibling: not a hierarchy
+        #expect(symlink("gone", "\(base)/freezer") == 0)  // dangling
+        #expect(Cgroup.detect(base: base) == .v1(["memory": "\(base)/memory", "pids": "\(base)/pids",
+                                                  "cpu": "\(base)/cpu,cpuacct", "cpuacct": "\(base)/cpu,cpuacct"]))
+        #expect(FileManager.default.createFile(atPath: "\(base)/cgroup.controllers", contents: Data()))
+        #expect(Cgroup.detect(base: base) == .v2(base))
+    }
+
+    /// `mkdir -p`: one call when the parent exists, every missing level otherwise.
+    @Test func makeDirectoryMakesParents() throws {
+        let base = NSTemporaryDirectory() + "minirt-mkdir-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try StateStore.makeDirectory("\(base)/a/b/c")
+        try StateStore.makeDirectory("\(base)/a/b/c")
+        try StateStore.makeDirectory("\(base)/a/d")
+        var isDir: ObjCBool = false
+        #expect(FileManager.default.fileExists(atPath: "\(base)/a/b/c", isDirectory: &isDir) && isDir.boolValue)
+        #expect(FileManager.default.fileExists(atPath: "\(base)/a/d"))
+        #expect(FileManager.default.createFile(atPath: "\(base)/file", contents: Data()))
+        #expect(throws: StateError.self) { try StateStore.makeDirectory("\(base)/file/x") }
+    }
     /// User namespace maps are checked before anything is cloned.
     @Test func userNamespaceMaps() throws {
         var linux = OCISpec.Linux()
