@@ -295,9 +295,9 @@ public struct StateStore: Sendable {
     }
 
     /// mkdir -p that tolerates other processes creating the same folders at the
-    /// same moment (many `minirt run` start on a fresh machine at once).
-    /// `mkdir -p`: the folder itself first, its parents only when one is missing
-    /// (the usual case, a folder in an existing root, is one syscall).
+    /// same moment (many `minirt run` start on a fresh machine at once). The
+    /// folder itself is tried first, its parents only when one is missing: the
+    /// usual case, a folder in an existing root, is one syscall.
     public static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws {
         if mkdir(path, mode) == 0 || errno == EEXIST { return }
         guard errno == ENOENT else { throw StateError.io("mkdir", path: path, Errno(rawValue: errno)) }
