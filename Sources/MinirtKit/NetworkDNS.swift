@@ -16,7 +16,7 @@ struct NetworkDNS {
     static let binary = "/usr/sbin/dnsmasq"
     /// `<state root>/.dns/<network>/`: entries.json and hosts (containers),
     /// services.json and services.hosts (a VIP's first name, NAME.<network>.svc.<domain>,
-    /// is what its PTR answers), upstream.conf, dnsmasq.pid.
+    /// is what its PTR answers), servers.conf (forwards to other networks), dnsmasq.pid.
     let root: String
 
     struct Entry: Codable, Equatable {
@@ -74,8 +74,6 @@ struct NetworkDNS {
         guard access(Self.binary, X_OK) == 0 else {
             throw RunError.invalid("\(Self.binary) is missing: install dnsmasq-base (containers resolve each other's names through it)")
         }
-        let resolv = upstream.map { "nameserver \($0)\n" }.joined()
-        try StateStore.writeAtomically(Data(resolv.utf8), to: dir + "/upstream.conf")
         for f in ["hosts", "services.hosts", "servers.conf"] where access("\(dir)/\(f)", F_OK) != 0 {
             try StateStore.writeAtomically(Data(), to: "\(dir)/\(f)")
         }
@@ -84,7 +82,7 @@ struct NetworkDNS {
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { close(null); close(err[1]) }
         let spawned = ChildProcess.spawn(Self.binary, arguments: arguments(dir: dir, network: network, gateway: gateway,
-                                                                          hasUpstream: !upstream.isEmpty, domain: domain),
+                                                                          upstream: upstream, domain: domain),
                                          environment: [], stdio: (null, null, err[1]), closing: err)
         guard case .success(let pid) = spawned else {
             close(err[0])
@@ -174,7 +172,7 @@ struct NetworkDNS {
             guard entries.removeValue(forKey: id) != nil else { return }
             if entries.isEmpty {
                 if let pid = runningPid(dir) { kill(pid, SIGTERM); waitGone(pid) }
-                for f in ["entries.json", "upstream.conf", "dnsmasq.pid", "servers.conf"] { unlink("\(dir)/\(f)") }
+                for f in ["entries.json", "dnsmasq.pid", "servers.conf"] { unlink("\(dir)/\(f)") }
                 unlink(dir + "/hosts")
                 // The services' names stay for the next server.
                 if loadServices(dir).isEmpty { for f in ["services.json", "services.hosts"] { unlink("\(dir)/\(f)") } }
@@ -238,25 +236,28 @@ struct NetworkDNS {
     }
 
     /// Until the stopped server is gone (its socket closed): the next start on the
-    /// gateway's port 53 fails with EADDRINUSE otherwise. Up to 2 s: 400 ms was
-    /// once too short with 16 starts at once on 2 cores (LifecycleTests, CI).
+    /// gateway's port 53 fails with EADDRINUSE otherwise. Through a pidfd, which
+    /// polls readable the moment it exits (its parent, init, may reap it seconds
+    /// later). Up to 2 s: 400 ms was once too short with 16 starts at once on 2
+    /// cores (LifecycleTests, CI).
     private func waitGone(_ pid: Int32) {
-        var tries = 0
-        while tries < 1000 && kill(pid, 0) == 0 && !ProcessIdentity.isZombie(pid) {
-            usleep(2_000)
-            tries += 1
-        }
+        guard let start = ProcessIdentity.startTime(of: pid) else { return }
+        _ = ContainerProcess(pid: pid, startTime: start).waitForExit(seconds: 2)
     }
 
     /// The network's domain and the cluster domain are answered here and never
-    /// forwarded, so search-list lookups (ndots:5) never leave the host.
-    func arguments(dir: String, network: String, gateway: String, hasUpstream: Bool, domain: String) -> [String] {
+    /// forwarded, so search-list lookups (ndots:5) never leave the host. The
+    /// upstream servers are arguments, not a --resolv-file: dnsmasq watches a
+    /// resolv file through inotify, and closing that descriptor at exit waits for
+    /// an SRCU grace period (about 20 ms here), which every last container out
+    /// paid in `waitGone`. Only addresses reach the command line.
+    func arguments(dir: String, network: String, gateway: String, upstream: [String], domain: String) -> [String] {
         [
             "--conf-file=/dev/null", "--no-hosts", "--addn-hosts=\(dir)/hosts", "--addn-hosts=\(dir)/services.hosts", "--pid-file=\(dir)/dnsmasq.pid",
             "--servers-file=\(dir)/servers.conf",
             "--listen-address=\(gateway)", "--bind-interfaces", "--except-interface=lo",
             "--local=/\(network)/", "--local=/\(domain)/", "--domain-needed", "--user=root", "--log-facility=/dev/null",
-            hasUpstream ? "--resolv-file=\(dir)/upstream.conf" : "--no-resolv",
-        ]
+            "--no-resolv",
+        ] + upstream.filter(Validate.isIP).map { "--server=\($0)" }
     }
 }

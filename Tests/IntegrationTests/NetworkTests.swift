@@ -404,6 +404,31 @@ import Glibc
         try s.finish()
     }
 
+    /// Names the network does not know go to the upstream servers (the first
+    /// container's --dns here: a second dnsmasq on this test's loopback), also
+    /// after a reload (SIGHUP when the second container registers).
+    @Test func networkServerForwardsOtherNamesUpstream() throws {
+        let s = try Sandbox()
+        let upstream = try Child("/usr/bin/nsenter", ["--net=/run/netns/\(try #require(s.netns))", "--", "/usr/sbin/dnsmasq",
+                                 "--keep-in-foreground", "--conf-file=/dev/null", "--no-hosts", "--no-resolv",
+                                 "--listen-address=127.0.0.77", "--bind-interfaces", "--pid-file=\(s.root)/.tmp/upstream.pid",
+                                 "--address=/up.test/10.1.2.3"],
+                                 env: [:], stdin: nil, stdout: nil, stderr: nil)
+        defer { kill(upstream.processIdentifier, SIGTERM); upstream.waitUntilExit() }
+        #expect(try s.minirt("network", "create", "--subnet", "10.79.0.0/24", "fwd").status == 0)
+        let first = try s.start(["run", "--name", "first", "--network", "fwd", "--dns", "127.0.0.77", "busybox", "sleep", "60"])
+        _ = try s.waitForPid("first")
+        _ = try s.id(of: "first")
+        let o = try s.minirt("run", "--rm", "--network", "fwd", "busybox", "sh", "-c",
+                             "for i in 1 2 3 4 5; do nslookup www.up.test 10.79.0.1 && break; sleep 0.2; done")
+        #expect(o.status == 0 && o.stdout.contains("Address: 10.1.2.3"), "\(o.stdout) \(o.stderr)")
+        try s.minirt("rm", "-f", "first")
+        first.waitUntilExit()
+        #expect(dnsServers(s).isEmpty, "the last container out stops the DNS server")
+        #expect(try s.minirt("network", "rm", "fwd").status == 0)
+        try s.finish()
+    }
+
     @Test func dnsFlagsShapeResolvConf() throws {
         let s = try Sandbox()
         let o = try s.minirt("run", "--rm", "--network", "none", "--dns", "10.1.2.3", "--dns-search", "lab.test",
