@@ -172,7 +172,8 @@ struct NetworkDNS {
             guard entries.removeValue(forKey: id) != nil else { return }
             if entries.isEmpty {
                 if let pid = runningPid(dir) { kill(pid, SIGTERM); waitGone(pid) }
-                for f in ["entries.json", "dnsmasq.pid", "servers.conf"] { unlink("\(dir)/\(f)") }
+                // upstream.conf: a server an older minirt started read its upstreams from it.
+                for f in ["entries.json", "dnsmasq.pid", "servers.conf", "upstream.conf"] { unlink("\(dir)/\(f)") }
                 unlink(dir + "/hosts")
                 // The services' names stay for the next server.
                 if loadServices(dir).isEmpty { for f in ["services.json", "services.hosts"] { unlink("\(dir)/\(f)") } }
