@@ -259,6 +259,18 @@ struct NetworkDNS {
             "--listen-address=\(gateway)", "--bind-interfaces", "--except-interface=lo",
             "--local=/\(network)/", "--local=/\(domain)/", "--domain-needed", "--user=root", "--log-facility=/dev/null",
             "--no-resolv",
-        ] + upstream.filter(Validate.isIP).map { "--server=\($0)" }
+        ] + upstream.filter(Self.isServerAddress).map { "--server=\($0)" }
+    }
+
+    /// An upstream as dnsmasq's --server takes it: an address, or an IPv6 one
+    /// with its zone (`fe80::1%eth0`, as resolv.conf may name a link-local
+    /// resolver). Nothing else: `#port`, `@interface` and `/domain/` would change
+    /// what the argument means.
+    static func isServerAddress(_ s: String) -> Bool {
+        if Validate.isIP(s) { return true }
+        let parts = s.split(separator: "%", omittingEmptySubsequences: false)
+        var a6 = in6_addr()
+        guard parts.count == 2, inet_pton(AF_INET6, String(parts[0]), &a6) == 1, (1...15).contains(parts[1].utf8.count) else { return false }
+        return parts[1].allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
     }
 }

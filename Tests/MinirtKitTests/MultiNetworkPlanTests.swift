@@ -124,6 +124,19 @@ import Glibc
         let text = String(decoding: FileManager.default.contents(atPath: dns.directory("a") + "/servers.conf") ?? Data(), as: UTF8.self)
         #expect(text == "server=/b.svc.cluster.local/10.2.0.1\nserver=/b/10.2.0.9\n", "\(text)")
     }
+
+    /// Upstreams reach dnsmasq's command line as --server only when they are
+    /// addresses (a zone allowed on IPv6), never as a resolv file it would watch.
+    @Test func upstreamsBecomeServerArgumentsOnlyWhenAddresses() {
+        let args = NetworkDNS(root: "/r").arguments(dir: "/r/a", network: "a", gateway: "10.1.0.1", upstream: [
+            "10.0.0.2", "fd00::53", "fe80::1%eth0", "1.2.3.4#5353", "1.2.3.4@lo", "/evil/6.6.6.6", "8.8.8.8\nserver=x",
+            "fe80::1%", "fe80::1%eth/0", "fe80::1%sixteen-chars-ab", "10.0.0.3%eth0",
+        ], domain: "cluster.local")
+        #expect(args.filter { $0.hasPrefix("--server=") } == ["--server=10.0.0.2", "--server=fd00::53", "--server=fe80::1%eth0"])
+        #expect(args.contains("--no-resolv") && !args.contains { $0.hasPrefix("--resolv-file") })
+        let none = NetworkDNS(root: "/r").arguments(dir: "/r/a", network: "a", gateway: "10.1.0.1", upstream: [], domain: "cluster.local")
+        #expect(none.contains("--no-resolv") && !none.contains { $0.hasPrefix("--server=") })
+    }
 }
 
 /// `--userns auto`'s pools: /etc/subuid-style lines of the `minirt` user, 65536 ids a slot.
