@@ -21,7 +21,11 @@ import Glibc
 /// entries are scoped by a "world": the netns cookie of the namespace whose
 /// `inet minirt` table holds the same services. Each client namespace (the
 /// host's own, each container's on a bridge network) is registered as
-/// cookie → world. Objects are found again by name from the cgroup root
+/// cookie → world. A second program, `cgroup/getpeername4`, gives a balanced
+/// socket's peer back as the VIP it connected to, as DNAT would show it:
+/// connect4 records socket cookie . endpoint → VIP in an LRU map, so a socket
+/// connected again elsewhere, or evicted after 16384 newer balanced
+/// connections, shows its real peer. Objects are found again by name from the cgroup root
 /// (BPF_PROG_QUERY), so no bpffs pin is left on disk; detaching the program
 /// frees its maps. Containers cannot reach any of it: bpf(2) is refused by
 /// their seccomp profile and needs CAP_BPF/CAP_SYS_ADMIN.
@@ -40,25 +44,31 @@ public final class SocketLB {
     }
 
     /// Versioned: a later layout gets a new name and the old program is detached by gc.
-    public static let programName = "minirt_lb_v1"
-    static let mapNames = (worlds: "minirt_lb_world", services: "minirt_lb_svc", backends: "minirt_lb_back")
+    /// v2 added the peers map and the getpeername4 program.
+    public static let programName = "minirt_lb_v2"
+    public static let peerProgramName = "minirt_lb_peer4"
+    static let olderProgramNames: Set<String> = ["minirt_lb_v1"]
+    static let mapNames = (worlds: "minirt_lb_world", services: "minirt_lb_svc", backends: "minirt_lb_back", peers: "minirt_lb_peer")
     static let attachConnect4: UInt32 = 10 // BPF_CGROUP_INET4_CONNECT
-    static let mapHash: UInt32 = 1, noPrealloc: UInt32 = 1
-    static let maxWorlds: UInt32 = 16384, maxServices: UInt32 = 16384, maxBackends: UInt32 = 65536
+    static let attachGetpeername4: UInt32 = 29 // BPF_CGROUP_INET4_GETPEERNAME
+    static let mapHash: UInt32 = 1, mapLRUHash: UInt32 = 9, noPrealloc: UInt32 = 1
+    static let maxWorlds: UInt32 = 16384, maxServices: UInt32 = 16384, maxBackends: UInt32 = 65536, maxPeers: UInt32 = 16384
 
     let cgroup: Int32
     let prog: Int32
+    /// The getpeername4 program; -1 where the kernel has no such hook.
+    public let peerProg: Int32
     /// Loaded by this call: nothing is registered in it yet.
     public private(set) var isNew = false
-    let worlds: Int32, services: Int32, backends: Int32
+    let worlds: Int32, services: Int32, backends: Int32, peers: Int32
 
-    private init(cgroup: Int32, prog: Int32, maps: (Int32, Int32, Int32)) {
-        self.cgroup = cgroup; self.prog = prog
-        (worlds, services, backends) = maps
+    private init(cgroup: Int32, prog: Int32, peerProg: Int32, maps: (Int32, Int32, Int32, Int32)) {
+        self.cgroup = cgroup; self.prog = prog; self.peerProg = peerProg
+        (worlds, services, backends, peers) = maps
     }
 
     deinit {
-        for fd in [prog, worlds, services, backends] where fd >= 0 { close(fd) }
+        for fd in [prog, peerProg, worlds, services, backends, peers] where fd >= 0 { close(fd) }
         close(cgroup) // and with it the lock
     }
 
@@ -95,11 +105,23 @@ public final class SocketLB {
         return try body(try load(cgroup: fd, root: root))
     }
 
-    static func programIDs(cgroup: Int32) -> [UInt32] {
+    static func programIDs(cgroup: Int32, attach: UInt32 = attachConnect4) -> [UInt32] {
         var ids = [UInt32](repeating: 0, count: 64)
         var count = UInt32(ids.count)
-        guard minirt_bpf_prog_query(cgroup, attachConnect4, &ids, &count) == 0 else { return [] }
+        guard minirt_bpf_prog_query(cgroup, attach, &ids, &count) == 0 else { return [] }
         return Array(ids.prefix(Int(min(count, 64))))
+    }
+
+    /// The attached programs of one hook whose name is among `names`, opened.
+    static func programs(cgroup: Int32, attach: UInt32, named names: Set<String>) -> [Int32] {
+        programIDs(cgroup: cgroup, attach: attach).compactMap { id in
+            let p = minirt_bpf_prog_fd_by_id(id)
+            guard p >= 0 else { return nil }
+            var maps = [UInt32](repeating: 0, count: 8)
+            if let n = name(ofProgram: p, maps: &maps), names.contains(n) { return p }
+            close(p)
+            return nil
+        }
     }
 
     static func name(ofProgram fd: Int32, maps: inout [UInt32]) -> String? {
@@ -116,7 +138,7 @@ public final class SocketLB {
             guard p >= 0 else { continue }
             var mapIDs = [UInt32](repeating: 0, count: 8)
             guard name(ofProgram: p, maps: &mapIDs) == programName else { close(p); continue }
-            var w: Int32 = -1, s: Int32 = -1, b: Int32 = -1
+            var w: Int32 = -1, s: Int32 = -1, b: Int32 = -1, r: Int32 = -1
             for m in mapIDs {
                 let fd = minirt_bpf_map_fd_by_id(m)
                 guard fd >= 0 else { continue }
@@ -126,15 +148,18 @@ public final class SocketLB {
                 case mapNames.worlds where w < 0: w = fd
                 case mapNames.services where s < 0: s = fd
                 case mapNames.backends where b < 0: b = fd
+                case mapNames.peers where r < 0: r = fd
                 default: close(fd)
                 }
             }
-            guard w >= 0, s >= 0, b >= 0 else {
-                for fd in [w, s, b] where fd >= 0 { close(fd) }
+            guard w >= 0, s >= 0, b >= 0, r >= 0 else {
+                for fd in [w, s, b, r] where fd >= 0 { close(fd) }
                 close(p)
                 continue
             }
-            return SocketLB(cgroup: cgroup, prog: p, maps: (w, s, b))
+            let peer = programs(cgroup: cgroup, attach: attachGetpeername4, named: [peerProgramName])
+            for extra in peer.dropFirst() { close(extra) }
+            return SocketLB(cgroup: cgroup, prog: p, peerProg: peer.first ?? -1, maps: (w, s, b, r))
         }
         return nil
     }
@@ -145,26 +170,47 @@ public final class SocketLB {
             guard fd >= 0 else { throw EngineError.system("bpf map_create \(name)", Errno(rawValue: errno)) }
             return fd
         }
+        func loadProgram(_ insns: [UInt64], attach: UInt32, name: String) throws -> Int32 {
+            var log = [CChar](repeating: 0, count: 8192)
+            let p = insns.withUnsafeBufferPointer {
+                minirt_bpf_prog_load_sock_addr($0.baseAddress, UInt32($0.count), attach, name, &log, UInt32(log.count))
+            }
+            guard p >= 0 else {
+                let e = errno
+                let verifier = String(cString: log).split(separator: "\n").last.map { " (verifier: \($0))" } ?? ""
+                throw EngineError.system("bpf prog_load \(name)\(verifier)", Errno(rawValue: e))
+            }
+            return p
+        }
         var fds: [Int32] = []
         do {
             let w = try map(mapNames.worlds, key: 8, value: 8, max: maxWorlds); fds.append(w)
             let s = try map(mapNames.services, key: 16, value: 8, max: maxServices); fds.append(s)
             let b = try map(mapNames.backends, key: 8, value: 8, max: maxBackends); fds.append(b)
-            let insns = program(worlds: w, services: s, backends: b)
-            var log = [CChar](repeating: 0, count: 8192)
-            let p = insns.withUnsafeBufferPointer {
-                minirt_bpf_prog_load_sock_addr($0.baseAddress, UInt32($0.count), attachConnect4, programName, &log, UInt32(log.count))
-            }
-            guard p >= 0 else {
-                let e = errno
-                let verifier = String(cString: log).split(separator: "\n").last.map { " (verifier: \($0))" } ?? ""
-                throw EngineError.system("bpf prog_load \(programName)\(verifier)", Errno(rawValue: e))
-            }
+            // LRU: entries of closed sockets age out; the kernel does not allow NO_PREALLOC here.
+            let fd = minirt_bpf_map_create(mapLRUHash, 16, 8, maxPeers, 0, mapNames.peers)
+            guard fd >= 0 else { throw EngineError.system("bpf map_create \(mapNames.peers)", Errno(rawValue: errno)) }
+            fds.append(fd)
+            let p = try loadProgram(program(worlds: w, services: s, backends: b, peers: fd), attach: attachConnect4, name: programName)
             fds.append(p)
+            // Without its getpeername4 hook (a kernel before 5.8), balancing still works; peers show the endpoint.
+            let peer = (try? loadProgram(peerProgram(peers: fd), attach: attachGetpeername4, name: peerProgramName)) ?? -1
+            if peer >= 0 { fds.append(peer) }
+            // An older layout's program goes first: its entries would never be updated
+            // again. Its services take the rules until they next change (or gc).
+            for old in stale(cgroup: cgroup) {
+                _ = minirt_bpf_prog_detach(cgroup, old.fd, old.attach)
+                close(old.fd)
+            }
             guard minirt_bpf_prog_attach(cgroup, p, attachConnect4) == 0 else {
                 throw EngineError.system("attach \(programName) to \(root)", Errno(rawValue: errno))
             }
-            let lb = SocketLB(cgroup: cgroup, prog: p, maps: (w, s, b))
+            if peer >= 0, minirt_bpf_prog_attach(cgroup, peer, attachGetpeername4) != 0 {
+                let e = errno
+                _ = minirt_bpf_prog_detach(cgroup, p, attachConnect4)
+                throw EngineError.system("attach \(peerProgramName) to \(root)", Errno(rawValue: e))
+            }
+            let lb = SocketLB(cgroup: cgroup, prog: p, peerProg: peer, maps: (w, s, b, fd))
             lb.isNew = true
             return lb
         } catch {
@@ -174,10 +220,53 @@ public final class SocketLB {
         }
     }
 
-    /// Detaches the program once no world has a service left: its maps go with it.
+    /// Programs no current balancer owns: an older layout's connect4 program
+    /// (its entries can no longer be kept current) and a getpeername4 program
+    /// whose connect4 program is gone (a crash between the two detaches).
+    static func stale(cgroup: Int32) -> [(fd: Int32, attach: UInt32, name: String)] {
+        var out = programs(cgroup: cgroup, attach: attachConnect4, named: olderProgramNames).map { ($0, attachConnect4, "older layout") }
+        let current = programs(cgroup: cgroup, attach: attachConnect4, named: [programName])
+        current.forEach { close($0) }
+        if current.isEmpty {
+            out += programs(cgroup: cgroup, attach: attachGetpeername4, named: [peerProgramName]).map { ($0, attachGetpeername4, "no connect4 program") }
+        }
+        return out.map { p in
+            var maps = [UInt32](repeating: 0, count: 8)
+            let hook = p.1 == attachConnect4 ? "cgroup/connect4" : "cgroup/getpeername4"
+            return (p.0, p.1, "\(name(ofProgram: p.0, maps: &maps) ?? "?") (\(hook), \(p.2))")
+        }
+    }
+
+    /// What `stale` finds, for explain and the leak check.
+    public static func staleProgramNames() -> [String] {
+        underLock { cgroup in stale(cgroup: cgroup).map { close($0.fd); return $0.name } }
+    }
+
+    /// Detaches what `stale` finds (system gc); what it detached.
+    public static func detachStale() -> [String] {
+        underLock { cgroup in
+            stale(cgroup: cgroup).compactMap { p in
+                defer { close(p.fd) }
+                return minirt_bpf_prog_detach(cgroup, p.fd, p.attach) == 0 ? p.name : nil
+            }
+        }
+    }
+
+    /// The cgroup2 root, opened and locked as `with` does, for body; nothing without one.
+    private static func underLock(_ body: (Int32) -> [String]) -> [String] {
+        guard let root = cgroupRoot else { return [] }
+        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { return [] }
+        return body(fd)
+    }
+
+    /// Detaches the programs once no world has a service left: their maps go with them.
     public func detachIfUnused() -> Bool {
         var k = [UInt8](repeating: 0, count: 16)
         guard minirt_bpf_map_next_key(services, nil, &k) != 0 else { return false }
+        if peerProg >= 0 { _ = minirt_bpf_prog_detach(cgroup, peerProg, Self.attachGetpeername4) }
         return minirt_bpf_prog_detach(cgroup, prog, Self.attachConnect4) == 0
     }
 
@@ -338,14 +427,15 @@ public final class SocketLB {
     ///     world = worlds[bpf_get_netns_cookie(ctx)]            else allow
     ///     svc = services[world . ctx->user_ip4 . ctx->user_port] else allow
     ///     b = backends[svc.set . bpf_get_prandom_u32() % svc.count]
-    ///     ctx->user_ip4, ctx->user_port = b.address, b.port;   allow
+    ///     ctx->user_ip4, ctx->user_port = b.address, b.port
+    ///     peers[bpf_get_socket_cookie(ctx) . b.address . b.port] = VIP . port;  allow
     ///
     /// It never refuses a connect (always returns 1): what it does not rewrite
     /// goes on to the nftables rules.
-    static func program(worlds: Int32, services: Int32, backends: Int32) -> [UInt64] {
+    static func program(worlds: Int32, services: Int32, backends: Int32, peers: Int32) -> [UInt64] {
         // struct bpf_sock_addr offsets.
         let userIP4: Int16 = 4, userPort: Int16 = 24, type: Int16 = 32, proto: Int16 = 36
-        let getNetnsCookie: Int32 = 122, prandom: Int32 = 7, lookup: Int32 = 1
+        let getNetnsCookie: Int32 = 122, prandom: Int32 = 7, lookup: Int32 = 1, update: Int32 = 2, getSocketCookie: Int32 = 46
         var p: [UInt64] = []
         var toOut: [Int] = []
         func op(_ code: UInt8, _ dst: UInt8 = 0, _ src: UInt8 = 0, off: Int16 = 0, imm: Int32 = 0) {
@@ -384,7 +474,17 @@ public final class SocketLB {
         op(0x85, imm: lookup)                           // r0 = &backends[set . slot]
         jumpOut(0x15, 0, imm: 0)
         op(0x61, 1, 0); op(0x63, 6, 1, off: userIP4)    // ctx->user_ip4 = address
+        op(0x63, 10, 1, off: -40)                       // peer key: fp-48 cookie, fp-40 address, fp-36 port
         op(0x61, 1, 0, off: 4); op(0x63, 6, 1, off: userPort) // ctx->user_port = port
+        op(0x63, 10, 1, off: -36)
+        op(0xbf, 1, 6)
+        op(0x85, imm: getSocketCookie)                  // r0 = bpf_get_socket_cookie(ctx)
+        op(0x7b, 10, 0, off: -48)
+        loadMap(1, peers)
+        op(0xbf, 2, 10); op(0x07, 2, imm: -48)          // r2 = &peer key
+        op(0xbf, 3, 10); op(0x07, 3, imm: -16)          // r3 = &VIP . port (the service key's tail)
+        op(0xb7, 4, imm: 0)                             // BPF_ANY
+        op(0x85, imm: update)                           // peers[key] = VIP . port (a full map evicts the oldest)
         let out = p.count
         op(0xb7, 0, imm: 1)                             // allow
         op(0x95)
@@ -392,6 +492,34 @@ public final class SocketLB {
             let off = Int16(out - (i + 1))
             p[i] = p[i] & ~(UInt64(0xffff) << 16) | UInt64(UInt16(bitPattern: off)) << 16
         }
+        return p
+    }
+
+    /// cgroup/getpeername4: a socket connect4 balanced shows the VIP and port
+    /// it asked for, while its peer is still the endpoint it was given.
+    ///
+    ///     v = peers[bpf_get_socket_cookie(ctx) . ctx->user_ip4 . ctx->user_port]  else allow
+    ///     ctx->user_ip4, ctx->user_port = v.address, v.port;  allow
+    static func peerProgram(peers: Int32) -> [UInt64] {
+        let userIP4: Int16 = 4, userPort: Int16 = 24
+        var p: [UInt64] = []
+        func op(_ code: UInt8, _ dst: UInt8 = 0, _ src: UInt8 = 0, off: Int16 = 0, imm: Int32 = 0) {
+            p.append(DeviceFilter.insn(code, dst: dst, src: src, off: off, imm: imm))
+        }
+        op(0xbf, 6, 1)                                  // r6 = ctx
+        op(0xbf, 1, 6)
+        op(0x85, imm: 46)                               // r0 = bpf_get_socket_cookie(ctx)
+        op(0x7b, 10, 0, off: -16)                       // key: fp-16 cookie, fp-8 address, fp-4 port
+        op(0x61, 1, 6, off: userIP4); op(0x63, 10, 1, off: -8)
+        op(0x61, 1, 6, off: userPort); op(0x63, 10, 1, off: -4)
+        op(0x18, 1, 1, imm: peers); op(0)               // r1 = peers (ld_imm64, BPF_PSEUDO_MAP_FD)
+        op(0xbf, 2, 10); op(0x07, 2, imm: -16)
+        op(0x85, imm: 1)                                // r0 = &peers[key]
+        op(0x15, 0, off: 4, imm: 0)                     // if r0 == NULL goto out
+        op(0x61, 1, 0); op(0x63, 6, 1, off: userIP4)
+        op(0x61, 1, 0, off: 4); op(0x63, 6, 1, off: userPort)
+        op(0xb7, 0, imm: 1)                             // out: r0 = 1 (the only value this hook takes)
+        op(0x95)
         return p
     }
 }

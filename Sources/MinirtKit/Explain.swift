@@ -290,8 +290,14 @@ extension Containers {
     public static func explainSocketBalancer() -> String {
         var out = ""
         _ = try? SocketLB.with(attach: false) { lb in
-            guard let lb else { out = "socket load balancer: not attached\n"; return }
-            out = "socket load balancer: \(SocketLB.programName) attached to \(SocketLB.cgroupRoot ?? "?") (cgroup/connect4)\n"
+            guard let lb else {
+                out = "socket load balancer: not attached\n"
+                // Left by an older minirt or a crash: minirt system gc detaches them.
+                for name in SocketLB.staleProgramNames() { out += "left behind: \(name); minirt system gc detaches it\n" }
+                return
+            }
+            out = "socket load balancer: \(SocketLB.programName) attached to \(SocketLB.cgroupRoot ?? "?") (cgroup/connect4)"
+                + (lb.peerProg >= 0 ? ", \(SocketLB.peerProgramName) (cgroup/getpeername4: a balanced socket's peer reads as the VIP)\n" : "; no getpeername4 hook: a balanced socket's peer reads as its endpoint\n")
             let here = Services.world
             for w in lb.worldsInUse() {
                 out += "world \(w)\(w == here ? " (this network namespace)" : ""): \(lb.clients(of: w).count) client namespaces\n"

@@ -659,6 +659,8 @@ extension Containers {
         }
         // Services rewritten from the records (endpoints of containers gone above are out).
         fixed += services.rebuild()
+        // Balancer programs no current minirt keeps (an older layout's, or one half of a pair).
+        fixed += SocketLB.detachStale().map { "detached the bpf program \($0)" }
         // enable_icc=false chains of bridges that no network has any more (nor the
         // host: another store's network; were it wrong, its next attach writes it again).
         let bridges = Set(networks.all().compactMap { Networks.bridgeDevice(of: $0.0) })

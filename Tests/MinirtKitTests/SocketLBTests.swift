@@ -33,8 +33,8 @@ import Testing
     }
 
     @Test func everyBailOutJumpsToTheAllowingExit() {
-        let p = SocketLB.program(worlds: 3, services: 4, backends: 5)
-        #expect(p.count == 45)
+        let p = SocketLB.program(worlds: 3, services: 4, backends: 5, peers: 6)
+        #expect(p.count == 58)
         let last = p.count - 2
         #expect(p[last] & 0xff == 0xb7 && p[last] >> 32 == 1, "r0 = 1: the program never refuses a connect")
         #expect(p[p.count - 1] & 0xff == 0x95)
@@ -47,6 +47,24 @@ import Testing
         #expect(jumps == 6)
         // Each map is loaded by fd (ld_imm64 with BPF_PSEUDO_MAP_FD), in the order the lookups need them.
         let maps = p.enumerated().filter { $0.element & 0xff == 0x18 }.map { (Int32(truncatingIfNeeded: $0.element >> 32), ($0.element >> 12) & 0xf) }
-        #expect(maps.map(\.0) == [3, 4, 5] && maps.allSatisfy { $0.1 == 1 })
+        #expect(maps.map(\.0) == [3, 4, 5, 6] && maps.allSatisfy { $0.1 == 1 })
+        // The peer entry is written last, after both fields of the context are rewritten.
+        let calls = p.enumerated().filter { $0.element & 0xff == 0x85 }.map { Int32(truncatingIfNeeded: $0.element >> 32) }
+        #expect(calls == [122, 1, 1, 7, 1, 46, 2], "netns cookie, lookups, random, socket cookie, update")
+    }
+
+    @Test func getpeernameRewritesOnlyWhatItFindsAndAlwaysAllows() {
+        let p = SocketLB.peerProgram(peers: 9)
+        #expect(p[p.count - 2] & 0xff == 0xb7 && p[p.count - 2] >> 32 == 1 && p[p.count - 1] & 0xff == 0x95)
+        let jumps = p.enumerated().filter { $0.element & 0xff == 0x15 }
+        #expect(jumps.count == 1)
+        for (i, insn) in jumps {
+            #expect(i + 1 + Int(Int16(bitPattern: UInt16(truncatingIfNeeded: insn >> 16))) == p.count - 2, "a miss leaves the peer as it is")
+        }
+        #expect(p.filter { $0 & 0xff == 0x18 }.map { Int32(truncatingIfNeeded: $0 >> 32) } == [9])
+        // Two stores into the context (user_ip4 at 4, user_port at 24), both after the lookup.
+        let stores = p.enumerated().filter { $0.element & 0xff == 0x63 && ($0.element >> 8) & 0xf == 6 }
+        #expect(stores.map { Int16(bitPattern: UInt16(truncatingIfNeeded: $0.element >> 16)) } == [4, 24])
+        #expect(stores.allSatisfy { $0.offset > jumps[0].offset })
     }
 }
