@@ -43,7 +43,8 @@ public final class SocketLB {
         public init(address: String, port: UInt16) { self.address = address; self.port = port }
     }
 
-    /// Versioned: a later layout gets a new name and the old program is detached by gc.
+    /// Versioned: a later layout gets a new name; the older program is detached
+    /// when the new one loads, or by gc (`stale`).
     /// v2 added the peers map and the getpeername4 program.
     public static let programName = "minirt_lb_v2"
     public static let peerProgramName = "minirt_lb_peer4"
