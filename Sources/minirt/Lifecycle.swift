@@ -146,6 +146,8 @@ struct LogPrinter {
         var fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 || !older.isEmpty else { return } // ran in the foreground only: nothing captured
         defer { if fd >= 0 { close(fd) } }
+        var watch: Int32 = -1 // following: inotify on the container's folder, made at the first wait (-2: none)
+        defer { if watch >= 0 { close(watch) } }
         var carry = older
         var first = true
         var buf = [UInt8](repeating: 0, count: 65536)
@@ -182,7 +184,24 @@ struct LogPrinter {
                 continue
             }
             if fd < 0 { fd = open(path, O_RDONLY | O_CLOEXEC) }
-            usleep(100_000)
+            // Woken by the next write to the log, a rotation or the state's rename at the
+            // exit; at least once a second all the same (and by --until).
+            if watch == -1 {
+                let w = inotify_init1(Int32(IN_CLOEXEC))
+                if w >= 0 && inotify_add_watch(w, directory, UInt32(IN_MODIFY | IN_CREATE | IN_MOVED_TO)) >= 0 {
+                    watch = w
+                    continue // what was written before the watch existed is read first
+                }
+                if w >= 0 { close(w) }
+                watch = -2 // no inotify here: a poll every 100 ms
+            }
+            guard watch >= 0 else { usleep(100_000); continue }
+            let ms = until.map { Int32(clamping: max(1, ($0.nanoseconds - Timestamp.now().nanoseconds) / 1_000_000)) } ?? 1000
+            var p = pollfd(fd: watch, events: Int16(POLLIN), revents: 0)
+            if poll(&p, 1, min(ms, 1000)) > 0 {
+                var events = [UInt8](repeating: 0, count: 4096)
+                _ = read(watch, &events, events.count)
+            }
         }
     }
 

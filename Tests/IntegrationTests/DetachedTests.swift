@@ -21,6 +21,25 @@ import Glibc
         Issue.record("not within \(seconds)s: \(what)")
     }
 
+    /// `logs -f` prints what a running container writes after it started, on
+    /// through rotations, each line once and in order, and returns once the
+    /// container has exited and all is read.
+    @Test func logsFollowStreamsAcrossRotationsUntilTheExit() throws {
+        let s = try Sandbox()
+        let run = try s.minirt("run", "-d", "--name", "talk", "--network", "none", "--log-opt", "max-size=1k", "--log-opt", "max-file=8",
+                               "busybox", "sh", "-c", "sleep 0.3; for i in $(seq 40); do echo line $i; sleep 0.02; done")
+        try #require(run.status == 0, "\(run.stderr)")
+        let id = try s.id(of: "talk")
+        let followed = try s.minirt("logs", "-f", "talk")
+        #expect(followed.status == 0, "\(followed.stderr)")
+        #expect(followed.lines == (1...40).map { "line \($0)" }, "\(followed.stdout)")
+        let rotated = try FileManager.default.contentsOfDirectory(atPath: s.root + "/" + id).filter { $0.hasPrefix("container.log.") }
+        #expect(!rotated.isEmpty, "the output was meant to rotate at least once")
+        #expect(try inspect(s, "{{.State.Status}}", "talk") == "exited")
+        try s.minirt("rm", "talk")
+        try s.finish()
+    }
+
     @Test func detachedServerAnswersLogsAndStops() throws {
         let s = try Sandbox()
         let run = try s.minirt("run", "-d", "--name", "web", "-p", "8090:80", "busybox", "sh", "-c",
