@@ -57,6 +57,17 @@ check "the VIP's TCP port has an entry listing the replicas" contains "$OUT" "$v
 show minirt run --rm --network lesson10 busybox wget -qO- http://web/
 show sh -c "conntrack -L -p tcp -d $vip 2>/dev/null | grep -c . || true"
 check "conntrack has no connection to the VIP: it went straight to a replica, no DNAT" test "$OUT" = 0
+note "Yet the socket names the VIP as its peer, as under DNAT: a second program (cgroup/getpeername4)"
+note "answers getpeername() from what connect4 recorded for it. ss asks the kernel through netlink"
+note "and sees the replica the connection really goes to:"
+show python3 -c "
+import socket, subprocess
+c = socket.create_connection(('$vip', 80), timeout=2)
+print('getpeername():', '%s:%d' % c.getpeername())
+print('ss:', subprocess.run(['ss', '-Htn', 'state', 'established', 'sport', '=', ':%d' % c.getsockname()[1]],
+                            capture_output=True, text=True).stdout.split()[-1])"
+check "getpeername() names the VIP" contains "$OUT" "getpeername(): $vip:80"
+check "the connection itself goes to a replica's port 8080" contains "$OUT" ":8080"
 note "The rules stay underneath for what connect() cannot decide: UDP (whose next datagram must move"
 note "when a replica goes), client-ip affinity, node ports, and namespaces minirt did not start."
 note "MINIRT_SOCKET_LB=0 turns the bpf path off, leaving kube-proxy's nftables mode alone."
