@@ -66,7 +66,7 @@ public struct ContainerFilter: Sendable {
                 case "before": return reference[v].map { r.created.nanoseconds < $0.nanoseconds } ?? false
                 case "since": return reference[v].map { r.created.nanoseconds > $0.nanoseconds } ?? false
                 case "health": return (r.state.status == .running ? r.state.health?.status : nil) ?? "none" == v
-                default: return (Containers.isPaused(r) ? "paused" : r.state.status.rawValue) == v
+                default: return Containers.stateName(r) == v
                 }
             }
         }

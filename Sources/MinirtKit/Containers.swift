@@ -9,12 +9,15 @@ import Glibc
 
 public enum ContainerError: Error, CustomStringConvertible, Equatable {
     case running(String)
+    case restarting(String)
     case stillAlive(String)
 
     public var description: String {
         switch self {
         case .running(let n):
             return "cannot remove container \"\(n)\": container is running: stop it first or force the removal (minirt rm -f \(n))"
+        case .restarting(let n):
+            return "cannot remove container \"\(n)\": container is restarting: stop it first or force the removal (minirt rm -f \(n))"
         case .stillAlive(let n):
             return "container \"\(n)\" did not die after SIGKILL within 60 seconds: try again"
         }
@@ -273,6 +276,7 @@ public struct Containers: Sendable {
 
     func markRunning(_ record: inout ContainerRecord, _ spawned: SpawnedProcess) {
         record.state.status = .running
+        record.state.restarting = nil
         record.state.pid = spawned.pid
         record.state.pidStartTime = ProcessIdentity.startTime(of: spawned.pid) ?? 0
         record.state.startedAt = .now()
@@ -480,7 +484,7 @@ public struct Containers: Sendable {
 
     /// Newest first, as `docker ps` lists them.
     public func list(all: Bool) -> [ContainerRecord] {
-        store.all().map(refreshed).filter { all || $0.state.status == .running }
+        store.all().map(refreshed).filter { all || $0.state.status == .running || Self.isRestarting($0) }
     }
 
     // MARK: rm
@@ -501,10 +505,14 @@ public struct Containers: Sendable {
             warnings += release(left).map { "container \(left.id.prefix(12)): \($0)" }
             return
         }
+        let restarting = Self.isRestarting(record)
+        if restarting && !force { throw ContainerError.restarting(record.name) }
         if force {
             // A start under way finishes recording first; then no restart policy
             // (and no start that follows) may bring it back while it is removed.
             _ = try store.withStartLock(record.id) { _ = try? markStoppedByUser(record) }
+            // Waiting to restart: its supervisor, woken, finds it stopped and goes, before the folder does.
+            if restarting { endRestartWait(record) }
             record = (try? get(record.id)) ?? record
         }
         if record.state.status == .running {

@@ -102,9 +102,19 @@ extension Containers {
     }
 
     /// `minirt start`: a stopped container runs again, under a new supervisor.
+    /// One waiting to restart is left to its supervisor (docker's start changes
+    /// nothing then); one whose supervisor is still on its way out (a stop woke
+    /// it) waits for it to go, so two supervisors never start the same container.
     public func start(_ ref: String, minirt: String, supervisor: String) throws -> ContainerRecord {
         let r = try get(ref)
         guard r.state.status != .running else { throw LifecycleError.alreadyRunning(r.name) }
+        if Self.isRestarting(r) { return r }
+        if r.state.detached && r.state.supervisorPid > 0 {
+            let old = ContainerProcess(pid: r.state.supervisorPid, startTime: r.state.supervisorStartTime)
+            if old.isAlive && !old.waitForExit(seconds: 5) {
+                throw LifecycleError.supervisor("the last supervisor of \(r.name) (pid \(r.state.supervisorPid)) is still running: try again")
+            }
+        }
         _ = try store.update(r.id) { $0.state.detached = true; $0.state.stoppedByUser = false }
         try superviseStart(try store.load(r.id), minirt: minirt, supervisor: supervisor)
         return try get(r.id)
@@ -221,7 +231,7 @@ extension Containers {
             case "on-failure": wanted = c.state.exitCode != 0 && (p.maximumRetryCount == 0 || c.state.restartCount < p.maximumRetryCount)
             default: wanted = false
             }
-            if wanted && !c.state.stoppedByUser { c.state.restartCount += 1 }
+            if wanted && !c.state.stoppedByUser { c.state.restartCount += 1; c.state.restarting = true }
         }, force: false)
         // Only this supervisor counts restarts: a higher count is the policy's yes.
         return (after?.record?.state.restartCount ?? 0) > r.state.restartCount
@@ -239,6 +249,8 @@ extension Containers {
         // Marked first, even between two restarts: no policy may start it again; and,
         // in the same write, no longer an endpoint of its services.
         var r = try markStoppedByUser(current, withdrawing: true)
+        // Waiting to restart: it stays exited, and its supervisor stops waiting and goes.
+        if Self.isRestarting(current) { endRestartWait(current) }
         guard r.state.status == .running else { return }
         services.withdraw(&r, recorded: current.network?.serving == true)
         signalInit(r, sig)
@@ -275,8 +287,29 @@ extension Containers {
     func markStoppedByUser(_ r: ContainerRecord, withdrawing: Bool = false) throws -> ContainerRecord {
         (try store.update(r.id) { c in
             c.state.stoppedByUser = true
+            c.state.restarting = nil
             if withdrawing && c.network?.serving == true { c.network?.serving = false }
         }) ?? r
+    }
+
+    /// docker's state word: created, running, paused, restarting, removing, exited, dead.
+    public static func stateName(_ r: ContainerRecord) -> String {
+        isPaused(r) ? "paused" : isRestarting(r) ? "restarting" : r.state.status.rawValue
+    }
+
+    /// Exited and waiting for its supervisor to start it again (and that supervisor lives).
+    public static func isRestarting(_ r: ContainerRecord) -> Bool {
+        r.state.status == .exited && r.state.restarting == true && r.state.detached
+            && ProcessIdentity.isAlive(pid: r.state.supervisorPid, startTime: r.state.supervisorStartTime)
+    }
+
+    /// Ends a supervisor's wait before a restart, once the record says stopped:
+    /// its next __start refuses and it exits, which this waits for (bounded), so
+    /// nothing it does can race a removal or a new supervisor.
+    func endRestartWait(_ r: ContainerRecord) {
+        let supervisor = ContainerProcess(pid: r.state.supervisorPid, startTime: r.state.supervisorStartTime)
+        supervisor.signal(SIGUSR1)
+        _ = supervisor.waitForExit(seconds: 5)
     }
 
     func signalInit(_ r: ContainerRecord, _ sig: Int32) {

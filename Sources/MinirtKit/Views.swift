@@ -225,11 +225,13 @@ public struct InspectView: Encodable {
         Path = r.path
         Args = r.args
         let paused = Containers.isPaused(r)
+        // Restarting counts as running, as docker's state has it (rm and start treat it so).
+        let restarting = Containers.isRestarting(r)
         State = StateView(
-            Status: paused ? "paused" : s.status.rawValue, Running: s.status == .running, Paused: paused, OOMKilled: s.oomKilled,
+            Status: Containers.stateName(r), Running: s.status == .running || restarting, Paused: paused, Restarting: restarting, OOMKilled: s.oomKilled,
             Dead: s.status == .dead, Pid: s.status == .running ? s.pid : 0, ExitCode: s.exitCode,
             Error: s.error, StartedAt: s.startedAt.rfc3339, FinishedAt: s.finishedAt.rfc3339,
-            SupervisorPid: s.status == .running && s.detached ? s.supervisorPid : 0)
+            SupervisorPid: (s.status == .running || restarting) && s.detached ? s.supervisorPid : 0)
         State.Health = s.health.map { h in
             HealthView(Status: h.status, FailingStreak: h.failingStreak, Log: h.log.map {
                 HealthResultView(Start: $0.start.rfc3339, End: $0.end.rfc3339, ExitCode: $0.exitCode, Output: $0.output)
@@ -363,13 +365,14 @@ public struct PsRow: Encodable, Equatable {
         CreatedAt = r.created.rfc3339
         RunningFor = humanDuration(now, since: r.created) + " ago"
         let paused = Containers.isPaused(r)
-        State = paused ? "paused" : r.state.status.rawValue
+        State = Containers.stateName(r)
         switch r.state.status {
         case .running:
             Status = "Up " + humanDuration(now, since: r.state.startedAt) + (paused ? " (Paused)" : "")
             // docker's: "(health: starting)", "(healthy)", "(unhealthy)".
             if let h = r.state.health?.status { Status += h == MinirtState.Health.starting ? " (health: starting)" : " (\(h))" }
-        case .exited: Status = "Exited (\(r.state.exitCode)) " + humanDuration(now, since: r.state.finishedAt) + " ago"
+        case .exited:
+            Status = (State == "restarting" ? "Restarting" : "Exited") + " (\(r.state.exitCode)) " + humanDuration(now, since: r.state.finishedAt) + " ago"
         case .created: Status = "Created"
         case .removing: Status = "Removal In Progress"
         case .dead: Status = "Dead"

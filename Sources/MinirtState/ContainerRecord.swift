@@ -247,6 +247,9 @@ public struct ContainerRecord: Codable, Sendable, Equatable {
         public var supervisorStartTime: UInt64 = 0
         /// Made by `create`: a first start that fails leaves it (with the error), as docker does.
         public var keptWhenStartFails: Bool?
+        /// Exited, and its supervisor waits to start it again (the restart policy's
+        /// delay): docker's "restarting". Cleared by the next start and by stop.
+        public var restarting: Bool?
         /// Health checks' state, from each start of a container that has one.
         public var health: Health?
         public init() {}

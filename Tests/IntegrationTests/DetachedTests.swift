@@ -11,6 +11,12 @@ import Glibc
         try s.minirt("inspect", "-f", format, name).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// Exited (a zombie until init, its parent, reaps it) or reaped.
+    func gone(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+    }
+
     /// Polls (bounded) until `check` holds.
     func eventually(_ what: String, seconds: Double = 10, _ check: () throws -> Bool) rethrows {
         let deadline = Date().addingTimeInterval(seconds)
@@ -37,6 +43,50 @@ import Glibc
         #expect(!rotated.isEmpty, "the output was meant to rotate at least once")
         #expect(try inspect(s, "{{.State.Status}}", "talk") == "exited")
         try s.minirt("rm", "talk")
+        try s.finish()
+    }
+
+    /// A restart policy waits docker's delay before each attempt (100 ms,
+    /// doubled each time): a container that fails at once restarts a few times
+    /// in its first seconds, not in a tight loop. While it waits it shows as
+    /// restarting (inspect, ls, --filter), rm refuses it without -f, and stop
+    /// ends it for good at once, its supervisor with it.
+    @Test func restartsBackOffAndShowAsRestarting() throws {
+        let s = try Sandbox()
+        let run = try s.minirt("run", "-d", "--name", "loop", "--network", "none", "--restart", "always", "busybox", "sh", "-c", "exit 3")
+        try #require(run.status == 0, "\(run.stderr)")
+        let id = try s.id(of: "loop")
+        // Waits of 0.1, 0.2, 0.4 and 0.8 s: at most five starts in 1.6 s (without them, dozens).
+        usleep(1_600_000)
+        let count = Int(try inspect(s, "{{.RestartCount}}", "loop")) ?? -1
+        #expect((1...6).contains(count), "\(count) restarts in 1.6 s")
+        // Each check may land in one of its few-ms runs between waits: each is retried (bounded).
+        try eventually("inspect says restarting") {
+            try inspect(s, "{{.State.Status}} {{.State.Restarting}} {{.State.Running}} {{.State.ExitCode}} {{.State.Pid}}", "loop") == "restarting true true 3 0"
+        }
+        let supervisor = try #require(Int32(try inspect(s, "{{.State.SupervisorPid}}", "loop")))
+        #expect(supervisor > 0 && !gone(supervisor), "the supervisor waits with it")
+        try eventually("listed as docker ps lists it") { try s.minirt("ls").stdout.contains("Restarting (3) ") }
+        try eventually("the status filter") { try s.minirt("ls", "-q", "--filter", "status=restarting").stdout == String(id.prefix(12)) + "\n" }
+        try eventually("rm refuses a restarting container") {
+            let rm = try s.minirt("rm", "loop")
+            #expect(rm.status != 0, "rm without -f removed it")
+            return rm.stderr.contains("container is restarting: stop it first")
+        }
+
+        let stop = try s.minirt("stop", "loop")
+        #expect(stop.status == 0 && stop.stdout == "loop\n", "\(stop.stderr)")
+        #expect(try inspect(s, "{{.State.Status}} {{.State.Restarting}}", "loop") == "exited false")
+        #expect(gone(supervisor), "its supervisor went with the stop")
+        let stopped = try inspect(s, "{{.RestartCount}}", "loop")
+        usleep(300_000)
+        #expect(try inspect(s, "{{.RestartCount}}", "loop") == stopped, "no start after the stop")
+        // start brings it back under a new supervisor (and the policy with it); rm -f ends that too.
+        #expect(try s.minirt("start", "loop").status == 0)
+        try eventually("restarting again") { try inspect(s, "{{.State.Status}}", "loop") == "restarting" }
+        let again = try #require(Int32(try inspect(s, "{{.State.SupervisorPid}}", "loop")))
+        #expect(try s.minirt("rm", "-f", "loop").status == 0)
+        #expect(gone(again), "rm -f ends the waiting supervisor")
         try s.finish()
     }
 
