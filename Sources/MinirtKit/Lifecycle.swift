@@ -8,6 +8,7 @@ import Glibc
 
 public enum LifecycleError: Error, CustomStringConvertible, Equatable {
     case notRunning(String)
+    case restarting(String)
     case alreadyRunning(String)
     case badRestartPolicy(String)
     case badSignal(String)
@@ -19,6 +20,7 @@ public enum LifecycleError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .notRunning(let n): return "container \(n) is not running: start it first (minirt start \(n))"
+        case .restarting(let n): return "container \(n) is restarting: wait until it runs (its restart policy's delay), or stop it (minirt stop \(n))"
         case .alreadyRunning(let n): return "container \(n) is already running: stop it first, or use minirt restart \(n)"
         case .badRestartPolicy(let p):
             return "invalid restart policy \"\(p)\": use no, always, unless-stopped or on-failure[:MAX_RETRIES]"
@@ -264,7 +266,7 @@ extension Containers {
     public func kill(_ ref: String, signal: String) throws {
         let sig = try SignalName.parse(signal)
         var r = try get(ref)
-        guard r.state.status == .running else { throw LifecycleError.notRunning(r.name) }
+        guard r.state.status == .running else { throw Self.notRunning(r) }
         // A signal that ends it takes it out of its services first; a reload (SIGHUP) does not.
         let ending = Self.ends(r, sig)
         let serving = r.network?.serving == true
@@ -290,6 +292,11 @@ extension Containers {
             c.state.restarting = nil
             if withdrawing && c.network?.serving == true { c.network?.serving = false }
         }) ?? r
+    }
+
+    /// Why a verb that needs a running container cannot act on this one.
+    static func notRunning(_ r: ContainerRecord) -> LifecycleError {
+        isRestarting(r) ? .restarting(r.name) : .notRunning(r.name)
     }
 
     /// docker's state word: created, running, paused, restarting, removing, exited, dead.
@@ -360,7 +367,7 @@ extension Containers {
     /// the connections sent to it.
     public func pause(_ ref: String) throws {
         var r = try get(ref)
-        guard r.state.status == .running, Self.isAlive(r) else { throw LifecycleError.notRunning(r.name) }
+        guard r.state.status == .running, Self.isAlive(r) else { throw Self.notRunning(r) }
         guard let cg = Self.cgroup(of: r), cg.exists() else {
             throw RunError.invalid("container \(r.name) has no cgroup of its own to freeze")
         }
@@ -449,7 +456,7 @@ extension Containers {
     public func exec(_ ref: String, _ o: ExecOptions) throws -> Int32 {
         let r = try get(ref)
         guard r.state.status == .running, ProcessIdentity.isAlive(pid: r.state.pid, startTime: r.state.pidStartTime) else {
-            throw LifecycleError.notRunning(r.name)
+            throw Self.notRunning(r)
         }
         guard !o.command.isEmpty else { throw RunError.invalid("exec needs a command: minirt exec \(r.name) COMMAND [ARG...]") }
         let spec = try runningSpec(r)
@@ -759,7 +766,7 @@ extension Containers {
     /// (its cgroup's, or the init alone without a cgroup of its own).
     public func top(_ ref: String, psArguments: [String]) throws -> String {
         let r = try get(ref)
-        guard r.state.status == .running, Self.isAlive(r) else { throw LifecycleError.notRunning(r.name) }
+        guard r.state.status == .running, Self.isAlive(r) else { throw Self.notRunning(r) }
         for a in psArguments where !Validate.isToken(a) {
             throw RunError.invalid("invalid ps option \"\(Validate.printable(a))\": one word per option, such as -o pid,comm")
         }

@@ -68,6 +68,11 @@ import Glibc
         #expect(supervisor > 0 && !gone(supervisor), "the supervisor waits with it")
         try eventually("listed as docker ps lists it") { try s.minirt("ls").stdout.contains("Restarting (3) ") }
         try eventually("the status filter") { try s.minirt("ls", "-q", "--filter", "status=restarting").stdout == String(id.prefix(12)) + "\n" }
+        try eventually("exec says why it cannot") {
+            let exec = try s.minirt("exec", "loop", "true")
+            #expect(exec.status != 0)
+            return exec.stderr.contains("container loop is restarting: wait until it runs")
+        }
         try eventually("rm refuses a restarting container") {
             let rm = try s.minirt("rm", "loop")
             #expect(rm.status != 0, "rm without -f removed it")
