@@ -281,7 +281,13 @@ extension Containers {
 
     /// Blocks until the container is not running; returns its exit code.
     public func wait(_ ref: String) throws -> Int32 {
-        let r = try get(ref)
+        var r = try get(ref)
+        // Waiting to restart counts as running, as docker's wait has it: the next exit ends the wait.
+        while Self.isRestarting(r) {
+            usleep(20_000)
+            guard let now = try? get(r.id) else { return r.state.exitCode }
+            r = now
+        }
         _ = waitExited(r, seconds: .infinity)
         return (try? get(r.id).state.exitCode) ?? r.state.exitCode
     }

@@ -68,6 +68,10 @@ import Glibc
         #expect(supervisor > 0 && !gone(supervisor), "the supervisor waits with it")
         try eventually("listed as docker ps lists it") { try s.minirt("ls").stdout.contains("Restarting (3) ") }
         try eventually("the status filter") { try s.minirt("ls", "-q", "--filter", "status=restarting").stdout == String(id.prefix(12)) + "\n" }
+        // wait counts the restart's delay as running: it returns with the next attempt's exit.
+        let before = Int(try inspect(s, "{{.RestartCount}}", "loop")) ?? -1
+        #expect(try s.minirt("wait", "loop").stdout == "3\n")
+        #expect((Int(try inspect(s, "{{.RestartCount}}", "loop")) ?? -1) > before, "wait returned before the next attempt ended")
         try eventually("exec says why it cannot") {
             let exec = try s.minirt("exec", "loop", "true")
             #expect(exec.status != 0)
