@@ -410,9 +410,13 @@ public struct OCIContainers: Sendable {
                 throw OCIError("container \(id) did not die after SIGKILL within 10 seconds (\(initProcess.whereStuck))")
             }
         }
+        // Cgroup.remove retries for about two seconds, killing what is left: a cgroup that
+        // outlasts that keeps the container, so a later delete can finish it (none is leaked).
         if let path = c.cgroupsPath, !path.isEmpty {
             let cg = Cgroup(path: path)
-            for _ in 0..<100 where cg.exists() && !cg.remove() { usleep(10_000) }
+            if cg.exists() && !cg.remove() {
+                throw OCIError("cannot delete container \(id): its cgroup \(path) still has processes (\(cg.processes().map(String.init).joined(separator: " "))): try again")
+            }
         }
         let poststop = c.poststop ?? []
         try? FileManager.default.removeItem(atPath: directory(id))
