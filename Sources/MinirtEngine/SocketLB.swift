@@ -91,6 +91,17 @@ public final class SocketLB {
             if attach { throw EngineError.invalidSpec("no cgroup2 hierarchy is mounted: connect-time load balancing needs one") }
             return try body(nil)
         }
+        let fd = try openLocked(root)
+        if let found = find(cgroup: fd) { return try body(found) }
+        guard attach else {
+            close(fd)
+            return try body(nil)
+        }
+        return try body(try load(cgroup: fd, root: root))
+    }
+
+    /// The cgroup2 root, opened and locked (flock, held until the descriptor closes).
+    private static func openLocked(_ root: String) throws -> Int32 {
         let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw EngineError.system("open \(root)", Errno(rawValue: errno)) }
         guard flock(fd, LOCK_EX) == 0 else {
@@ -98,12 +109,7 @@ public final class SocketLB {
             close(fd)
             throw EngineError.system("flock \(root)", Errno(rawValue: e))
         }
-        if let found = find(cgroup: fd) { return try body(found) }
-        guard attach else {
-            close(fd)
-            return try body(nil)
-        }
-        return try body(try load(cgroup: fd, root: root))
+        return fd
     }
 
     static func programIDs(cgroup: Int32, attach: UInt32 = attachConnect4) -> [UInt32] {
@@ -114,12 +120,12 @@ public final class SocketLB {
     }
 
     /// The attached programs of one hook whose name is among `names`, opened.
-    static func programs(cgroup: Int32, attach: UInt32, named names: Set<String>) -> [Int32] {
+    static func programs(cgroup: Int32, attach: UInt32, named names: Set<String>) -> [(fd: Int32, name: String)] {
         programIDs(cgroup: cgroup, attach: attach).compactMap { id in
             let p = minirt_bpf_prog_fd_by_id(id)
             guard p >= 0 else { return nil }
             var maps = [UInt32](repeating: 0, count: 8)
-            if let n = name(ofProgram: p, maps: &maps), names.contains(n) { return p }
+            if let n = name(ofProgram: p, maps: &maps), names.contains(n) { return (p, n) }
             close(p)
             return nil
         }
@@ -159,8 +165,8 @@ public final class SocketLB {
                 continue
             }
             let peer = programs(cgroup: cgroup, attach: attachGetpeername4, named: [peerProgramName])
-            for extra in peer.dropFirst() { close(extra) }
-            return SocketLB(cgroup: cgroup, prog: p, peerProg: peer.first ?? -1, maps: (w, s, b, r))
+            for extra in peer.dropFirst() { close(extra.fd) }
+            return SocketLB(cgroup: cgroup, prog: p, peerProg: peer.first?.fd ?? -1, maps: (w, s, b, r))
         }
         return nil
     }
@@ -225,17 +231,15 @@ public final class SocketLB {
     /// (its entries can no longer be kept current) and a getpeername4 program
     /// whose connect4 program is gone (a crash between the two detaches).
     static func stale(cgroup: Int32) -> [(fd: Int32, attach: UInt32, name: String)] {
-        var out = programs(cgroup: cgroup, attach: attachConnect4, named: olderProgramNames).map { ($0, attachConnect4, "older layout") }
+        var out = programs(cgroup: cgroup, attach: attachConnect4, named: olderProgramNames)
+            .map { ($0.fd, attachConnect4, "\($0.name) (cgroup/connect4, older layout)") }
         let current = programs(cgroup: cgroup, attach: attachConnect4, named: [programName])
-        current.forEach { close($0) }
+        current.forEach { close($0.fd) }
         if current.isEmpty {
-            out += programs(cgroup: cgroup, attach: attachGetpeername4, named: [peerProgramName]).map { ($0, attachGetpeername4, "no connect4 program") }
+            out += programs(cgroup: cgroup, attach: attachGetpeername4, named: [peerProgramName])
+                .map { ($0.fd, attachGetpeername4, "\($0.name) (cgroup/getpeername4, no connect4 program)") }
         }
-        return out.map { p in
-            var maps = [UInt32](repeating: 0, count: 8)
-            let hook = p.1 == attachConnect4 ? "cgroup/connect4" : "cgroup/getpeername4"
-            return (p.0, p.1, "\(name(ofProgram: p.0, maps: &maps) ?? "?") (\(hook), \(p.2))")
-        }
+        return out
     }
 
     /// What `stale` finds, for explain and the leak check.
@@ -253,13 +257,10 @@ public final class SocketLB {
         }
     }
 
-    /// The cgroup2 root, opened and locked as `with` does, for body; nothing without one.
+    /// body with the cgroup2 root under the balancer's lock; nothing without one.
     private static func underLock(_ body: (Int32) -> [String]) -> [String] {
-        guard let root = cgroupRoot else { return [] }
-        let fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
+        guard let root = cgroupRoot, let fd = try? openLocked(root) else { return [] }
         defer { close(fd) }
-        guard flock(fd, LOCK_EX) == 0 else { return [] }
         return body(fd)
     }
 

@@ -306,8 +306,9 @@ extension Containers {
     }
 
     /// docker's state word: created, running, paused, restarting, removing, exited, dead.
-    public static func stateName(_ r: ContainerRecord) -> String {
-        isPaused(r) ? "paused" : isRestarting(r) ? "restarting" : r.state.status.rawValue
+    /// `paused` when the caller has read the freezer already (one read a container).
+    public static func stateName(_ r: ContainerRecord, paused: Bool? = nil) -> String {
+        (paused ?? isPaused(r)) ? "paused" : isRestarting(r) ? "restarting" : r.state.status.rawValue
     }
 
     /// Exited and waiting for its supervisor to start it again (and that supervisor lives).

@@ -228,7 +228,7 @@ public struct InspectView: Encodable {
         // Restarting counts as running, as docker's state has it (rm and start treat it so).
         let restarting = Containers.isRestarting(r)
         State = StateView(
-            Status: Containers.stateName(r), Running: s.status == .running || restarting, Paused: paused, Restarting: restarting, OOMKilled: s.oomKilled,
+            Status: paused ? "paused" : restarting ? "restarting" : s.status.rawValue, Running: s.status == .running || restarting, Paused: paused, Restarting: restarting, OOMKilled: s.oomKilled,
             Dead: s.status == .dead, Pid: s.status == .running ? s.pid : 0, ExitCode: s.exitCode,
             Error: s.error, StartedAt: s.startedAt.rfc3339, FinishedAt: s.finishedAt.rfc3339,
             SupervisorPid: (s.status == .running || restarting) && s.detached ? s.supervisorPid : 0)
@@ -365,7 +365,7 @@ public struct PsRow: Encodable, Equatable {
         CreatedAt = r.created.rfc3339
         RunningFor = humanDuration(now, since: r.created) + " ago"
         let paused = Containers.isPaused(r)
-        State = Containers.stateName(r)
+        State = Containers.stateName(r, paused: paused)
         switch r.state.status {
         case .running:
             Status = "Up " + humanDuration(now, since: r.state.startedAt) + (paused ? " (Paused)" : "")

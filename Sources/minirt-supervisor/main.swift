@@ -11,7 +11,7 @@
 // `MINIRT __exited ID STATUS` to tear down and record the exit (which answers
 // whether the restart policy wants another start, which comes after docker's
 // delay: 100 ms, doubled each time, at most a minute, and 100 ms again after a
-// run of 10 s; SIGUSR1 cuts the wait short: stop, rm -f and start send it). A container with a health
+// run of 10 s; SIGUSR1 cuts the wait short: stop and rm -f send it). A container with a health
 // check has DIR/health.schedule; the supervisor then runs `MINIRT __health ID`
 // on that schedule (one check at a time, the next one an interval after the
 // last one ended, as docker does). `minirt attach` connects to DIR/attach (a

@@ -275,7 +275,7 @@ import Glibc
         libc = ctypes.CDLL(None, use_errno=True)
         def bpf(cmd, attr):
             buf = ctypes.create_string_buffer(bytes(attr), 128)
-            r = libc.syscall(321, cmd, buf, 128)
+            r = libc.syscall({"x86_64": 321, "aarch64": 280}[os.uname().machine], cmd, buf, 128)
             if r < 0: sys.exit("bpf %d: %s" % (cmd, os.strerror(ctypes.get_errno())))
             return r, buf.raw
         root = next(p for p in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified") if os.path.exists(p + "/cgroup.controllers"))
